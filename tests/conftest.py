@@ -1,0 +1,86 @@
+"""Shared fixtures: the server mode, and a guard against leaked resources.
+
+Every test runs under `leak_guard`: it fails when the test leaves an open
+file descriptor, a thread or a child process behind, and (through the
+``filterwarnings = error`` setting) on any `ResourceWarning`.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from tserver import TestServer
+
+#: The modes every behaviour test runs in.
+MODES = ["thread", "subprocess"]
+
+
+def _open_fds() -> set[int]:
+    try:
+        return {int(fd) for fd in os.listdir("/proc/self/fd")}
+    except FileNotFoundError:  # not Linux: no fd accounting
+        return set()
+
+
+def _fd_target(fd: int) -> str:
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return "?"
+
+
+def _children() -> set[int]:
+    try:
+        with open(f"/proc/{os.getpid()}/task/{os.getpid()}/children") as f:
+            return {int(pid) for pid in f.read().split()}
+    except FileNotFoundError:
+        return set()
+
+
+@pytest.fixture(autouse=True)
+def leak_guard(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail the test if it leaks an fd, a thread or a child process."""
+    if request.node.get_closest_marker("no_leak_guard"):
+        yield
+        return
+    gc.collect()
+    fds = _open_fds()
+    threads = set(threading.enumerate())
+    children = _children()
+    yield
+    # stop() joins threads, reaps children and closes sockets synchronously,
+    # so everything must be gone by now: no waiting, no retries.
+    gc.collect()
+    new_threads = [t for t in threading.enumerate() if t not in threads and t.is_alive()]
+    new_fds = _open_fds() - fds
+    new_children = _children() - children
+    problems = []
+    if new_threads:
+        problems.append(f"leaked threads: {[t.name for t in new_threads]}")
+    if new_fds:
+        problems.append(f"leaked fds: {[(fd, _fd_target(fd)) for fd in sorted(new_fds)]}")
+    if new_children:
+        problems.append(f"leaked child processes: {sorted(new_children)}")
+    if problems:
+        pytest.fail("; ".join(problems), pytrace=False)
+
+
+@pytest.fixture(params=MODES)
+def mode(request: pytest.FixtureRequest) -> str:
+    """Each server mode in turn."""
+    return str(request.param)
+
+
+@pytest.fixture
+def server(mode: str) -> Iterator[TestServer]:
+    """A started server in the current mode, stopped (not checked) after the test."""
+    srv = TestServer(mode=mode).start()
+    try:
+        yield srv
+    finally:
+        srv.stop()

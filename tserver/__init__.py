@@ -1,0 +1,52 @@
+"""tserver: a real HTTP server on loopback for testing HTTP clients.
+
+Start a `TestServer`, tell it what to answer, point the client under test at
+``srv.url``, then assert on every request it recorded::
+
+    from urllib.request import urlopen
+    from tserver import TestServer
+
+    with TestServer() as srv:
+        srv.set_response("data", b"response-data")
+        assert urlopen(srv.get_url(), b"request-data").read() == b"response-data"
+        srv.assert_request().has_method("POST").has_data(b"request-data")
+
+The matchers live in `tserver.matchers`, the Tornado integration in
+`tserver.testing`, the pytest fixtures in `tserver.pytest_plugin`.
+"""
+
+from ._errors import NoRequestError as NoRequestError
+from ._errors import ServerDiedError as ServerDiedError
+from ._errors import ServerStartError as ServerStartError
+from ._errors import ServerStateError as ServerStateError
+from ._errors import TestServerError as TestServerError
+from ._errors import WaitTimeoutError as WaitTimeoutError
+from ._headers import Headers as Headers
+from ._headers import MultiDict as MultiDict
+from ._request import Request as Request
+from ._request import UploadedFile as UploadedFile
+from ._response import UNSET as UNSET
+from ._response import Cookie as Cookie
+from ._response import Raw as Raw
+from ._response import Response as Response
+from ._server import TestServer as TestServer
+from ._version import __version__ as __version__
+
+__all__ = (
+    "UNSET",
+    "Cookie",
+    "Headers",
+    "MultiDict",
+    "NoRequestError",
+    "Raw",
+    "Request",
+    "Response",
+    "ServerDiedError",
+    "ServerStartError",
+    "ServerStateError",
+    "TestServer",
+    "TestServerError",
+    "UploadedFile",
+    "WaitTimeoutError",
+    "__version__",
+)

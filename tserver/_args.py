@@ -1,0 +1,104 @@
+"""Argument checks of the `~tserver.TestServer` facade.
+
+They run in the caller's process, so a `ValueError` or `TypeError` points at
+the caller's line, whatever the mode.
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+from collections.abc import Iterable
+from dataclasses import fields
+from typing import Any
+
+from ._request import Request
+from ._response import normalize_method
+
+__all__ = [
+    "REQUEST_KEYS",
+    "check_count",
+    "check_methods",
+    "check_path_selector",
+    "check_portable",
+    "check_timeout",
+    "is_matcher",
+]
+
+#: The keys of `~tserver.TestServer.get_request`: every field, plus the
+#: ``text`` property and the parsed ``json``.
+REQUEST_KEYS = (*(f.name for f in fields(Request)), "text", "json")
+
+
+def is_matcher(obj: object) -> bool:
+    """Whether *obj* quacks like a hamcrest matcher."""
+    return callable(getattr(obj, "matches", None)) and callable(
+        getattr(obj, "describe_to", None)
+    )
+
+
+def check_count(where: str, count: object, *, allow_none: bool) -> int | None:
+    """A positive int (or `None` when allowed)."""
+    if count is None and allow_none:
+        return None
+    if isinstance(count, bool) or not isinstance(count, int):
+        forms = "a positive int or None" if allow_none else "a positive int"
+        raise TypeError(f"{where}: count {count!r} must be {forms}")
+    if count < 1:
+        raise ValueError(f"{where}: count must be >= 1, got {count!r}")
+    return count
+
+
+def check_timeout(where: str, timeout: object) -> float:
+    """A number of seconds >= 0."""
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"{where}: timeout {timeout!r} must be a number of seconds")
+    if timeout < 0 or timeout != timeout:
+        raise ValueError(f"{where}: timeout must be >= 0 seconds, got {timeout!r}")
+    return float(timeout)
+
+
+def check_methods(where: str, method: object) -> tuple[str, ...] | None:
+    """`None`, or a tuple of upper-case method tokens from a name or a list."""
+    if method is None:
+        return None
+    if isinstance(method, str):
+        return (normalize_method(where, method),)
+    if isinstance(method, Iterable):
+        methods = tuple(normalize_method(where, m) for m in method)
+        if not methods:
+            raise ValueError(f"{where}: method list is empty; give None for any method")
+        return methods
+    raise TypeError(
+        f"{where}: method {method!r} must be a method name such as 'GET' or a list "
+        "of them"
+    )
+
+
+def check_path_selector(where: str, path: object) -> object:
+    """A str (exact path), a compiled pattern or a hamcrest matcher."""
+    if path is None or isinstance(path, (str, re.Pattern)) or is_matcher(path):
+        return path
+    raise TypeError(
+        f"{where}: path {path!r} must be a str (the exact path), a compiled "
+        "re.Pattern (full match) or a hamcrest matcher"
+    )
+
+
+def check_portable(where: str, what: str, obj: Any) -> None:
+    """Refuse what cannot cross to a subprocess-mode child by pickle."""
+    name = getattr(obj, "__qualname__", None) or type(obj).__qualname__
+    module = getattr(obj, "__module__", None) or type(obj).__module__
+    hint = (
+        "subprocess mode runs it in the child process, so it must be picklable "
+        "and importable there: use a function or class defined at module level "
+        "in an importable module (not a lambda, a closure or a __main__ name)"
+    )
+    if "<lambda>" in name or "<locals>" in name:
+        raise ValueError(f"{where}: {what} {name} is a lambda or a closure; {hint}")
+    if module == "__main__" or type(obj).__module__ == "__main__":
+        raise ValueError(f"{where}: {what} {name} is defined in __main__; {hint}")
+    try:
+        pickle.dumps(obj)
+    except Exception as exc:
+        raise ValueError(f"{where}: {what} {name} does not pickle ({exc}); {hint}") from exc

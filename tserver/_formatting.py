@@ -1,0 +1,240 @@
+"""Human-readable rendering of requests and histories.
+
+Every text tserver shows a person about recorded traffic is built here: the
+traffic dump under a failed assertion, the clipped bodies in matcher
+mismatches, and the one-line summaries.  The module imports only the
+standard library, so any layer may use it.
+
+A history renders as one line per request, oldest first, the *subject* (the
+request an assertion was about) marked with ``>`` and shown in full::
+
+    Recorded requests (oldest first):
+        #0  GET  /health
+        #1  POST /items?id=7  json 18 B
+      > #2  POST /items       json 20 B
+            Content-Type: application/json
+            X-Token: abd
+            body: b'{"id": 12, "n": "x"}'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._request import Request
+
+__all__ = [
+    "BODY_PREVIEW",
+    "HISTORY_LIMIT",
+    "content_kind",
+    "format_body",
+    "format_history",
+    "format_request_full",
+    "format_request_line",
+    "format_size",
+    "pluralize",
+]
+
+#: How many bytes of a body a full request view shows.
+BODY_PREVIEW = 200
+#: How many requests a history dump lists before it says "... and N more".
+HISTORY_LIMIT = 20
+
+_INDENT = "    "
+_MARKER = "  > "
+_DETAIL_INDENT = " " * 8
+_MAX_METHOD_WIDTH = 7  # "OPTIONS"
+_MAX_TARGET_WIDTH = 40  # past this, columns are not worth the padding
+_MAX_TARGET = 200  # a longer target is clipped in a line
+
+_KINDS = {
+    "application/json": "json",
+    "application/x-www-form-urlencoded": "form",
+    "multipart/form-data": "multipart",
+    "application/octet-stream": "binary",
+    "application/xml": "xml",
+    "text/xml": "xml",
+    "text/html": "html",
+    "text/plain": "text",
+}
+
+
+def pluralize(count: int, noun: str) -> str:
+    """``"1 request"``, ``"3 requests"``: *count* and *noun*, plural unless one."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def format_size(size: int) -> str:
+    """A byte count for people: ``"18 B"``, ``"1.5 KiB"``, ``"2.0 MiB"``."""
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} KiB"
+    return f"{size / (1024 * 1024):.1f} MiB"
+
+
+def content_kind(content_type: str | None) -> str:
+    """A short name for a Content-Type: ``"json"``, ``"form"``, ``"text"``...
+
+    Structured suffixes count (``application/problem+json`` is ``"json"``);
+    an unknown type gives its subtype, and no type at all gives ``"data"``.
+    """
+    if not content_type:
+        return "data"
+    mime = content_type.split(";", 1)[0].strip().lower()
+    if mime in _KINDS:
+        return _KINDS[mime]
+    if mime.endswith("+json"):
+        return "json"
+    if mime.endswith("+xml"):
+        return "xml"
+    if mime.startswith("text/"):
+        return "text"
+    return mime.rpartition("/")[2][:16] or "data"
+
+
+def format_body(data: bytes, limit: int = BODY_PREVIEW) -> str:
+    """*data* as a bytes literal, clipped after *limit* bytes.
+
+    A clipped body ends with ``...`` and its full length::
+
+        b'{"id": 12}'
+        b'aaaaaaaaaa'... (5000 bytes)
+    """
+    if len(data) <= limit:
+        return repr(data)
+    return f"{data[:limit]!r}... ({len(data)} bytes)"
+
+
+def _printable(text: str) -> str:
+    """*text* itself, or its ``repr`` when it holds control characters."""
+    return text if text.isprintable() else repr(text)
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def format_request_line(
+    req: Request,
+    index: int,
+    marker: bool = False,
+    *,
+    index_width: int = 0,
+    method_width: int = 0,
+    target_width: int = 0,
+) -> str:
+    """One line naming a request: its index, method, target and body.
+
+    The body part is the short content kind and the size, and is left out
+    when the body is empty.  *marker* puts ``>`` in front of the subject
+    request; the widths pad the columns so that several lines align::
+
+            #1  POST /items?id=7  json 18 B
+          > #2  GET  /health
+    """
+    number = f"#{index}".ljust(index_width)
+    method = _printable(req.method).ljust(method_width)
+    target = _clip(_printable(req.target), _MAX_TARGET)
+    line = f"{_MARKER if marker else _INDENT}{number}  {method} {target}"
+    if req.data:
+        kind = content_kind(req.headers.get("Content-Type"))
+        padding = " " * max(target_width - len(target), 0)
+        line += f"{padding}  {kind} {format_size(len(req.data))}"
+    return line
+
+
+def format_request_full(
+    req: Request,
+    index: int,
+    marker: bool = True,
+    *,
+    index_width: int = 0,
+    method_width: int = 0,
+    target_width: int = 0,
+) -> str:
+    """`format_request_line`, then every header and the body, indented.
+
+    Headers show in arrival order, repeated names repeated; the body is
+    clipped after `BODY_PREVIEW` bytes (see `format_body`)::
+
+          > #2  POST /items  json 20 B
+                Content-Type: application/json
+                X-Token: abd
+                body: b'{"id": 12, "n": "x"}'
+    """
+    lines = [
+        format_request_line(
+            req,
+            index,
+            marker,
+            index_width=index_width,
+            method_width=method_width,
+            target_width=target_width,
+        )
+    ]
+    for name, value in req.headers.multi_items():
+        lines.append(f"{_DETAIL_INDENT}{_printable(name)}: {_printable(value)}")
+    lines.append(f"{_DETAIL_INDENT}body: {format_body(req.data)}")
+    return "\n".join(lines)
+
+
+def format_history(
+    requests: Sequence[Request],
+    subject: int | None = None,
+    url: str | None = None,
+    limit: int = HISTORY_LIMIT,
+) -> str:
+    """The recorded traffic, oldest first, one line per request.
+
+    :param requests: the history.
+    :param subject: the index (negative counts from the end) of the request
+        to mark with ``>`` and show in full with `format_request_full`; it is
+        shown even when it lies past *limit*.  An index out of range marks
+        nothing.
+    :param url: the server's URL, named when *requests* is empty, so that a
+        client aimed at the wrong address is easy to spot.
+    :param limit: how many requests to list before ``... and N more``.
+
+    With no requests at all the text is the single line
+    ``no requests were recorded (server at <url>)``.
+    """
+    if limit < 0:
+        raise ValueError(f"format_history: limit must be >= 0, got {limit!r}")
+    count = len(requests)
+    if count == 0:
+        where = f" (server at {url})" if url else ""
+        return f"no requests were recorded{where}"
+    if subject is not None and subject < 0:
+        subject += count
+    if subject is not None and not 0 <= subject < count:
+        subject = None
+
+    shown = list(range(min(count, limit)))
+    if subject is not None and subject >= limit:
+        shown.append(subject)
+    widths = {
+        "index_width": max(len(f"#{i}") for i in shown),
+        "method_width": min(
+            max(len(requests[i].method) for i in shown), _MAX_METHOD_WIDTH
+        ),
+        "target_width": min(
+            max(len(requests[i].target) for i in shown), _MAX_TARGET_WIDTH
+        ),
+    }
+
+    lines = ["Recorded requests (oldest first):"]
+    previous = -1
+    for i in shown:
+        if i - previous > 1:
+            lines.append(f"{_INDENT}... {i - previous - 1} more")
+        if i == subject:
+            lines.append(format_request_full(requests[i], i, True, **widths))
+        else:
+            lines.append(format_request_line(requests[i], i, False, **widths))
+        previous = i
+    if previous < count - 1:
+        lines.append(f"{_INDENT}... and {count - 1 - previous} more")
+    return "\n".join(lines)

@@ -1,0 +1,313 @@
+"""The wildcard Tornado handler: records each request, then writes its answer.
+
+The only module that imports `tornado.web`.  One `RecordingHandler` serves
+every path and every method token a client sends.  It reads the body itself
+(``stream_request_body``), so Tornado never parses or rejects a form body;
+it builds a `Request`, hands it to `Recorder.record` (which appends it to the
+history and picks the response in one step), and only then writes the
+response: a delayed or faulty answer is already visible to a waiting test.
+
+Headers: every answer carries ``Server: tserver/<version>``, ``Content-Type:
+text/html; charset=utf-8`` (``application/json`` for JSON) and ``Date``
+(RFC 9110 asks origin servers with a clock to send it), plus
+``Content-Length`` or ``Transfer-Encoding: chunked``.  No ``Etag``: Tornado
+would add one and then answer ``304`` to a client's ``If-None-Match``,
+behaviour a test did not ask for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import socket
+import struct
+import time
+import traceback
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+from tornado import httputil, iostream, web
+
+from ._headers import Headers, MultiDict
+from ._protocol import HandlerError
+from ._request import Request, UploadedFile, charset_of
+from ._response import UNSET, Raw, Response
+from ._version import __version__
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from ._recorder import Recorder
+
+__all__ = ["SERVER_HEADER", "RecordingHandler", "make_app"]
+
+SERVER_HEADER = f"tserver/{__version__}"
+DEFAULT_CONTENT_TYPE = "text/html; charset=utf-8"
+_DISPATCH = "TSERVER_DISPATCH"
+
+
+class _AnyMethod(tuple[str, ...]):
+    """`SUPPORTED_METHODS` that contains every method token a client sends."""
+
+    def __contains__(self, item: object) -> bool:
+        return isinstance(item, str)
+
+
+def _form_and_files(
+    content_type: str, body: bytes
+) -> tuple[MultiDict, dict[str, list[UploadedFile]]]:
+    """Parse an urlencoded or multipart body; anything else gives empty results."""
+    if not body:
+        return MultiDict(), {}
+    ctype = content_type.lower()
+    if ctype.startswith("application/x-www-form-urlencoded"):
+        text = body.decode(charset_of(content_type), "replace")
+        return MultiDict(parse_qsl(text, keep_blank_values=True)), {}
+    if ctype.startswith("multipart/form-data"):
+        fields, params = httputil._parse_header(content_type)
+        boundary = params.get("boundary")
+        if not boundary:
+            return MultiDict(), {}
+        arguments: dict[str, list[bytes]] = {}
+        parsed: dict[str, list[httputil.HTTPFile]] = {}
+        try:
+            httputil.parse_multipart_form_data(
+                boundary.encode("latin-1"), body, arguments, parsed
+            )
+        except (httputil.HTTPInputError, ValueError, UnicodeError):
+            return MultiDict(), {}
+        form = MultiDict(
+            (name, value.decode("utf-8", "replace"))
+            for name, values in arguments.items()
+            for value in values
+        )
+        files = {
+            name: [
+                UploadedFile(name, f.filename, f.content_type, f.body) for f in uploads
+            ]
+            for name, uploads in parsed.items()
+        }
+        return form, files
+    return MultiDict(), {}
+
+
+@web.stream_request_body
+class RecordingHandler(web.RequestHandler):
+    """Records every request into a `Recorder` and writes the chosen `Response`."""
+
+    SUPPORTED_METHODS = _AnyMethod(
+        ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+    )
+
+    recorder: Recorder
+    max_body_size: int
+
+    def initialize(self, recorder: Recorder, max_body_size: int) -> None:
+        """Receive the recorder and the body size limit from the application."""
+        self.recorder = recorder
+        self.max_body_size = max_body_size
+        self._body: list[bytes] = []
+        self._method = ""
+
+    def set_default_headers(self) -> None:
+        """Only ``Server`` and ``Content-Type`` (and Tornado's ``Date``)."""
+        self._headers["Server"] = SERVER_HEADER
+        self._headers["Content-Type"] = DEFAULT_CONTENT_TYPE
+
+    def compute_etag(self) -> str | None:
+        """No automatic ``Etag`` (and so no automatic ``304``)."""
+        return None
+
+    async def prepare(self) -> None:
+        """Refuse an oversized declared body with 413, then route every method."""
+        self._method = self.request.method or "GET"
+        declared = self.request.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > self.max_body_size:
+            await self._write_raw(
+                _raw_response(
+                    413,
+                    f"tserver: body of {declared} bytes is over max_body_size="
+                    f"{self.max_body_size}\n".encode(),
+                )
+            )
+            return
+        # Tornado dispatches on getattr(self, method.lower()); route every
+        # token (PROPFIND, PURGE, ...) to one coroutine, restored there.
+        self.request.method = _DISPATCH
+
+    def data_received(self, chunk: bytes) -> None:
+        """Collect the body as it arrives."""
+        self._body.append(chunk)
+
+    async def tserver_dispatch(self) -> None:
+        """Record the request, then serve the response the recorder picked."""
+        self.request.method = self._method
+        request = self._build_request()
+        response = self.recorder.record(request)
+        try:
+            await self._serve(response, request)
+        except iostream.StreamClosedError:
+            pass  # the client went away; nothing to answer
+
+    def _build_request(self) -> Request:
+        req = self.request
+        body = b"".join(self._body)
+        headers = Headers(req.headers.get_all())
+        ctype = headers.get("Content-Type", "")
+        form, files = _form_and_files(ctype, body) if body else (MultiDict(), {})
+        cookies: dict[str, str] = {}
+        for value in headers.getlist("Cookie"):
+            cookies.update(httputil.parse_cookie(value))
+        address = getattr(req.connection, "context", None)
+        peer = getattr(address, "address", None)
+        port = peer[1] if isinstance(peer, tuple) and len(peer) > 1 else 0
+        query = req.query
+        return Request(
+            method=self._method,
+            path=req.path,
+            query_string=query,
+            args=MultiDict(parse_qsl(query, keep_blank_values=True, errors="replace"))
+            if query
+            else MultiDict(),
+            headers=headers,
+            cookies=cookies,
+            data=body,
+            form=form,
+            files=files,
+            client_ip=req.remote_ip or "",
+            client_port=int(port),
+            version=req.version,
+            scheme=req.protocol,
+            url=req.full_url(),
+            received_at=time.time(),
+        )
+
+    async def _serve(self, response: Response, request: Request) -> None:
+        if response.sleep:
+            await asyncio.sleep(response.sleep)
+        if response.callback is not None:
+            produced = await self._run_callback(response, request)
+            if produced is None:
+                return
+            response = produced
+            if response.sleep:
+                await asyncio.sleep(response.sleep)
+        if response.fault is not None:
+            await self._fault(response)
+            return
+        self.set_status(response.status, response.reason)
+        self._apply_headers(response)
+        if response.chunks is not None:
+            for chunk in response.chunks:
+                self.write(chunk)
+                await self.flush()
+                if response.chunk_sleep:
+                    await asyncio.sleep(response.chunk_sleep)
+            await self.finish()
+            return
+        if not self._should_not_send_content(response.status):
+            self.write(response.body)
+        await self.finish()
+
+    async def _run_callback(self, response: Response, request: Request) -> Response | None:
+        callback = response.callback
+        assert callback is not None
+        try:
+            result: Any = callback(request)
+            if inspect.isawaitable(result):
+                result = await result
+            if isinstance(result, Response):
+                return result
+            if isinstance(result, (bytes, str)):
+                return Response(result)
+            raise TypeError(
+                f"response callback {getattr(callback, '__qualname__', callback)!r} "
+                f"returned {result!r}; expected a Response, bytes or str"
+            )
+        except Exception as exc:
+            text = traceback.format_exc()
+            self.recorder.add_error(
+                HandlerError(type(exc).__name__, str(exc), text, request, exc)
+            )
+            self.set_status(500)
+            self.set_header("Content-Type", "text/plain; charset=utf-8")
+            await self.finish(f"tserver: the response callback raised\n\n{text}")
+            return None
+
+    def _apply_headers(self, response: Response) -> None:
+        if response.json is not UNSET:
+            self._headers["Content-Type"] = "application/json"
+        if response.headers:
+            for name in {name.lower() for name, _ in response.headers}:
+                self.clear_header(name)
+            for name, value in response.headers:
+                self.add_header(name, value)
+        for cookie in response.cookies:
+            self.add_header("Set-Cookie", cookie.render())
+
+    async def _fault(self, response: Response) -> None:
+        fault = response.fault
+        if isinstance(fault, Raw):
+            await self._write_raw(fault.data)
+            return
+        if fault == "truncate":
+            self._apply_headers(response)
+            body = response.body
+            status = response.status
+            reason = response.reason or httputil.responses.get(status, "Unknown")
+            lines = [f"HTTP/1.1 {status} {reason}"]
+            lines += [f"{k}: {v}" for k, v in self._headers.get_all()]
+            lines.append(f"Content-Length: {len(body)}")
+            head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+            await self._write_raw(head + body[: len(body) // 2])
+            return
+        stream = self.detach()
+        if fault == "reset":
+            sock = stream.socket
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        stream.close()
+
+    async def _write_raw(self, data: bytes) -> None:
+        stream = self.detach()
+        try:
+            await stream.write(data)
+        except iostream.StreamClosedError:
+            pass
+        finally:
+            stream.close()
+
+    def log_exception(
+        self,
+        typ: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Keep unexpected handler exceptions for `check()` instead of logging them."""
+        if value is None or isinstance(value, web.HTTPError):
+            return
+        text = "".join(traceback.format_exception(type(value), value, tb))
+        self.recorder.add_error(HandlerError(type(value).__name__, str(value), text, None, value))
+
+
+def _raw_response(status: int, body: bytes) -> bytes:
+    reason = httputil.responses.get(status, "Unknown")
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\nServer: {SERVER_HEADER}\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    return head.encode("latin-1") + body
+
+
+def _no_log(handler: web.RequestHandler) -> None:
+    """Access logging is off: the CLI prints its own lines."""
+
+
+def make_app(recorder: Recorder, max_body_size: int) -> web.Application:
+    """A Tornado application that routes every request to `RecordingHandler`."""
+    return web.Application(
+        [(r".*", RecordingHandler, {"recorder": recorder, "max_body_size": max_body_size})],
+        log_function=_no_log,
+        compress_response=False,
+    )
