@@ -6,6 +6,7 @@ the caller's line, whatever the mode.
 
 from __future__ import annotations
 
+import math
 import pickle
 import re
 from collections.abc import Iterable
@@ -32,9 +33,7 @@ REQUEST_KEYS = (*(f.name for f in fields(Request)), "text", "json")
 
 def is_matcher(obj: object) -> bool:
     """Whether *obj* quacks like a hamcrest matcher."""
-    return callable(getattr(obj, "matches", None)) and callable(
-        getattr(obj, "describe_to", None)
-    )
+    return callable(getattr(obj, "matches", None)) and callable(getattr(obj, "describe_to", None))
 
 
 def check_count(where: str, count: object, *, allow_none: bool) -> int | None:
@@ -53,7 +52,7 @@ def check_timeout(where: str, timeout: object) -> float:
     """A number of seconds >= 0."""
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
         raise TypeError(f"{where}: timeout {timeout!r} must be a number of seconds")
-    if timeout < 0 or timeout != timeout:
+    if timeout < 0 or math.isnan(timeout):
         raise ValueError(f"{where}: timeout must be >= 0 seconds, got {timeout!r}")
     return float(timeout)
 
@@ -70,8 +69,7 @@ def check_methods(where: str, method: object) -> tuple[str, ...] | None:
             raise ValueError(f"{where}: method list is empty; give None for any method")
         return methods
     raise TypeError(
-        f"{where}: method {method!r} must be a method name such as 'GET' or a list "
-        "of them"
+        f"{where}: method {method!r} must be a method name such as 'GET' or a list of them"
     )
 
 

@@ -20,7 +20,15 @@ __all__ = ["Backend", "ServeConfig"]
 class ServeConfig:
     """Where and how to serve: the arguments a backend needs to start."""
 
-    __slots__ = ("address", "history_limit", "max_body_size", "port", "startup_timeout", "strict", "tls")
+    __slots__ = (
+        "address",
+        "history_limit",
+        "max_body_size",
+        "port",
+        "startup_timeout",
+        "strict",
+        "tls",
+    )
 
     def __init__(
         self,

@@ -48,7 +48,9 @@ def bind_listening(address: str, port: int) -> list[socket.socket]:
 class ThreadBackend:
     """Serves a `Recorder` from an IOLoop running in a daemon thread."""
 
-    def __init__(self, recorder: Recorder, config: ServeConfig, ssl_context: ssl.SSLContext | None) -> None:
+    def __init__(
+        self, recorder: Recorder, config: ServeConfig, ssl_context: ssl.SSLContext | None
+    ) -> None:
         self._recorder = recorder
         self._config = config
         self._ssl = ssl_context

@@ -19,10 +19,11 @@ request an assertion was about) marked with ``>`` and shown in full::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from ._request import Request
 
 __all__ = [
@@ -216,12 +217,14 @@ def format_history(
     if subject is not None and subject >= limit:
         shown.append(subject)
     widths = {
-        "index_width": max(len(f"#{i}") for i in shown),
+        "index_width": max((len(f"#{i}") for i in shown), default=0),
         "method_width": min(
-            max(len(requests[i].method) for i in shown), _MAX_METHOD_WIDTH
+            max((len(requests[i].method) for i in shown), default=0),
+            _MAX_METHOD_WIDTH,
         ),
         "target_width": min(
-            max(len(requests[i].target) for i in shown), _MAX_TARGET_WIDTH
+            max((len(requests[i].target) for i in shown), default=0),
+            _MAX_TARGET_WIDTH,
         ),
     }
 

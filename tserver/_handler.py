@@ -23,6 +23,7 @@ import socket
 import struct
 import time
 import traceback
+from http.client import responses
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -64,16 +65,14 @@ def _form_and_files(
         text = body.decode(charset_of(content_type), "replace")
         return MultiDict(parse_qsl(text, keep_blank_values=True)), {}
     if ctype.startswith("multipart/form-data"):
-        fields, params = httputil._parse_header(content_type)
+        _, params = httputil._parse_header(content_type)
         boundary = params.get("boundary")
         if not boundary:
             return MultiDict(), {}
         arguments: dict[str, list[bytes]] = {}
         parsed: dict[str, list[httputil.HTTPFile]] = {}
         try:
-            httputil.parse_multipart_form_data(
-                boundary.encode("latin-1"), body, arguments, parsed
-            )
+            httputil.parse_multipart_form_data(boundary.encode("latin-1"), body, arguments, parsed)
         except (httputil.HTTPInputError, ValueError, UnicodeError):
             return MultiDict(), {}
         form = MultiDict(
@@ -82,9 +81,7 @@ def _form_and_files(
             for value in values
         )
         files = {
-            name: [
-                UploadedFile(name, f.filename, f.content_type, f.body) for f in uploads
-            ]
+            name: [UploadedFile(name, f.filename, f.content_type, f.body) for f in uploads]
             for name, uploads in parsed.items()
         }
         return form, files
@@ -95,9 +92,7 @@ def _form_and_files(
 class RecordingHandler(web.RequestHandler):
     """Records every request into a `Recorder` and writes the chosen `Response`."""
 
-    SUPPORTED_METHODS = _AnyMethod(
-        ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-    )
+    SUPPORTED_METHODS = _AnyMethod(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
 
     recorder: Recorder
     max_body_size: int
@@ -148,6 +143,13 @@ class RecordingHandler(web.RequestHandler):
             await self._serve(response, request)
         except iostream.StreamClosedError:
             pass  # the client went away; nothing to answer
+        except asyncio.CancelledError:
+            # stop() cancels a handler still sleeping or streaming: drop the
+            # connection, so Tornado neither logs nor ends a half-sent
+            # chunked body as if it were complete.
+            if not self._finished:
+                self.detach().close()
+            raise
 
     def _build_request(self) -> Request:
         req = self.request
@@ -198,11 +200,11 @@ class RecordingHandler(web.RequestHandler):
         self.set_status(response.status, response.reason)
         self._apply_headers(response)
         if response.chunks is not None:
-            for chunk in response.chunks:
+            for number, chunk in enumerate(response.chunks):
+                if number and response.chunk_sleep:
+                    await asyncio.sleep(response.chunk_sleep)
                 self.write(chunk)
                 await self.flush()
-                if response.chunk_sleep:
-                    await asyncio.sleep(response.chunk_sleep)
             await self.finish()
             return
         if not self._should_not_send_content(response.status):
@@ -226,9 +228,7 @@ class RecordingHandler(web.RequestHandler):
             )
         except Exception as exc:
             text = traceback.format_exc()
-            self.recorder.add_error(
-                HandlerError(type(exc).__name__, str(exc), text, request, exc)
-            )
+            self.recorder.add_error(HandlerError(type(exc).__name__, str(exc), text, request, exc))
             self.set_status(500)
             self.set_header("Content-Type", "text/plain; charset=utf-8")
             await self.finish(f"tserver: the response callback raised\n\n{text}")
@@ -254,7 +254,7 @@ class RecordingHandler(web.RequestHandler):
             self._apply_headers(response)
             body = response.body
             status = response.status
-            reason = response.reason or httputil.responses.get(status, "Unknown")
+            reason = response.reason or responses.get(status, "Unknown")
             lines = [f"HTTP/1.1 {status} {reason}"]
             lines += [f"{k}: {v}" for k, v in self._headers.get_all()]
             lines.append(f"Content-Length: {len(body)}")
@@ -291,7 +291,7 @@ class RecordingHandler(web.RequestHandler):
 
 
 def _raw_response(status: int, body: bytes) -> bytes:
-    reason = httputil.responses.get(status, "Unknown")
+    reason = responses.get(status, "Unknown")
     head = (
         f"HTTP/1.1 {status} {reason}\r\nServer: {SERVER_HEADER}\r\n"
         "Content-Type: text/plain; charset=utf-8\r\n"

@@ -36,9 +36,7 @@ class MultiDict(Mapping[str, str]):
     _items: tuple[tuple[str, str], ...]
     _index: dict[str, list[str]]
 
-    def __init__(
-        self, items: Iterable[tuple[str, str]] | Mapping[str, str] | None = None
-    ) -> None:
+    def __init__(self, items: Iterable[tuple[str, str]] | Mapping[str, str] | None = None) -> None:
         if items is None:
             pairs: tuple[tuple[str, str], ...] = ()
         elif isinstance(items, MultiDict):

@@ -143,7 +143,8 @@ class StartChild:
 
     address: str
     port: int
-    ssl: bool
+    tls_cert: str | None
+    tls_key: str | None
     strict: bool
     history_limit: int | None
     max_body_size: int
@@ -183,7 +184,7 @@ class HandlerError:
     exception: BaseException | None = None
 
     def portable(self) -> HandlerError:
-        """This error, without its exception object if that does not pickle."""
+        """A copy without the exception object when that does not pickle."""
         if self.exception is None:
             return self
         try:
@@ -259,7 +260,7 @@ class FrameDecoder:
         """Bytes received that do not yet form a whole frame."""
         return len(self._buffer)
 
-    def feed(self, data: bytes) -> list[object]:
+    def feed(self, data: bytes | bytearray) -> list[object]:
         """Add *data*; return every message now complete, oldest first."""
         self._buffer += data
         messages: list[object] = []

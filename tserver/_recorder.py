@@ -71,7 +71,7 @@ Layer = dict[str, Any]
 def describe_selector(selector: object) -> str:
     """A short text for a path selector or a hamcrest matcher."""
     if isinstance(selector, re.Pattern):
-        return f"matching /{selector.pattern}/"
+        return f"matching regex '{selector.pattern}' (full match)"
     if hasattr(selector, "describe_to"):
         from hamcrest.core.string_description import StringDescription
 
@@ -230,7 +230,7 @@ class Recorder:
         return self._count
 
     def _take_report(self, cmd: TakeReport) -> CheckReport:
-        unused = ()
+        unused: tuple[str, ...] = ()
         if self.strict:
             unused = tuple(
                 rule.describe()
@@ -284,9 +284,7 @@ class Recorder:
                 why = rule.why_not(request)
             except Exception as exc:  # a user matcher failed: keep it, skip the rule
                 why = f"its selector raised {type(exc).__name__}: {exc}"
-                self._errors.append(
-                    HandlerError(type(exc).__name__, str(exc), why, request, exc)
-                )
+                self._errors.append(HandlerError(type(exc).__name__, str(exc), why, request, exc))
             if why is None:
                 rule.served += 1
                 if rule.remaining is not None:
@@ -322,8 +320,10 @@ class Recorder:
         return response_from_keys(merged)
 
     def _no_rule(self, request: Request, reasons: list[str]) -> Response:
-        head = f"tserver: no rule matched {request.method} {request.target}"
-        rules = "\n".join(reasons) if reasons else "  (no rules were added)"
+        head = f"tserver: no rule matched {request.method} {request.path}"
+        if request.query_string:
+            head += f"\nquery: {request.query_string}"
+        rules = "\n".join(reasons) if reasons else "  (no rules left)"
         text = f"{head}\nrules:\n{rules}\n"
         self._unmatched.append(text.rstrip("\n"))
         return Response(text, status=500, headers={"Content-Type": "text/plain; charset=utf-8"})
@@ -355,8 +355,7 @@ class Recorder:
         """The error for a wait that gave up (call under the lock or not)."""
         got = self._count
         return WaitTimeoutError(
-            f"waited {timeout:g}s for {count} request(s) but {got} arrived "
-            "since the last reset",
+            f"waited {timeout:g}s for {count} request(s) but {got} arrived since the last reset",
             expected=count,
             received=got,
         )
@@ -381,6 +380,7 @@ class Recorder:
         return cancel
 
 
-def _freeze(table: dict[str | None, Layer]) -> tuple[tuple[str | None, tuple[tuple[str, Any], ...]], ...]:
+def _freeze(
+    table: dict[str | None, Layer],
+) -> tuple[tuple[str | None, tuple[tuple[str, Any], ...]], ...]:
     return tuple((method, tuple(layer.items())) for method, layer in table.items())
-

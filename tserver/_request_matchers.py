@@ -15,17 +15,21 @@ into a mismatch instead of an exception.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, TypeGuard
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from hamcrest.core.base_matcher import BaseMatcher
 from hamcrest.core.core.isanything import IsAnything
-from hamcrest.core.description import Description
-from hamcrest.core.matcher import Matcher
 from hamcrest.core.string_description import StringDescription
 
 from ._formatting import BODY_PREVIEW, format_body
 from ._headers import MultiDict
-from ._request import Request, UploadedFile
+from ._request import Request
+
+if TYPE_CHECKING:
+    from hamcrest.core.description import Description
+    from hamcrest.core.matcher import Matcher
+
+    from ._request import UploadedFile
 
 __all__ = [
     "ContainsInOrder",
@@ -38,8 +42,8 @@ __all__ = [
     "RequestWith",
 ]
 
-# A mismatch text about a long str or bytes value is clipped to this length.
-_MISMATCH_LIMIT = BODY_PREVIEW + 20
+# Text about a long body (expected or received) is clipped to this length.
+_CLIP_LIMIT = BODY_PREVIEW + 20
 _JSON_PREVIEW = 60
 
 
@@ -51,10 +55,10 @@ def _append_mismatch(matcher: Matcher[Any], value: object, out: Description) -> 
     if (
         isinstance(value, (bytes, str))
         and len(value) > BODY_PREVIEW
-        and len(text) > _MISMATCH_LIMIT
+        and len(text) > _CLIP_LIMIT
     ):
         unit = "bytes" if isinstance(value, bytes) else "characters"
-        text = f"{text[:_MISMATCH_LIMIT]}... ({len(value)} {unit})"
+        text = f"{text[:_CLIP_LIMIT]}... ({len(value)} {unit})"
     out.append_text(text)
 
 
@@ -72,7 +76,9 @@ class RequestMatcher(BaseMatcher[Request]):
         description.append_text("a request with ")
         self.describe_fields(description)
 
-    def describe_mismatch(self, item: object, mismatch_description: Description) -> None:
+    def describe_mismatch(
+        self, item: object, mismatch_description: Description
+    ) -> None:
         if isinstance(item, Request):
             self.describe_field_mismatch(item, mismatch_description)
         else:
@@ -99,16 +105,24 @@ class HasField(RequestMatcher):
 
     With *fold_case* the value is upper-cased before it is matched (the
     factory upper-cases the expected method), and the mismatch shows the
-    value as sent.
+    value as sent.  With *clip* (the body fields) a long expected value is
+    clipped in the description.
     """
 
     def __init__(
-        self, label: str, attribute: str, matcher: Matcher[Any], *, fold_case: bool = False
+        self,
+        label: str,
+        attribute: str,
+        matcher: Matcher[Any],
+        *,
+        fold_case: bool = False,
+        clip: bool = False,
     ) -> None:
         self.label = label
         self.attribute = attribute
         self.matcher = matcher
         self.fold_case = fold_case
+        self.clip = clip
 
     def _value(self, request: Request) -> Any:
         value = getattr(request, self.attribute)
@@ -119,7 +133,13 @@ class HasField(RequestMatcher):
 
     def describe_fields(self, description: Description) -> None:
         description.append_text(f"{self.label} matching ")
-        description.append_description_of(self.matcher)
+        if self.clip:
+            text = str(StringDescription().append_description_of(self.matcher))
+            if len(text) > _CLIP_LIMIT:
+                text = f"{text[:_CLIP_LIMIT]}..."
+            description.append_text(text)
+        else:
+            description.append_description_of(self.matcher)
 
     def describe_field_mismatch(
         self, request: Request, mismatch_description: Description
@@ -139,7 +159,9 @@ class HasNamedValue(RequestMatcher):
     arg ``'q'`` matching ``'2'``; the mismatch lists every value.
     """
 
-    def __init__(self, label: str, attribute: str, name: str, matcher: Matcher[Any]) -> None:
+    def __init__(
+        self, label: str, attribute: str, name: str, matcher: Matcher[Any]
+    ) -> None:
         self.label = label
         self.attribute = attribute
         self.name = name
@@ -195,7 +217,9 @@ class HasNoHeader(RequestMatcher):
             mismatch_description.append_text(" was present with value ")
             mismatch_description.append_description_of(values[0])
         else:
-            mismatch_description.append_list(" was present with values [", ", ", "]", values)
+            mismatch_description.append_list(
+                " was present with values [", ", ", "]", values
+            )
 
 
 class HasJson(RequestMatcher):
@@ -262,7 +286,9 @@ class HasFile(RequestMatcher):
         return all(m.matches(getattr(part, attr)) for _, attr, m in self._checks())
 
     def matches_request(self, request: Request) -> bool:
-        return any(self._part_matches(part) for part in request.files.get(self.name, ()))
+        return any(
+            self._part_matches(part) for part in request.files.get(self.name, ())
+        )
 
     def describe_fields(self, description: Description) -> None:
         description.append_text("file ").append_description_of(self.name)
@@ -287,7 +313,9 @@ class HasFile(RequestMatcher):
             mismatch_description.append_text(": ")
             self._describe_part(parts[0], mismatch_description)
         else:
-            mismatch_description.append_text(f" had {len(parts)} parts, none matching: ")
+            mismatch_description.append_text(
+                f" had {len(parts)} parts, none matching: "
+            )
             for i, part in enumerate(parts):
                 mismatch_description.append_text(f"{'; ' if i else ''}[{i}] ")
                 self._describe_part(part, mismatch_description)
@@ -360,9 +388,13 @@ class ContainsInOrder(BaseMatcher[Sequence[Request]]):
         return self._is_sequence(item) and len(self._scan(item)) == len(self.matchers)
 
     def describe_to(self, description: Description) -> None:
-        description.append_list("requests in this order: ", ", then ", "", self.matchers)
+        description.append_list(
+            "requests in this order: ", ", then ", "", self.matchers
+        )
 
-    def describe_mismatch(self, item: object, mismatch_description: Description) -> None:
+    def describe_mismatch(
+        self, item: object, mismatch_description: Description
+    ) -> None:
         if not self._is_sequence(item):
             mismatch_description.append_text("was ").append_description_of(item)
             mismatch_description.append_text(", not a sequence of requests")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import json as _json
+import math
 import numbers
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -70,13 +71,10 @@ def _check_header(where: str, name: object, value: object) -> tuple[str, str]:
         value = str(value)
     if not isinstance(value, str):
         raise TypeError(
-            f"{where}: header {name!r} has value {value!r}; expected a str, "
-            "bytes or number"
+            f"{where}: header {name!r} has value {value!r}; expected a str, bytes or number"
         )
     if _BAD_VALUE_RE.search(value):
-        raise ValueError(
-            f"{where}: header {name!r} value {value!r} holds a control character"
-        )
+        raise ValueError(f"{where}: header {name!r} value {value!r} holds a control character")
     return name, value
 
 
@@ -88,8 +86,7 @@ def normalize_headers(where: str, headers: object) -> tuple[tuple[str, str], ...
         pairs: Iterable[object] = headers.items()
     elif isinstance(headers, (str, bytes)) or not isinstance(headers, Iterable):
         raise TypeError(
-            f"{where}: headers must be a mapping or a list of (name, value) "
-            f"pairs, not {headers!r}"
+            f"{where}: headers must be a mapping or a list of (name, value) pairs, not {headers!r}"
         )
     elif hasattr(headers, "multi_items"):
         pairs = headers.multi_items()
@@ -144,8 +141,7 @@ class Cookie:
                 raise ValueError(f"Cookie: {attr} {got!r} must be a str without ';'")
         if self.expires is not None and not isinstance(self.expires, (datetime, str)):
             raise TypeError(
-                f"Cookie: expires {self.expires!r} must be a datetime or an "
-                "HTTP-date string"
+                f"Cookie: expires {self.expires!r} must be a datetime or an HTTP-date string"
             )
         if self.max_age is not None and (
             isinstance(self.max_age, bool) or not isinstance(self.max_age, int)
@@ -153,8 +149,7 @@ class Cookie:
             raise TypeError(f"Cookie: max_age {self.max_age!r} must be an int")
         if self.samesite is not None and self.samesite not in _SAMESITE:
             raise ValueError(
-                f"Cookie: samesite {self.samesite!r}; expected one of "
-                "'Strict', 'Lax', 'None'"
+                f"Cookie: samesite {self.samesite!r}; expected one of 'Strict', 'Lax', 'None'"
             )
 
     def render(self) -> str:
@@ -169,6 +164,7 @@ class Cookie:
                 when = self.expires
                 if when.tzinfo is None:
                     when = when.replace(tzinfo=timezone.utc)
+                when = when.astimezone(timezone.utc)  # usegmt needs UTC
                 parts.append(f"Expires={format_datetime(when, usegmt=True)}")
             else:
                 parts.append(f"Expires={self.expires}")
@@ -214,11 +210,11 @@ def normalize_cookies(where: str, cookies: object) -> tuple[Cookie, ...]:
 
 @dataclass(frozen=True)
 class Raw:
-    """A fault that writes exactly these bytes on the connection, then closes it.
+    r"""A fault that writes exactly these bytes on the connection, then closes it.
 
     Example::
 
-        srv.add_response(Response(fault=Raw(b"HTTP/1.1 200 OK\\r\\nbroken")))
+        srv.add_response(Response(fault=Raw(b"HTTP/1.1 200 OK\r\nbroken")))
     """
 
     data: bytes
@@ -239,7 +235,7 @@ def _check_status(where: str, status: object) -> int:
 def _check_sleep(where: str, sleep: object, name: str = "sleep") -> float:
     if isinstance(sleep, bool) or not isinstance(sleep, (int, float)):
         raise TypeError(f"{where}: {name} {sleep!r} must be a number of seconds")
-    if sleep < 0 or sleep != sleep:
+    if sleep < 0 or math.isnan(sleep):
         raise ValueError(f"{where}: {name} {sleep!r} must be >= 0 seconds")
     return float(sleep)
 
@@ -324,7 +320,10 @@ class Response:
             if body:
                 raise ValueError("Response: chunks= excludes data= and json=")
             if isinstance(chunks, (bytes, str)) or not isinstance(chunks, Iterable):
-                raise TypeError("Response: chunks must be an iterable of bytes")
+                raise TypeError(
+                    f"Response: chunks {chunks!r} must be an iterable of bytes, "
+                    "such as [b'part1', b'part2']"
+                )
             chunk_tuple = tuple(_check_data("Response: chunks", c) for c in chunks)
         if fault is not None and not isinstance(fault, Raw) and fault not in FAULTS:
             raise ValueError(
@@ -333,8 +332,7 @@ class Response:
             )
         if fault == "truncate" and not body:
             raise ValueError(
-                "Response: fault='truncate' needs a body (data= or json=) to cut "
-                "in half"
+                "Response: fault='truncate' needs a body (data= or json=) to cut in half"
             )
         if reason is not None and (not isinstance(reason, str) or _BAD_VALUE_RE.search(reason)):
             raise ValueError(f"Response: reason {reason!r} must be a one-line str")

@@ -87,7 +87,9 @@ class TestServer:
         if not isinstance(address, str) or not address:
             raise TypeError(f"{where}: address {address!r} must be a str such as '127.0.0.1'")
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-            raise ValueError(f"{where}: port {port!r} must be an int from 0 (any free port) to 65535")
+            raise ValueError(
+                f"{where}: port {port!r} must be an int from 0 (any free port) to 65535"
+            )
         if mode not in MODES[:2] and mode != "inline":
             raise ValueError(f"{where}: mode {mode!r}; expected 'thread' or 'subprocess'")
         if not isinstance(ssl, (bool, _ssl.SSLContext)):
@@ -99,7 +101,11 @@ class TestServer:
             )
         if history_limit is not None:
             _args.check_count(f"{where}: history_limit", history_limit, allow_none=False)
-        if isinstance(max_body_size, bool) or not isinstance(max_body_size, int) or max_body_size < 0:
+        if (
+            isinstance(max_body_size, bool)
+            or not isinstance(max_body_size, int)
+            or max_body_size < 0
+        ):
             raise ValueError(f"{where}: max_body_size {max_body_size!r} must be an int >= 0")
         self._startup_timeout = _args.check_timeout(where, startup_timeout)
         self._address = address
@@ -151,8 +157,12 @@ class TestServer:
             if self._started_once:
                 self._recorder = Recorder(strict=self._strict, history_limit=self._history_limit)
             self._died = None
-            backend = self._make_backend()
-            self._port = backend.start()
+            try:
+                backend = self._make_backend()
+                self._port = backend.start()
+            except BaseException:
+                self._remove_tls()
+                raise
             self._backend = backend
             self._started_once = True
         return self
@@ -203,8 +213,13 @@ class TestServer:
                     backend.stop(timeout)
                     backend.close()
             finally:
-                if self._tls is not None:
-                    self._tls.remove()
+                self._remove_tls()
+
+    def _remove_tls(self) -> None:
+        """Delete the throwaway CA's directory (``ssl=True``), if any."""
+        tls, self._tls = self._tls, None
+        if tls is not None:
+            tls.remove()
 
     def __enter__(self) -> TestServer:
         if self._backend is None:
@@ -483,6 +498,7 @@ def _render_report(report: CheckReport, url: str) -> tuple[str, BaseException | 
         if cause is None:
             cause = error.exception or _RemoteError(f"{error.type_name}: {error.message}")
     for text in report.unmatched:
+        text = text.removeprefix("tserver: ")
         lines.append("- strict mode: " + text.replace("\n", "\n    "))
     if report.unused_rules:
         lines.append("- strict mode: rules not used up (expected requests that never came):")
@@ -492,4 +508,3 @@ def _render_report(report: CheckReport, url: str) -> tuple[str, BaseException | 
 
 class _RemoteError(Exception):
     """Stands for an exception raised in a child that could not be pickled."""
-

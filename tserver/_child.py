@@ -1,0 +1,233 @@
+"""The child process of subprocess mode: ``python -m tserver._child FD``.
+
+FD is the child's end of a ``socketpair`` shared with the parent.  The first
+frame is a `StartChild`; the child binds, reports ``Ok(port)`` (or
+``Failed(error)``), then serves HTTP and the socketpair from one IOLoop.
+Each later frame is ``(seq, command)`` and gets exactly one ``(seq, reply)``;
+a `WaitRequests` reply is sent when the awaited request arrives or its time
+is up.  When the socketpair reaches EOF (the parent stopped or died) the
+child exits by itself: no orphans.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import sys
+from typing import Any
+
+from tornado.httpserver import HTTPServer
+from tornado.ioloop import IOLoop
+
+from ._backend_thread import bind_listening
+from ._handler import make_app
+from ._protocol import (
+    CheckReport,
+    Failed,
+    FrameDecoder,
+    FrameError,
+    Ok,
+    RecorderState,
+    Restore,
+    Shutdown,
+    Snapshot,
+    StartChild,
+    WaitRequests,
+    encode_frame,
+)
+from ._recorder import Recorder
+
+__all__ = ["main"]
+
+
+def _portable(value: Any) -> Any:
+    """Replace exceptions that would not pickle in reports and snapshots."""
+    if isinstance(value, CheckReport):
+        return CheckReport(
+            tuple(e.portable() for e in value.errors), value.unmatched, value.unused_rules
+        )
+    if isinstance(value, RecorderState):
+        return RecorderState(
+            value.rules,
+            value.defaults,
+            value.once,
+            value.history,
+            value.count,
+            tuple(e.portable() for e in value.errors),
+            value.unmatched,
+        )
+    return value
+
+
+class Child:
+    """Serves one recorder over HTTP and answers commands on the socketpair."""
+
+    def __init__(self, channel: socket.socket, config: StartChild) -> None:
+        self.channel = channel
+        self.config = config
+        self.recorder = Recorder(strict=config.strict, history_limit=config.history_limit)
+        if config.state is not None:
+            self.recorder.apply(Restore(config.state))
+        self.decoder = FrameDecoder()
+        self.buffer = bytearray(1 << 16)
+        self.server: HTTPServer | None = None
+        self.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self.loop)
+        self.ioloop = IOLoop.current()
+
+    def send(self, message: object) -> None:
+        """Write one frame to the parent (blocking: the parent is reading)."""
+        try:
+            frame = encode_frame(message)
+        except Exception as exc:  # a reply that does not pickle
+            seq = message[0] if isinstance(message, tuple) else 0
+            frame = encode_frame((seq, Failed(RuntimeError(f"reply does not pickle: {exc!r}"))))
+        self.channel.setblocking(True)
+        try:
+            self.channel.sendall(frame)
+        finally:
+            self.channel.setblocking(False)
+
+    def start(self) -> bool:
+        """Bind and serve; report the port or the error.  False: exit now."""
+        cfg = self.config
+        try:
+            sockets = bind_listening(cfg.address, cfg.port)
+            ssl_context = None
+            if cfg.tls_cert is not None and cfg.tls_key is not None:
+                from ._tls import server_context_from_files
+
+                ssl_context = server_context_from_files(cfg.tls_cert, cfg.tls_key)
+            self.server = HTTPServer(
+                make_app(self.recorder, cfg.max_body_size),
+                ssl_options=ssl_context,
+                max_body_size=cfg.max_body_size,
+            )
+            self.server.add_sockets(sockets)
+        except Exception as exc:
+            self.send(Failed(exc))
+            return False
+        self.send(Ok(int(sockets[0].getsockname()[1])))
+        self.channel.setblocking(False)
+        self.ioloop.add_handler(self.channel.fileno(), self.on_readable, IOLoop.READ)
+        return True
+
+    def on_readable(self, fd: int, events: int) -> None:
+        """Read what the parent sent; EOF means the parent is gone."""
+        try:
+            size = self.channel.recv_into(self.buffer)
+            data = self.buffer[:size]
+        except BlockingIOError:
+            return
+        except OSError:
+            data = bytearray()
+        if not data:
+            self.finish()
+            return
+        try:
+            messages = self.decoder.feed(data)
+        except FrameError as exc:
+            print(f"tserver child: {exc}; exiting", file=sys.stderr)
+            self.finish()
+            return
+        for message in messages:
+            assert isinstance(message, tuple)
+            self.handle(message[0], message[1])
+
+    def handle(self, seq: int, command: Any) -> None:
+        """Answer one command (a wait may answer later)."""
+        if isinstance(command, WaitRequests):
+            self.wait(seq, command)
+            return
+        if isinstance(command, Shutdown):
+            self.send((seq, Ok(_portable(self.recorder.apply(Snapshot())))))
+            self.finish()
+            return
+        try:
+            reply: object = Ok(_portable(self.recorder.apply(command)))
+        except Exception as exc:
+            reply = Failed(exc)
+        self.send((seq, reply))
+
+    def wait(self, seq: int, command: WaitRequests) -> None:
+        """Reply once `command.count` requests arrived, or when time is up."""
+        recorder = self.recorder
+        answered = False
+
+        def answer(reply: object) -> None:
+            nonlocal answered
+            if not answered:
+                answered = True
+                self.send((seq, reply))
+
+        def wake() -> None:
+            # Called by Recorder.record on this loop's thread, outside its lock.
+            timer.cancel()
+            answer(Ok(recorder.wait(command.count, 0.0)))
+
+        def expire() -> None:
+            if cancel is not None:
+                cancel()
+            answer(Failed(recorder.timeout_error(command.count, command.timeout)))
+
+        timer = self.loop.call_later(command.timeout, expire)
+        cancel = recorder.add_waiter(command.count, wake)
+        if cancel is None:
+            timer.cancel()
+            answer(Ok(recorder.wait(command.count, 0.0)))
+
+    def finish(self) -> None:
+        """Stop the loop (serving ends; main() closes everything)."""
+        with contextlib.suppress(KeyError, ValueError):
+            self.ioloop.remove_handler(self.channel.fileno())
+        if self.server is not None:
+            self.server.stop()
+        self.loop.stop()
+
+    async def close_connections(self) -> None:
+        """Close open client connections and cancel handlers still running."""
+        if self.server is not None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.server.close_all_connections(), 2.0)
+        me = asyncio.current_task()
+        tasks = [t for t in asyncio.all_tasks() if t is not me]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=1.0)
+
+
+def _read_start(channel: socket.socket) -> StartChild:
+    decoder = FrameDecoder()
+    while True:
+        data = channel.recv(1 << 16)
+        if not data:
+            raise SystemExit(0)  # the parent went away before starting us
+        messages = decoder.feed(data)
+        if messages:
+            config = messages[0]
+            if not isinstance(config, StartChild):
+                raise SystemExit(f"tserver child: expected StartChild, got {config!r}")
+            return config
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the child; returns the exit status."""
+    args = sys.argv[1:] if argv is None else argv
+    channel = socket.socket(fileno=int(args[0]))
+    try:
+        config = _read_start(channel)
+        sys.path[:] = list(config.sys_path)
+        child = Child(channel, config)
+        if child.start():
+            child.loop.run_forever()
+            child.loop.run_until_complete(child.close_connections())
+        child.ioloop.close(all_fds=True)
+    finally:
+        channel.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
