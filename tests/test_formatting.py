@@ -139,7 +139,7 @@ def test_full_lists_headers_in_order_and_the_body() -> None:
         "        X-Token: abd\n"
         "        Accept: a\n"
         "        Accept: b\n"
-        "        body: b'{\"id\": 12, \"n\": \"x\"}'"
+        '        body: b\'{"id": 12, "n": "x"}\''
     )
 
 
@@ -180,7 +180,7 @@ def test_history_marks_the_subject_and_shows_it_in_full() -> None:
         "  > #2  POST /items       json 20 B\n"
         "        Content-Type: application/json\n"
         "        X-Token: abd\n"
-        "        body: b'{\"id\": 12, \"n\": \"x\"}'"
+        '        body: b\'{"id": 12, "n": "x"}\''
     )
 
 
@@ -229,10 +229,7 @@ def test_history_subject_last_past_the_limit_has_no_tail() -> None:
 
 def test_history_custom_limit() -> None:
     assert format_history(MANY, limit=2) == (
-        "Recorded requests (oldest first):\n"
-        "    #0  GET /r0\n"
-        "    #1  GET /r1\n"
-        "    ... and 23 more"
+        "Recorded requests (oldest first):\n    #0  GET /r0\n    #1  GET /r1\n    ... and 23 more"
     )
     assert format_history(MANY, limit=0) == (
         "Recorded requests (oldest first):\n    ... and 25 more"

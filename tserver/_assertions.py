@@ -145,31 +145,27 @@ class RequestAssertion:
         __tracebackhide__ = True
         return self._check(wrap_matcher(matcher))
 
-    def has_method(self, m: str | Matcher[str]) -> RequestAssertion:
+    def has_method(self, m: str | Matcher[Any]) -> RequestAssertion:
         """Assert the method: see `tserver.matchers.has_method`."""
         __tracebackhide__ = True
         return self._check(matchers.has_method(m))
 
-    def has_path(self, p: str | Matcher[str]) -> RequestAssertion:
+    def has_path(self, p: str | Matcher[Any]) -> RequestAssertion:
         """Assert the path: see `tserver.matchers.has_path`."""
         __tracebackhide__ = True
         return self._check(matchers.has_path(p))
 
-    def has_query_string(self, q: str | Matcher[str]) -> RequestAssertion:
+    def has_query_string(self, q: str | Matcher[Any]) -> RequestAssertion:
         """Assert the query string: see `tserver.matchers.has_query_string`."""
         __tracebackhide__ = True
         return self._check(matchers.has_query_string(q))
 
-    def has_arg(
-        self, name: str, value: str | Matcher[str] = matchers.ANY
-    ) -> RequestAssertion:
+    def has_arg(self, name: str, value: str | Matcher[Any] = matchers.ANY) -> RequestAssertion:
         """Assert a query argument: see `tserver.matchers.has_arg`."""
         __tracebackhide__ = True
         return self._check(matchers.has_arg(name, value))
 
-    def has_header(
-        self, name: str, value: str | Matcher[str] = matchers.ANY
-    ) -> RequestAssertion:
+    def has_header(self, name: str, value: str | Matcher[Any] = matchers.ANY) -> RequestAssertion:
         """Assert a header: see `tserver.matchers.has_header`."""
         __tracebackhide__ = True
         return self._check(matchers.has_header(name, value))
@@ -179,19 +175,17 @@ class RequestAssertion:
         __tracebackhide__ = True
         return self._check(matchers.has_no_header(name))
 
-    def has_cookie(
-        self, name: str, value: str | Matcher[str] = matchers.ANY
-    ) -> RequestAssertion:
+    def has_cookie(self, name: str, value: str | Matcher[Any] = matchers.ANY) -> RequestAssertion:
         """Assert a cookie: see `tserver.matchers.has_cookie`."""
         __tracebackhide__ = True
         return self._check(matchers.has_cookie(name, value))
 
-    def has_data(self, v: bytes | str | Matcher[bytes]) -> RequestAssertion:
+    def has_data(self, v: bytes | str | Matcher[Any]) -> RequestAssertion:
         """Assert the body: see `tserver.matchers.has_data`."""
         __tracebackhide__ = True
         return self._check(matchers.has_data(v))
 
-    def has_text(self, v: str | Matcher[str]) -> RequestAssertion:
+    def has_text(self, v: str | Matcher[Any]) -> RequestAssertion:
         """Assert the decoded body: see `tserver.matchers.has_text`."""
         __tracebackhide__ = True
         return self._check(matchers.has_text(v))
@@ -202,7 +196,7 @@ class RequestAssertion:
         return self._check(matchers.has_json(v))
 
     def has_form_field(
-        self, name: str, value: str | Matcher[str] = matchers.ANY
+        self, name: str, value: str | Matcher[Any] = matchers.ANY
     ) -> RequestAssertion:
         """Assert a form field: see `tserver.matchers.has_form_field`."""
         __tracebackhide__ = True
@@ -211,20 +205,20 @@ class RequestAssertion:
     def has_file(
         self,
         name: str,
-        filename: str | Matcher[str] = matchers.ANY,
-        content_type: str | Matcher[str] = matchers.ANY,
-        data: bytes | str | Matcher[bytes] = matchers.ANY,
+        filename: str | Matcher[Any] = matchers.ANY,
+        content_type: str | Matcher[Any] = matchers.ANY,
+        data: bytes | str | Matcher[Any] = matchers.ANY,
     ) -> RequestAssertion:
         """Assert an uploaded file: see `tserver.matchers.has_file`."""
         __tracebackhide__ = True
         return self._check(matchers.has_file(name, filename, content_type, data))
 
-    def from_ip(self, ip: str | Matcher[str]) -> RequestAssertion:
+    def from_ip(self, ip: str | Matcher[Any]) -> RequestAssertion:
         """Assert the client address: see `tserver.matchers.from_ip`."""
         __tracebackhide__ = True
         return self._check(matchers.from_ip(ip))
 
-    def has_version(self, v: str | Matcher[str]) -> RequestAssertion:
+    def has_version(self, v: str | Matcher[Any]) -> RequestAssertion:
         """Assert the HTTP version: see `tserver.matchers.has_version`."""
         __tracebackhide__ = True
         return self._check(matchers.has_version(v))
@@ -286,7 +280,7 @@ class HistoryAssertion:
             return self
         raise self._fail(wrapped, _mismatch(wrapped, self.history))
 
-    def has_length(self, n: int | Matcher[int]) -> HistoryAssertion:
+    def has_length(self, n: int | Matcher[Any]) -> HistoryAssertion:
         """Assert how many requests were recorded (an int or a matcher)."""
         __tracebackhide__ = True
         matcher = has_length(n)

@@ -2,10 +2,12 @@
 
 The parent spawns ``sys.executable -m tserver._child FD`` with one end of a
 ``socketpair`` and talks to it in frames of `tserver._protocol`: one
-``(seq, command)``, one ``(seq, reply)``.  Sequence numbers let a call that
-gave up (its child did not answer in time) be skipped when its late reply
-arrives.  This module imports no Tornado: a test process that uses only
-subprocess mode never builds a Tornado application.
+``(seq, pickled command)``, one ``(seq, reply)``.  A reader thread hands each
+reply to the call waiting for that sequence number, so calls from several
+threads (a `wait_requests` in one, a `set_response` in another) do not queue
+behind each other, and the late reply to a call that gave up is dropped.
+This module imports no Tornado: a test process that uses only subprocess
+mode never builds a Tornado application.
 
 A dead child is noticed at the next call: the socketpair reads EOF, the
 child is reaped, and `ServerDiedError` carries its exit status and the tail
@@ -17,18 +19,22 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pickle
+import select
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any
 
 from ._errors import ServerDiedError, ServerStartError, ServerStateError
 from ._protocol import (
     Failed,
     FrameDecoder,
+    FrameError,
     Ok,
     RecorderState,
     Restore,
@@ -52,6 +58,14 @@ CALL_TIMEOUT = 10.0
 _STDERR_TAIL = 4000
 
 
+class _Stopped(Exception):
+    """`stop()` ended the child while a call was in flight: use the local state."""
+
+
+#: What an awaiting call gets when the child's end closed without its reply.
+_CLOSED = object()
+
+
 def _spawn_child(channel: socket.socket, stderr: IO[bytes]) -> subprocess.Popen[bytes]:
     """Start the child with *channel* as an inherited fd (the one POSIX-only spot)."""
     package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -68,19 +82,33 @@ def _spawn_child(channel: socket.socket, stderr: IO[bytes]) -> subprocess.Popen[
 
 
 class SubprocessBackend:
-    """Runs the server in a child process and forwards commands to it."""
+    """Runs the server in a child process and forwards commands to it.
+
+    ``died`` is the `ServerDiedError` once the child is known to have died
+    (the facade keeps raising it, even after `stop`).
+    """
 
     def __init__(self, recorder: Recorder, config: ServeConfig) -> None:
         self._recorder = recorder  # the local copy: seeds the child, gets the final state
         self._config = config
-        self._lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
         self._channel: socket.socket | None = None
         self._stderr: IO[bytes] | None = None
+        self._reader: threading.Thread | None = None
         self._decoder = FrameDecoder()
-        self._buffer = bytearray(1 << 16)
+        self._send_lock = threading.Lock()  # one frame on the wire at a time
+        self._death_lock = threading.Lock()
+        # Under _cond: the reply table and the state of the channel.
+        self._cond = threading.Condition()
         self._seq = 0
-        self._died: ServerDiedError | None = None
+        self._waiting: set[int] = set()  # blocking calls in flight
+        self._callbacks: dict[int, Callable[[object], None]] = {}  # awaiting calls
+        self._replies: dict[int, object] = {}
+        self._shutdown_seq = -1
+        self._goodbye = False  # the child answered Shutdown: its EOF is expected
+        self._closed = False  # the child's end closed
+        self._finished = False  # stop() is done: the local recorder holds the final state
+        self.died: ServerDiedError | None = None
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -97,31 +125,44 @@ class SubprocessBackend:
         finally:
             theirs.close()
         self._channel = ours
+        ours.settimeout(CALL_TIMEOUT)  # bounds a send; replies are awaited by select
+        with self._cond:
+            self._waiting.add(0)  # the first reply comes without a seq
+        self._reader = threading.Thread(
+            target=self._read_replies, name=f"tserver-child-{self._proc.pid}", daemon=True
+        )
+        self._reader.start()
         cfg = self._config
         tls = cfg.tls
-        start = StartChild(
-            address=cfg.address,
-            port=cfg.port,
-            tls_cert=None if tls is None else tls.cert_path,
-            tls_key=None if tls is None else tls.key_path,
-            strict=cfg.strict,
-            history_limit=cfg.history_limit,
-            max_body_size=cfg.max_body_size,
-            sys_path=tuple(sys.path),
-            state=self._recorder.apply(Snapshot()),
-        )
         try:
-            ours.sendall(encode_frame(start))
-            reply = self._receive(None, cfg.startup_timeout)
-        except ServerDiedError as exc:
+            start = StartChild(
+                address=cfg.address,
+                port=cfg.port,
+                tls_cert=None if tls is None else tls.cert_path,
+                tls_key=None if tls is None else tls.key_path,
+                strict=cfg.strict,
+                history_limit=cfg.history_limit,
+                max_body_size=cfg.max_body_size,
+                sys_path=tuple(sys.path),
+                # pickled apart: the child unpickles it once it has our sys.path
+                state=pickle.dumps(self._recorder.apply(Snapshot()), pickle.HIGHEST_PROTOCOL),
+            )
+            with self._send_lock:
+                ours.sendall(encode_frame(start))
+            reply = self._receive(0, cfg.startup_timeout)
+        except (ServerDiedError, OSError):
+            died = self._dead()
             self.stop(1.0)
             raise ServerStartError(
                 f"the server child process exited while starting "
-                f"(exit status {exc.returncode}):\n{exc.stderr_tail}"
+                f"(exit status {died.returncode}):\n{died.stderr_tail}"
             ) from None
         except ServerStateError as exc:
             self.stop(1.0)
             raise ServerStartError(f"the server child process did not start: {exc}") from None
+        except BaseException:
+            self.stop(1.0)
+            raise
         if isinstance(reply, Failed):
             self.stop(1.0)
             if isinstance(reply.error, ServerStartError):
@@ -133,26 +174,44 @@ class SubprocessBackend:
     def stop(self, timeout: float) -> None:
         """Ask the child for its final state and to exit; reap it; close all."""
         proc, channel = self._proc, self._channel
-        if proc is None:
+        if proc is None or self._finished:
             return
-        if channel is not None and self._died is None and proc.poll() is None:
-            try:
-                state = self._request(Shutdown(), timeout)
-            except (ServerDiedError, ServerStateError, OSError):
-                state = None
-            if isinstance(state, RecorderState):
-                self._recorder.apply(Restore(state))
+        unanswered = False
+        try:
+            state = self._request(Shutdown(), timeout, shutdown=True)
+        except ServerDiedError:
+            state = None
+        except (ServerStateError, _Stopped):
+            state, unanswered = None, True
+        if isinstance(state, RecorderState):
+            self._recorder.apply(Restore(state))
         try:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        if unanswered and self.died is None:
+            self._dead(f"did not answer stop() within {timeout:g}s and was killed")
+        if channel is not None:
+            try:  # the child is reaped; this makes sure the reader sees EOF now
+                channel.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        if self._reader is not None:
+            self._reader.join()
+            self._reader = None
         if channel is not None:
             channel.close()
         self._channel = None
-        self._proc = None
         self._forward_stderr()
         self._close_stderr()
+        with self._cond:
+            self._finished = True
+            callbacks = list(self._callbacks.values())
+            self._callbacks.clear()
+            self._cond.notify_all()
+        for callback in callbacks:
+            callback(_CLOSED)
 
     def close(self) -> None:
         """Nothing beyond `stop` to release."""
@@ -161,104 +220,196 @@ class SubprocessBackend:
 
     def call(self, command: Command) -> Any:
         """Send *command* to the child and return its result (or raise its error)."""
-        return self._request(command, CALL_TIMEOUT)
+        try:
+            return self._request(command, CALL_TIMEOUT)
+        except _Stopped:
+            return self._recorder.apply(command)
 
     def wait(self, count: int, timeout: float) -> list[Request]:
         """Block until the child reports *count* requests (it answers at the time)."""
-        result: list[Request] = self._request(WaitRequests(count, timeout), timeout + CALL_TIMEOUT)
+        deadline = time.monotonic() + timeout
+        try:
+            result: list[Request] = self._request(
+                WaitRequests(count, timeout), timeout + CALL_TIMEOUT
+            )
+        except _Stopped:  # as in thread mode: keep waiting on the (final) local state
+            return self._recorder.wait(count, max(0.0, deadline - time.monotonic()))
         return result
 
     async def wait_async(self, count: int, timeout: float) -> list[Request]:
-        """`wait` on a helper thread, so the caller's event loop keeps running."""
+        """`wait` that lets the caller's event loop run (the reader thread answers)."""
         loop = asyncio.get_running_loop()
-        done: asyncio.Future[list[Request]] = loop.create_future()
+        done: asyncio.Future[object] = loop.create_future()
+        deadline = time.monotonic() + timeout
 
-        def work() -> None:
-            try:
-                result = self.wait(count, timeout)
-            except BaseException as exc:
-                loop.call_soon_threadsafe(_settle, done, None, exc)
-            else:
-                loop.call_soon_threadsafe(_settle, done, result, None)
+        def deliver(reply: object) -> None:  # on the reader thread, or in stop()
+            if not loop.is_closed():
+                try:
+                    loop.call_soon_threadsafe(_settle, done, reply)
+                except RuntimeError:  # the loop closed in between
+                    pass
 
-        thread = threading.Thread(target=work, name="tserver-await", daemon=True)
-        thread.start()
         try:
-            return await done
+            seq = self._send(WaitRequests(count, timeout), deliver)
+        except _Stopped:
+            seq = -1
+            done.set_result(_CLOSED)
+        try:
+            reply = await asyncio.wait_for(done, timeout + CALL_TIMEOUT)
+        except asyncio.TimeoutError:
+            raise ServerStateError(self._late_text(timeout + CALL_TIMEOUT)) from None
         finally:
-            if done.done():
-                thread.join()
+            with self._cond:
+                self._callbacks.pop(seq, None)
+        if reply is _CLOSED:
+            if self.died is not None or not self._finished:
+                raise self._dead()
+            from ._waiting import wait_async
 
-    def _request(self, command: Command, timeout: float) -> Any:
-        with self._lock:
-            if self._died is not None:
-                raise self._died
-            channel = self._channel
-            if channel is None:
-                raise ServerStateError("the server child process is not running")
-            self._seq += 1
-            seq = self._seq
+            return await wait_async(self._recorder, count, max(0.0, deadline - time.monotonic()))
+        result: list[Request] = _unwrap(reply)
+        return result
+
+    def _request(self, command: Command, timeout: float, *, shutdown: bool = False) -> Any:
+        seq = self._send(command, None, shutdown=shutdown)
+        return _unwrap(self._receive(seq, timeout))
+
+    def _send(
+        self,
+        command: Command,
+        callback: Callable[[object], None] | None,
+        *,
+        shutdown: bool = False,
+    ) -> int:
+        """Send one ``(seq, pickled command)`` frame; register who waits for its reply."""
+        payload = pickle.dumps(command, pickle.HIGHEST_PROTOCOL)
+        with self._send_lock:
+            with self._cond:
+                if self.died is None and self._finished:
+                    raise _Stopped
+                channel = self._channel
+                alive = channel is not None and not self._closed and self.died is None
+                if alive:
+                    self._seq += 1
+                    seq = self._seq
+                    if callback is None:
+                        self._waiting.add(seq)
+                    else:
+                        self._callbacks[seq] = callback
+                    if shutdown:
+                        self._shutdown_seq = seq
+            if not alive:
+                raise self._dead()
+            assert channel is not None
             try:
-                channel.sendall(encode_frame((seq, command)))
-            except OSError:
+                channel.sendall(encode_frame((seq, payload)))
+            except OSError as exc:
+                with self._cond:
+                    self._waiting.discard(seq)
+                    self._callbacks.pop(seq, None)
+                if isinstance(exc, TimeoutError):  # half a frame sent: the stream is lost
+                    raise self._dead(f"did not read a command for {CALL_TIMEOUT:g}s") from None
                 raise self._dead() from None
-            reply = self._receive(seq, timeout)
-        if isinstance(reply, Failed):
-            raise reply.error
-        assert isinstance(reply, Ok)
-        return reply.value
+        return seq
 
-    def _receive(self, seq: int | None, timeout: float) -> object:
-        """The reply to *seq* (any first frame when `None`); stale replies are skipped."""
+    def _receive(self, seq: int, timeout: float) -> object:
+        """The reply to *seq*, as the reader thread stores it."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            try:
+                while seq not in self._replies:
+                    if self._finished:
+                        raise _Stopped
+                    if self.died is not None or (self._closed and not self._goodbye):
+                        break  # the child died: reap it outside the lock
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise ServerStateError(self._late_text(timeout))
+                    self._cond.wait(left)
+                else:
+                    return self._replies.pop(seq)
+            finally:
+                self._waiting.discard(seq)
+                self._replies.pop(seq, None)
+        raise self._dead()
+
+    def _read_replies(self) -> None:
+        """The reader thread: hand each reply to its caller until the child's end closes."""
         channel = self._channel
         assert channel is not None
-        deadline = time.monotonic() + timeout
-        pending: list[object] = []
+        buffer = bytearray(1 << 16)
         while True:
-            while pending:
-                message = pending.pop(0)
-                if seq is None:
-                    return message
-                if isinstance(message, tuple) and message[0] == seq:
-                    return message[1]
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise ServerStateError(
-                    f"the server child process did not answer within {timeout:g}s "
-                    "(is a response callback blocking its event loop?)"
-                )
-            channel.settimeout(left)
+            messages: list[object] = []
             try:
-                size = channel.recv_into(self._buffer)
-                data = self._buffer[:size]
-            except TimeoutError:
+                select.select([channel], [], [])
+                size = channel.recv_into(buffer)
+                if size:
+                    messages = self._decoder.feed(buffer[:size])
+            except TimeoutError:  # select woke us for nothing: wait again
                 continue
+            except FrameError as exc:  # a corrupt stream: nothing more can be trusted
+                if self._proc is not None:
+                    self._proc.kill()
+                self._dead(f"sent a bad frame ({exc}) and was killed")
+                size = 0
             except OSError:
-                data = bytearray()
-            if not data:
-                raise self._dead()
-            pending.extend(self._decoder.feed(data))
+                size = 0
+            callbacks: list[tuple[Callable[[object], None], object]] = []
+            with self._cond:
+                for message in messages:
+                    key, reply = message if isinstance(message, tuple) else (0, message)
+                    if key == self._shutdown_seq:
+                        self._goodbye = True
+                    if key in self._waiting:
+                        self._replies[key] = reply
+                    elif key in self._callbacks:
+                        callbacks.append((self._callbacks.pop(key), reply))
+                    # else: the late reply of a call that gave up
+                if not size:
+                    self._closed = True
+                    if not self._goodbye:
+                        callbacks += [(c, _CLOSED) for c in self._callbacks.values()]
+                        self._callbacks.clear()
+                self._cond.notify_all()
+            for callback, reply in callbacks:
+                callback(reply)
+            if not size:
+                return
+
+    @staticmethod
+    def _late_text(timeout: float) -> str:
+        return (
+            f"the server child process did not answer within {timeout:g}s "
+            "(is a response callback blocking its event loop?)"
+        )
 
     # -- death ---------------------------------------------------------------
 
-    def _dead(self) -> ServerDiedError:
-        proc = self._proc
-        returncode = None
-        if proc is not None:
-            try:
-                returncode = proc.wait(1.0)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                returncode = proc.wait()
-        tail = self._stderr_tail()
-        pid = proc.pid if proc is not None else "?"
-        self._died = ServerDiedError(
-            f"the tserver child process (pid {pid}) died with exit status {returncode}"
-            + (f"; its stderr ends with:\n{tail}" if tail else " and wrote nothing to stderr"),
-            returncode,
-            tail,
-        )
-        return self._died
+    def _dead(self, how: str | None = None) -> ServerDiedError:
+        """Reap the child (killing it if need be) and build its `ServerDiedError`."""
+        with self._death_lock:
+            if self.died is not None:
+                return self.died
+            proc = self._proc
+            returncode = None
+            if proc is not None:
+                try:
+                    returncode = proc.wait(1.0)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    returncode = proc.wait()
+            tail = self._stderr_tail()
+            pid = proc.pid if proc is not None else "?"
+            what = how or "died"
+            self.died = ServerDiedError(
+                f"the tserver child process (pid {pid}) {what} with exit status {returncode}"
+                + (f"; its stderr ends with:\n{tail}" if tail else " and wrote nothing to stderr"),
+                returncode,
+                tail,
+            )
+        with self._cond:
+            self._cond.notify_all()
+        return self.died
 
     def _stderr_tail(self) -> str:
         stream = self._stderr
@@ -285,10 +436,14 @@ class SubprocessBackend:
             self._stderr = None
 
 
-def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if future.done():
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
+def _unwrap(reply: object) -> Any:
+    """The value of an `Ok`, or raise the error of a `Failed`."""
+    if isinstance(reply, Failed):
+        raise reply.error
+    assert isinstance(reply, Ok), reply
+    return reply.value
+
+
+def _settle(future: asyncio.Future[object], reply: object) -> None:
+    if not future.done():
+        future.set_result(reply)

@@ -3,16 +3,21 @@
 FD is the child's end of a ``socketpair`` shared with the parent.  The first
 frame is a `StartChild`; the child binds, reports ``Ok(port)`` (or
 ``Failed(error)``), then serves HTTP and the socketpair from one IOLoop.
-Each later frame is ``(seq, command)`` and gets exactly one ``(seq, reply)``;
-a `WaitRequests` reply is sent when the awaited request arrives or its time
+Each later frame is ``(seq, pickled command)`` and gets exactly one
+``(seq, reply)``; the command is pickled apart so that one the child cannot
+unpickle (its callback does not import here) fails alone, with its seq.
+A `WaitRequests` reply is sent when the awaited request arrives or its time
 is up.  When the socketpair reaches EOF (the parent stopped or died) the
-child exits by itself: no orphans.
+child exits by itself: no orphans.  Ctrl-C reaches the whole process group:
+the child ignores it and lets the parent stop it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 import socket
 import sys
 from typing import Any
@@ -21,6 +26,7 @@ from tornado.httpserver import HTTPServer
 from tornado.ioloop import IOLoop
 
 from ._backend_thread import bind_listening
+from ._errors import ServerStartError
 from ._handler import make_app
 from ._protocol import (
     CheckReport,
@@ -34,6 +40,7 @@ from ._protocol import (
     Snapshot,
     StartChild,
     WaitRequests,
+    decode_frame,
     encode_frame,
 )
 from ._recorder import Recorder
@@ -67,8 +74,6 @@ class Child:
         self.channel = channel
         self.config = config
         self.recorder = Recorder(strict=config.strict, history_limit=config.history_limit)
-        if config.state is not None:
-            self.recorder.apply(Restore(config.state))
         self.decoder = FrameDecoder()
         self.buffer = bytearray(1 << 16)
         self.server: HTTPServer | None = None
@@ -93,6 +98,16 @@ class Child:
         """Bind and serve; report the port or the error.  False: exit now."""
         cfg = self.config
         try:
+            if cfg.state is not None:
+                try:
+                    state = decode_frame(cfg.state)
+                except FrameError as exc:
+                    raise ServerStartError(
+                        "the state set before start() does not unpickle in the child "
+                        f"process ({exc}); callbacks and matchers must be importable there"
+                    ) from None
+                assert isinstance(state, RecorderState)
+                self.recorder.apply(Restore(state))
             sockets = bind_listening(cfg.address, cfg.port)
             ssl_context = None
             if cfg.tls_cert is not None and cfg.tls_key is not None:
@@ -133,7 +148,13 @@ class Child:
             return
         for message in messages:
             assert isinstance(message, tuple)
-            self.handle(message[0], message[1])
+            seq, payload = message
+            try:
+                command = decode_frame(payload)
+            except FrameError as exc:
+                self.send((seq, Failed(ValueError(_unpickle_text(exc)))))
+                continue
+            self.handle(seq, command)
 
     def handle(self, seq: int, command: Any) -> None:
         """Answer one command (a wait may answer later)."""
@@ -198,6 +219,14 @@ class Child:
             await asyncio.wait(tasks, timeout=1.0)
 
 
+def _unpickle_text(exc: FrameError) -> str:
+    return (
+        f"the child process of subprocess mode cannot unpickle the command ({exc}); "
+        "callbacks and matchers must be defined at module level in a module the "
+        "child can import from the parent's sys.path"
+    )
+
+
 def _read_start(channel: socket.socket) -> StartChild:
     decoder = FrameDecoder()
     while True:
@@ -215,7 +244,10 @@ def _read_start(channel: socket.socket) -> StartChild:
 def main(argv: list[str] | None = None) -> int:
     """Run the child; returns the exit status."""
     args = sys.argv[1:] if argv is None else argv
-    channel = socket.socket(fileno=int(args[0]))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us
+    fd = int(args[0])
+    os.set_inheritable(fd, False)  # a process the user's code spawns must not hold it
+    channel = socket.socket(fileno=fd)
     try:
         config = _read_start(channel)
         sys.path[:] = list(config.sys_path)

@@ -149,7 +149,9 @@ class StartChild:
     history_limit: int | None
     max_body_size: int
     sys_path: tuple[str, ...]
-    state: RecorderState | None = None
+    #: The pickled `RecorderState` set before ``start()``, unpickled by the
+    #: child only once ``sys_path`` is in place (callbacks must import).
+    state: bytes | None = None
 
 
 # -- replies and data ---------------------------------------------------------

@@ -52,11 +52,7 @@ def _append_mismatch(matcher: Matcher[Any], value: object, out: Description) -> 
     inner = StringDescription()
     matcher.describe_mismatch(value, inner)
     text = str(inner)
-    if (
-        isinstance(value, (bytes, str))
-        and len(value) > BODY_PREVIEW
-        and len(text) > _CLIP_LIMIT
-    ):
+    if isinstance(value, (bytes, str)) and len(value) > BODY_PREVIEW and len(text) > _CLIP_LIMIT:
         unit = "bytes" if isinstance(value, bytes) else "characters"
         text = f"{text[:_CLIP_LIMIT]}... ({len(value)} {unit})"
     out.append_text(text)
@@ -76,9 +72,7 @@ class RequestMatcher(BaseMatcher[Request]):
         description.append_text("a request with ")
         self.describe_fields(description)
 
-    def describe_mismatch(
-        self, item: object, mismatch_description: Description
-    ) -> None:
+    def describe_mismatch(self, item: object, mismatch_description: Description) -> None:
         if isinstance(item, Request):
             self.describe_field_mismatch(item, mismatch_description)
         else:
@@ -93,9 +87,7 @@ class RequestMatcher(BaseMatcher[Request]):
         """Describe the constraint, as it reads after "a request with "."""
         raise NotImplementedError
 
-    def describe_field_mismatch(
-        self, request: Request, mismatch_description: Description
-    ) -> None:
+    def describe_field_mismatch(self, request: Request, mismatch_description: Description) -> None:
         """Name the failing field and its actual value."""
         raise NotImplementedError
 
@@ -141,9 +133,7 @@ class HasField(RequestMatcher):
         else:
             description.append_description_of(self.matcher)
 
-    def describe_field_mismatch(
-        self, request: Request, mismatch_description: Description
-    ) -> None:
+    def describe_field_mismatch(self, request: Request, mismatch_description: Description) -> None:
         mismatch_description.append_text(f"{self.label} ")
         if self.fold_case:
             mismatch_description.append_text("was ")
@@ -159,9 +149,7 @@ class HasNamedValue(RequestMatcher):
     arg ``'q'`` matching ``'2'``; the mismatch lists every value.
     """
 
-    def __init__(
-        self, label: str, attribute: str, name: str, matcher: Matcher[Any]
-    ) -> None:
+    def __init__(self, label: str, attribute: str, name: str, matcher: Matcher[Any]) -> None:
         self.label = label
         self.attribute = attribute
         self.name = name
@@ -181,9 +169,7 @@ class HasNamedValue(RequestMatcher):
         if not isinstance(self.matcher, IsAnything):
             description.append_text(" matching ").append_description_of(self.matcher)
 
-    def describe_field_mismatch(
-        self, request: Request, mismatch_description: Description
-    ) -> None:
+    def describe_field_mismatch(self, request: Request, mismatch_description: Description) -> None:
         values = self._values(request)
         mismatch_description.append_text(f"{self.label} ")
         mismatch_description.append_description_of(self.name)
@@ -208,18 +194,14 @@ class HasNoHeader(RequestMatcher):
     def describe_fields(self, description: Description) -> None:
         description.append_text("no header ").append_description_of(self.name)
 
-    def describe_field_mismatch(
-        self, request: Request, mismatch_description: Description
-    ) -> None:
+    def describe_field_mismatch(self, request: Request, mismatch_description: Description) -> None:
         values = request.headers.getlist(self.name)
         mismatch_description.append_text("header ").append_description_of(self.name)
         if len(values) == 1:
             mismatch_description.append_text(" was present with value ")
             mismatch_description.append_description_of(values[0])
         else:
-            mismatch_description.append_list(
-                " was present with values [", ", ", "]", values
-            )
+            mismatch_description.append_list(" was present with values [", ", ", "]", values)
 
 
 class HasJson(RequestMatcher):
@@ -247,9 +229,7 @@ class HasJson(RequestMatcher):
         if not isinstance(self.matcher, IsAnything):
             description.append_text(" matching ").append_description_of(self.matcher)
 
-    def describe_field_mismatch(
-        self, request: Request, mismatch_description: Description
-    ) -> None:
+    def describe_field_mismatch(self, request: Request, mismatch_description: Description) -> None:
         parsed, value = self._parse(request)
         if not parsed:
             preview = format_body(request.data, _JSON_PREVIEW)
@@ -286,9 +266,7 @@ class HasFile(RequestMatcher):
         return all(m.matches(getattr(part, attr)) for _, attr, m in self._checks())
 
     def matches_request(self, request: Request) -> bool:
-        return any(
-            self._part_matches(part) for part in request.files.get(self.name, ())
-        )
+        return any(self._part_matches(part) for part in request.files.get(self.name, ()))
 
     def describe_fields(self, description: Description) -> None:
         description.append_text("file ").append_description_of(self.name)
@@ -302,9 +280,7 @@ class HasFile(RequestMatcher):
             out.append_text(f"{', ' if i else ''}{label} ")
             _append_mismatch(matcher, getattr(part, attr), out)
 
-    def describe_field_mismatch(
-        self, request: Request, mismatch_description: Description
-    ) -> None:
+    def describe_field_mismatch(self, request: Request, mismatch_description: Description) -> None:
         parts = request.files.get(self.name, [])
         mismatch_description.append_text("file ").append_description_of(self.name)
         if not parts:
@@ -313,9 +289,7 @@ class HasFile(RequestMatcher):
             mismatch_description.append_text(": ")
             self._describe_part(parts[0], mismatch_description)
         else:
-            mismatch_description.append_text(
-                f" had {len(parts)} parts, none matching: "
-            )
+            mismatch_description.append_text(f" had {len(parts)} parts, none matching: ")
             for i, part in enumerate(parts):
                 mismatch_description.append_text(f"{'; ' if i else ''}[{i}] ")
                 self._describe_part(part, mismatch_description)
@@ -346,9 +320,7 @@ class RequestWith(RequestMatcher):
                 description.append_text(", ")
             field.describe_fields(description)
 
-    def describe_field_mismatch(
-        self, request: Request, mismatch_description: Description
-    ) -> None:
+    def describe_field_mismatch(self, request: Request, mismatch_description: Description) -> None:
         failing = [f for f in self.fields if not f.matches_request(request)]
         for i, field in enumerate(failing):
             if i:
@@ -388,13 +360,9 @@ class ContainsInOrder(BaseMatcher[Sequence[Request]]):
         return self._is_sequence(item) and len(self._scan(item)) == len(self.matchers)
 
     def describe_to(self, description: Description) -> None:
-        description.append_list(
-            "requests in this order: ", ", then ", "", self.matchers
-        )
+        description.append_list("requests in this order: ", ", then ", "", self.matchers)
 
-    def describe_mismatch(
-        self, item: object, mismatch_description: Description
-    ) -> None:
+    def describe_mismatch(self, item: object, mismatch_description: Description) -> None:
         if not self._is_sequence(item):
             mismatch_description.append_text("was ").append_description_of(item)
             mismatch_description.append_text(", not a sequence of requests")

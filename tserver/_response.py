@@ -304,7 +304,7 @@ class Response:
         json: Any = UNSET,
         sleep: float = 0.0,
         callback: Callback | None = None,
-        chunks: Iterable[bytes] | None = None,
+        chunks: Iterable[bytes | str] | None = None,
         chunk_sleep: float = 0.0,
         fault: str | Raw | None = None,
         reason: str | None = None,
@@ -449,8 +449,30 @@ def _keys() -> str:
     return ", ".join(repr(k) for k in RESPONSE_KEYS) + " (optionally prefixed 'post.')"
 
 
+class ValueTypeError(ValueError, TypeError):
+    """A set_response value of the wrong type.
+
+    SPEC 3.1 promises `ValueError` for a bad value type, and 7 allows
+    `TypeError` for wrong arguments: this error is both, so either
+    ``except`` clause (or ``pytest.raises``) catches it.
+    """
+
+
 def validate_value(where: str, key: str, value: object) -> object:
-    """Check and normalise one set_response value (``key`` already normalised)."""
+    """Check and normalise one set_response value (``key`` already normalised).
+
+    :raises ValueError: a bad value; a value of the wrong type raises
+        `ValueTypeError`, which is also a `TypeError`.
+    """
+    try:
+        return _validate_value(where, key, value)
+    except TypeError as exc:
+        if isinstance(exc, ValueError):
+            raise
+        raise ValueTypeError(str(exc)) from None
+
+
+def _validate_value(where: str, key: str, value: object) -> object:
     label = f"{where}: key {key!r}"
     if key == "status":
         return _check_status(label, value)

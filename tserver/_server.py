@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
     from ._assertions import HistoryAssertion, RequestAssertion
     from ._backend import Backend
+    from ._backend_inline import InlineBackend
     from ._protocol import CheckReport
     from ._request import Request
 
@@ -200,11 +201,47 @@ class TestServer:
 
         return ThreadBackend(self._recorder, config, ssl_context)
 
+    def _attach_inline(self, port: int) -> InlineBackend:
+        """Serve from the caller's IOLoop on *port*, a socket the caller bound.
+
+        The hook of `tserver.testing`: marks the server running and returns
+        the backend, whose ``app`` the caller serves on its own IOLoop.
+        """
+        from ._backend import ServeConfig
+        from ._backend_inline import InlineBackend
+
+        if self._mode != "inline" or self._ssl is not False:
+            raise ServerStateError(
+                f"_attach_inline: needs mode='inline' and ssl=False, not mode={self._mode!r}, "
+                f"ssl={self._ssl!r}"
+            )
+        with self._lifecycle:
+            if self._backend is not None:
+                raise ServerStateError(f"server at {self.url} is already running; stop() it first")
+            if self._started_once:
+                self._recorder = Recorder(strict=self._strict, history_limit=self._history_limit)
+            config = ServeConfig(
+                self._address,
+                port,
+                strict=self._strict,
+                history_limit=self._history_limit,
+                max_body_size=self._max_body_size,
+                startup_timeout=self._startup_timeout,
+            )
+            backend = InlineBackend(self._recorder, config)
+            self._port = backend.start()
+            self._backend = backend
+            self._started_once = True
+        return backend
+
     def stop(self, timeout: float = 5.0) -> None:
         """Stop serving, close every socket, join the thread or reap the child.
 
         Idempotent, and a no-op before `start`.  The history, rules and
         errors stay readable (and `check` usable) until the next `start`.
+        The port can be bound again at once with ``SO_REUSEADDR`` (as Tornado,
+        `http.server` and aiohttp bind); connections the server closed keep
+        it in ``TIME_WAIT`` for a bare ``bind()`` without that option.
         """
         with self._lifecycle:
             backend, self._backend = self._backend, None
@@ -212,6 +249,11 @@ class TestServer:
                 if backend is not None:
                     backend.stop(timeout)
                     backend.close()
+                    # a child that died unnoticed (or was killed at stop) lost
+                    # the final state: later calls say so instead of passing
+                    died = getattr(backend, "died", None)
+                    if died is not None and self._died is None:
+                        self._died = died
             finally:
                 self._remove_tls()
 
@@ -363,7 +405,7 @@ class TestServer:
 
     @property
     def request_count(self) -> int:
-        """Requests received since the last reset, `history_limit` drops included."""
+        """Requests received since the last reset, ``history_limit`` drops included."""
         result: int = self._call(GetCount())
         return result
 
@@ -498,8 +540,8 @@ def _render_report(report: CheckReport, url: str) -> tuple[str, BaseException | 
         if cause is None:
             cause = error.exception or _RemoteError(f"{error.type_name}: {error.message}")
     for text in report.unmatched:
-        text = text.removeprefix("tserver: ")
-        lines.append("- strict mode: " + text.replace("\n", "\n    "))
+        unmatched = text.removeprefix("tserver: ")
+        lines.append("- strict mode: " + unmatched.replace("\n", "\n    "))
     if report.unused_rules:
         lines.append("- strict mode: rules not used up (expected requests that never came):")
         lines += [f"    {rule}" for rule in report.unused_rules]

@@ -22,7 +22,13 @@ async def wait_async(recorder: Recorder, count: int, timeout: float) -> list[Req
     arrived: asyncio.Future[None] = loop.create_future()
 
     def wake() -> None:
-        loop.call_soon_threadsafe(_resolve, arrived)
+        # The recording thread may pick this waiter just before the wait
+        # gave up and its loop closed: then there is no one left to wake.
+        if not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(_resolve, arrived)
+            except RuntimeError:  # closed in between
+                pass
 
     cancel = recorder.add_waiter(count, wake)
     if cancel is not None:

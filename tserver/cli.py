@@ -184,26 +184,26 @@ class _Printer:
         self._as_json = as_json
         self._last: Request | None = None
         self.methods: collections.Counter[str] = collections.Counter()
+        self.printed = 0
 
-    @property
-    def seen(self) -> int:
-        """How many requests were printed."""
-        return sum(self.methods.values())
+    def show(self, history: Sequence[Request]) -> bool:
+        """Print the requests of *history* (a snapshot) not printed yet.
 
-    def show(self, history: Sequence[Request]) -> None:
-        """Print the requests of *history* (a snapshot) not printed yet."""
-        start = 0
+        Returns `False` when `_HISTORY_LIMIT` dropped some of them unseen.
+        """
+        start, complete = 0, len(history) < _HISTORY_LIMIT
         if self._last is not None:
-            # history_limit may have dropped the oldest; find where we stopped.
             for index in range(len(history) - 1, -1, -1):
                 if history[index] is self._last:
-                    start = index + 1
+                    start, complete = index + 1, True
                     break
         for request in history[start:]:
             self._out.write(self._line(request) + "\n")
             self._out.flush()
             self.methods[request.method] += 1
+            self.printed += 1
             self._last = request
+        return complete
 
     def _line(self, request: Request) -> str:
         if self._as_json:
@@ -284,18 +284,25 @@ def _resolve(future: asyncio.Future[None]) -> None:
 async def _watch(srv: TestServer, printer: _Printer, stopper: _Stopper) -> None:
     """Print requests as they are recorded until a signal resolves the stop future."""
     stop = stopper.attach(asyncio.get_running_loop())
+    seen = 0  # requests printed, or dropped unseen by the history limit
     while not stop.done():
-        wait = asyncio.ensure_future(srv.await_requests(printer.seen + 1, _WAIT_PERIOD))
-        await asyncio.wait({wait, stop}, return_when=asyncio.FIRST_COMPLETED)
+        wait = asyncio.ensure_future(srv.await_requests(seen + 1, _WAIT_PERIOD))
+        either: list[asyncio.Future[Any]] = [wait, stop]
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
         if not wait.done():
             wait.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await wait
             break
         try:
-            printer.show(wait.result())
+            history = wait.result()
         except WaitTimeoutError:
             continue
+        before = printer.printed
+        if printer.show(history):
+            seen += printer.printed - before
+        else:  # printing fell behind by more than the history limit
+            seen = srv.request_count
 
 
 def _serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -377,9 +384,9 @@ def _demo(out: TextIO) -> int:
         say("5. Assert on it with the fluent layer (hamcrest matchers inside):")
         say('   >>> srv.assert_request().has_method("POST").has_path("/items") \\')
         say('   ...     .has_arg("page", "2").has_json(has_entry("name", "demo"))')
-        srv.assert_request().has_method("POST").has_path("/items").has_arg(
-            "page", "2"
-        ).has_json(has_entry("name", "demo"))
+        srv.assert_request().has_method("POST").has_path("/items").has_arg("page", "2").has_json(
+            has_entry("name", "demo")
+        )
         say("   passed\n")
 
         say("6. And this is what a failure looks like (the client sent 'abc'):")

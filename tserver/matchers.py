@@ -88,7 +88,7 @@ def _method_field(m: object) -> HasField:
     return HasField("method", "method", wrap_matcher(m))
 
 
-def has_method(m: str | Matcher[str]) -> Matcher[Request]:
+def has_method(m: str | Matcher[Any]) -> Matcher[Request]:
     """Matches a request whose method is *m*, ignoring case.
 
     :param m: a method name, compared case-insensitively, or a matcher,
@@ -103,7 +103,7 @@ def has_method(m: str | Matcher[str]) -> Matcher[Request]:
     return _method_field(m)
 
 
-def has_path(p: str | Matcher[str]) -> Matcher[Request]:
+def has_path(p: str | Matcher[Any]) -> Matcher[Request]:
     """Matches a request whose raw path (without the query) is *p*.
 
     Examples::
@@ -114,7 +114,7 @@ def has_path(p: str | Matcher[str]) -> Matcher[Request]:
     return HasField("path", "path", wrap_matcher(p))
 
 
-def has_query_string(q: str | Matcher[str]) -> Matcher[Request]:
+def has_query_string(q: str | Matcher[Any]) -> Matcher[Request]:
     """Matches a request whose raw query string (without ``?``) is *q*.
 
     Examples::
@@ -126,7 +126,7 @@ def has_query_string(q: str | Matcher[str]) -> Matcher[Request]:
     return HasField("query string", "query_string", wrap_matcher(q))
 
 
-def has_arg(name: str, value: str | Matcher[str] = ANY) -> Matcher[Request]:
+def has_arg(name: str, value: str | Matcher[Any] = ANY) -> Matcher[Request]:
     """Matches a request with query argument *name*, any of whose values matches.
 
     With ``?q=1&q=2`` both ``has_arg("q", "1")`` and ``has_arg("q", "2")``
@@ -141,7 +141,7 @@ def has_arg(name: str, value: str | Matcher[str] = ANY) -> Matcher[Request]:
     return HasNamedValue("arg", "args", name, wrap_matcher(value))
 
 
-def has_header(name: str, value: str | Matcher[str] = ANY) -> Matcher[Request]:
+def has_header(name: str, value: str | Matcher[Any] = ANY) -> Matcher[Request]:
     """Matches a request with header *name* (any case), any of whose values matches.
 
     Examples::
@@ -163,7 +163,7 @@ def has_no_header(name: str) -> Matcher[Request]:
     return HasNoHeader(name)
 
 
-def has_cookie(name: str, value: str | Matcher[str] = ANY) -> Matcher[Request]:
+def has_cookie(name: str, value: str | Matcher[Any] = ANY) -> Matcher[Request]:
     """Matches a request whose ``Cookie`` header holds cookie *name*.
 
     Examples::
@@ -175,12 +175,15 @@ def has_cookie(name: str, value: str | Matcher[str] = ANY) -> Matcher[Request]:
     return HasNamedValue("cookie", "cookies", name, wrap_matcher(value))
 
 
-def has_data(v: bytes | str | Matcher[bytes]) -> Matcher[Request]:
+def has_data(v: bytes | str | Matcher[Any]) -> Matcher[Request]:
     """Matches a request whose body is *v*.
 
     :param v: bytes, compared with the body as received; a str, compared with
         the body decoded (`~tserver.Request.text`); or a matcher, applied to
         the body bytes.
+
+    String matchers such as ``contains_string`` work on the decoded body: use
+    them with `has_text`.
 
     Examples::
 
@@ -191,7 +194,7 @@ def has_data(v: bytes | str | Matcher[bytes]) -> Matcher[Request]:
     return _body_field(v)
 
 
-def has_text(v: str | Matcher[str]) -> Matcher[Request]:
+def has_text(v: str | Matcher[Any]) -> Matcher[Request]:
     """Matches a request whose decoded body (`~tserver.Request.text`) is *v*.
 
     The body is decoded with the charset of its Content-Type, else UTF-8.
@@ -219,7 +222,7 @@ def has_json(v: Any) -> Matcher[Request]:
     return HasJson(wrap_matcher(v))
 
 
-def has_form_field(name: str, value: str | Matcher[str] = ANY) -> Matcher[Request]:
+def has_form_field(name: str, value: str | Matcher[Any] = ANY) -> Matcher[Request]:
     """Matches a request with form field *name*, any of whose values matches.
 
     Form fields come from an urlencoded body or from the non-file parts of a
@@ -236,9 +239,9 @@ def has_form_field(name: str, value: str | Matcher[str] = ANY) -> Matcher[Reques
 
 def has_file(
     name: str,
-    filename: str | Matcher[str] = ANY,
-    content_type: str | Matcher[str] = ANY,
-    data: bytes | str | Matcher[bytes] = ANY,
+    filename: str | Matcher[Any] = ANY,
+    content_type: str | Matcher[Any] = ANY,
+    data: bytes | str | Matcher[Any] = ANY,
 ) -> Matcher[Request]:
     """Matches a request with a multipart file part named *name*.
 
@@ -254,12 +257,10 @@ def has_file(
     """
     if isinstance(data, str):
         data = data.encode("utf-8")
-    return HasFile(
-        name, wrap_matcher(filename), wrap_matcher(content_type), wrap_matcher(data)
-    )
+    return HasFile(name, wrap_matcher(filename), wrap_matcher(content_type), wrap_matcher(data))
 
 
-def from_ip(ip: str | Matcher[str]) -> Matcher[Request]:
+def from_ip(ip: str | Matcher[Any]) -> Matcher[Request]:
     """Matches a request sent from client address *ip*.
 
     Examples::
@@ -270,7 +271,7 @@ def from_ip(ip: str | Matcher[str]) -> Matcher[Request]:
     return HasField("client IP", "client_ip", wrap_matcher(ip))
 
 
-def has_version(v: str | Matcher[str]) -> Matcher[Request]:
+def has_version(v: str | Matcher[Any]) -> Matcher[Request]:
     """Matches a request made with HTTP version *v*.
 
     Examples::
@@ -302,12 +303,12 @@ def _entries(
 
 def request_with(
     *,
-    method: str | Matcher[str] = ANY,
-    path: str | Matcher[str] = ANY,
+    method: str | Matcher[Any] = ANY,
+    path: str | Matcher[Any] = ANY,
     args: Mapping[str, Any] | None = None,
     headers: Mapping[str, Any] | None = None,
     cookies: Mapping[str, Any] | None = None,
-    data: bytes | str | Matcher[bytes] = ANY,
+    data: bytes | str | Matcher[Any] = ANY,
     json: Any = ANY,
     form: Mapping[str, Any] | None = None,
 ) -> Matcher[Request]:

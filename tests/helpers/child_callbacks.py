@@ -1,0 +1,82 @@
+"""Module-level callbacks and matchers that run in the child process.
+
+Each one is picklable by reference (``helpers.child_callbacks.NAME``), which
+is what subprocess mode requires of anything it sends to the child.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from collections.abc import Callable
+
+from hamcrest.core.base_matcher import BaseMatcher
+from hamcrest.core.description import Description
+
+from tserver import Request
+
+#: What `die_with_message` writes to the child's stderr before exiting.
+DYING_WORDS = "tserver-test: the child is about to exit with status 3"
+
+#: What `note_on_stderr` writes to the child's stderr (it keeps serving).
+NOTE = "tserver-test: a note written by the child to its stderr"
+
+
+def die_with_message(request: Request) -> bytes:
+    """Write `DYING_WORDS` to stderr, then end the process at once with status 3."""
+    sys.stderr.write(DYING_WORDS + "\n")
+    sys.stderr.flush()
+    os._exit(3)
+
+
+def note_on_stderr(request: Request) -> bytes:
+    """Write `NOTE` to stderr and answer ``noted``."""
+    sys.stderr.write(NOTE + "\n")
+    sys.stderr.flush()
+    return b"noted"
+
+
+def report_pid(request: Request) -> str:
+    """Answer the pid of the process that runs the callback."""
+    return str(os.getpid())
+
+
+def echo_path(request: Request) -> str:
+    """Answer ``callback:<path>``."""
+    return f"callback:{request.path}"
+
+
+def block_until_released(request: Request) -> bytes:
+    """Block the child's event loop until the test releases it.
+
+    Connects to the port named by the ``X-Release-Port`` header (a listening
+    socket of the test), then blocks in ``recv`` until the test sends one
+    byte (or closes).  While it blocks, the child answers no control call.
+    """
+    port = int(request.headers["X-Release-Port"])
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.recv(1)
+    return b"released"
+
+
+class Satisfies(BaseMatcher[Request]):
+    """A matcher over `Request` that delegates to a predicate.
+
+    Picklable only when the predicate is (a lambda is not): used to show
+    that subprocess mode refuses a matcher built with a lambda.
+    """
+
+    def __init__(self, predicate: Callable[[Request], bool]) -> None:
+        self.predicate = predicate
+
+    def _matches(self, item: Request) -> bool:
+        return bool(self.predicate(item))
+
+    def describe_to(self, description: Description) -> None:
+        description.append_text(f"a request satisfying {self.predicate!r}")
+
+
+def is_post(request: Request) -> bool:
+    """A module-level predicate for `Satisfies` (picklable)."""
+    return request.method == "POST"

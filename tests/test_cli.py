@@ -1,0 +1,356 @@
+"""The ``tserver`` command line, run for real as a child process.
+
+Each test starts ``python -m tserver ...``, reads its output line by line
+through a reader thread and a `queue.Queue` (``get(timeout=...)`` is the only
+guard against a hang: no sleeps), talks HTTP to it with `http.client`, and
+stops it with a real signal.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+import tserver
+from tserver.cli import main
+
+#: Seconds to wait for one line; generous for a loaded CI machine.
+LINE_TIMEOUT = 20.0
+_EOF = None
+
+
+class Cli:
+    """A running ``python -m tserver ...`` with its output in two queues."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tserver", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+        )
+        self.stdout: queue.Queue[str | None] = queue.Queue()
+        self.stderr: queue.Queue[str | None] = queue.Queue()
+        self._readers = [
+            threading.Thread(target=_pump, args=(self.proc.stdout, self.stdout), daemon=True),
+            threading.Thread(target=_pump, args=(self.proc.stderr, self.stderr), daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    def line(self) -> str:
+        """The next stdout line, without its newline (fails after LINE_TIMEOUT)."""
+        try:
+            line = self.stdout.get(timeout=LINE_TIMEOUT)
+        except queue.Empty:
+            pytest.fail(f"no output line within {LINE_TIMEOUT}s; stderr: {self.drain_stderr()!r}")
+        assert line is not _EOF, f"stdout closed early; stderr: {self.drain_stderr()!r}"
+        return line.rstrip("\n")
+
+    def serving_url(self) -> str:
+        """Read the first line, which must be ``Serving on <URL>``; the URL."""
+        first = self.line()
+        match = re.fullmatch(r"Serving on (\S+)", first)
+        assert match, f"first line {first!r} is not 'Serving on <URL>'"
+        return match.group(1)
+
+    def stop(self, signum: int) -> int:
+        """Send *signum*, wait for the exit status."""
+        self.proc.send_signal(signum)
+        return self.proc.wait(timeout=LINE_TIMEOUT)
+
+    def rest(self, which: queue.Queue[str | None]) -> list[str]:
+        """The remaining lines of a stream up to its end (the child has exited)."""
+        lines: list[str] = []
+        while (line := which.get(timeout=LINE_TIMEOUT)) is not _EOF:
+            lines.append(line.rstrip("\n"))
+        return lines
+
+    def drain_stderr(self) -> str:
+        """What stderr holds so far (non-blocking)."""
+        chunks: list[str | None] = []
+        while True:
+            try:
+                chunk = self.stderr.get_nowait()
+            except queue.Empty:
+                return "".join(c for c in chunks if c)
+            chunks.append(chunk or "")
+
+    def close(self) -> None:
+        """Kill if still running, reap, join the readers, close the pipes."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=LINE_TIMEOUT)
+        for reader in self._readers:
+            reader.join(LINE_TIMEOUT)
+        for pipe in (self.proc.stdout, self.proc.stderr):
+            if pipe is not None:
+                pipe.close()
+
+
+def _pump(pipe: object, into: queue.Queue[str | None]) -> None:
+    assert hasattr(pipe, "readline")
+    for line in iter(pipe.readline, ""):
+        into.put(line)
+    into.put(_EOF)
+
+
+@pytest.fixture
+def cli() -> Iterator[list[Cli]]:
+    """Start ``Cli(...)`` objects by appending; all are reaped at teardown."""
+    started: list[Cli] = []
+    yield started
+    for proc in started:
+        proc.close()
+
+
+def start(started: list[Cli], *args: str) -> Cli:
+    proc = Cli(*args)
+    started.append(proc)
+    return proc
+
+
+def send(
+    url: str,
+    method: str,
+    target: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    """One request with `http.client` (never through a proxy)."""
+    parts = urlsplit(url)
+    assert parts.hostname is not None
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=LINE_TIMEOUT)
+    try:
+        conn.request(method, target, body=body, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, response.getheaders(), response.read()
+    finally:
+        conn.close()
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tserver", *args],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=120,
+        check=False,
+    )
+
+
+# -- serve ----------------------------------------------------------------------
+
+
+def test_serve_prints_a_line_per_request_and_a_summary_on_sigint(cli: list[Cli]) -> None:
+    proc = start(
+        cli, "serve", "--status", "201", "--data", "hi",
+        "--header", "X-A: 1", "--header", "X-A:2",
+    )  # fmt: skip
+    url = proc.serving_url()
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+/", url), url
+
+    status, headers, body = send(url, "POST", "/a/b?q=1", b"hello")
+    assert (status, body) == (201, b"hi")
+    assert [v for k, v in headers if k == "X-A"] == ["1", "2"]
+    assert proc.line() == "POST /a/b?q=1 -> 201 (5 bytes received)"
+
+    send(url, "GET", "/x")
+    assert proc.line() == "GET /x -> 201 (0 bytes received)"
+    send(url, "DELETE", "/y")
+    assert proc.line() == "DELETE /y -> 201 (0 bytes received)"
+
+    assert proc.stop(signal.SIGINT) == 0
+    assert proc.rest(proc.stdout) == [
+        "Stopped by SIGINT after 3 requests (1 POST, 1 GET, 1 DELETE)."
+    ]
+    assert proc.rest(proc.stderr) == []
+
+
+def test_serve_json_prints_one_object_per_request(cli: list[Cli]) -> None:
+    proc = start(cli, "serve", "--json", "--status", "404")
+    url = proc.serving_url()
+    before = time.time()
+    status, _, _ = send(url, "PUT", "/items/7?x=1&x=2", b'{"n": 1}', {"X-Token": "abc"})
+    assert status == 404
+
+    record = json.loads(proc.line())
+    assert set(record) == {
+        "method", "path", "query_string", "headers", "data_len", "status", "received_at",
+    }  # fmt: skip
+    assert record["method"] == "PUT"
+    assert record["path"] == "/items/7"
+    assert record["query_string"] == "x=1&x=2"
+    assert ["X-Token", "abc"] in record["headers"]
+    assert all(isinstance(pair, list) and len(pair) == 2 for pair in record["headers"])
+    assert record["data_len"] == 8
+    assert record["status"] == 404
+    assert before - 1 <= record["received_at"] <= time.time() + 1
+
+    assert proc.stop(signal.SIGTERM) == 0
+    assert proc.rest(proc.stdout) == ["Stopped by SIGTERM after 1 request (1 PUT)."]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_serve_stops_cleanly_on_a_signal_with_no_requests(cli: list[Cli], signum: int) -> None:
+    proc = start(cli, "serve")
+    proc.serving_url()
+    assert proc.stop(signum) == 0
+    name = signal.Signals(signum).name
+    assert proc.rest(proc.stdout) == [f"Stopped by {name} after 0 requests."]
+    assert proc.rest(proc.stderr) == []
+
+
+def test_serve_counts_requests_sent_just_before_the_signal(cli: list[Cli]) -> None:
+    proc = start(cli, "serve")
+    url = proc.serving_url()
+    for n in range(5):
+        send(url, "GET", f"/{n}")
+    assert proc.stop(signal.SIGTERM) == 0
+    lines = proc.rest(proc.stdout)
+    assert lines == [f"GET /{n} -> 200 (0 bytes received)" for n in range(5)] + [
+        "Stopped by SIGTERM after 5 requests (5 GET)."
+    ]
+
+
+def test_serve_on_a_fixed_port(cli: list[Cli]) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = start(cli, "serve", "--port", str(port))
+    assert proc.serving_url() == f"http://127.0.0.1:{port}/"
+    assert proc.stop(signal.SIGTERM) == 0
+
+
+def _ipv6_available() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _ipv6_available(), reason="no IPv6 loopback on this machine")
+def test_serve_ipv6(cli: list[Cli]) -> None:
+    proc = start(cli, "serve", "--address", "::1")
+    url = proc.serving_url()
+    assert re.fullmatch(r"http://\[::1\]:\d+/", url), url
+    assert send(url, "GET", "/six")[0] == 200
+    assert proc.line() == "GET /six -> 200 (0 bytes received)"
+    assert proc.stop(signal.SIGINT) == 0
+    assert proc.rest(proc.stderr) == []  # loopback: no warning
+
+
+def test_serve_warns_on_a_non_loopback_address(cli: list[Cli]) -> None:
+    proc = start(cli, "serve", "--address", "0.0.0.0")
+    assert proc.serving_url().startswith("http://0.0.0.0:")
+    assert proc.stop(signal.SIGTERM) == 0
+    stderr = "".join(proc.rest(proc.stderr))
+    assert "warning: 0.0.0.0 is not a loopback address" in stderr
+
+
+def test_serve_port_in_use_exits_1_naming_the_port() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run("serve", "--port", str(port))
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith("tserver: error: cannot listen on 127.0.0.1 port ")
+    assert str(port) in result.stderr
+
+
+# -- demo, version, help ------------------------------------------------------------
+
+
+def test_demo_exits_0_and_shows_a_failing_assertion() -> None:
+    result = run("demo")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "passed" in out
+    assert "AssertionError: " in out
+    assert "'abd'" in out  # the expectation that failed
+    assert "'abc'" in out  # what the client really sent
+    assert "The server is stopped" in out
+    assert result.stderr == ""
+
+
+def test_version() -> None:
+    result = run("--version")
+    assert (result.returncode, result.stdout) == (0, f"tserver {tserver.__version__}\n")
+
+
+def test_console_script_version() -> None:
+    script = Path(sys.executable).with_name("tserver")
+    if not script.exists():
+        pytest.skip(f"no console script next to {sys.executable} (not installed)")
+    result = subprocess.run(
+        [os.fspath(script), "--version"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert (result.returncode, result.stdout) == (0, f"tserver {tserver.__version__}\n")
+
+
+def test_help_has_commands_and_examples() -> None:
+    result = run("--help")
+    assert result.returncode == 0
+    assert result.stdout.startswith("usage: tserver ")
+    for text in ("serve", "demo", "--version", "examples:", "tserver serve --json"):
+        assert text in result.stdout
+
+
+def test_serve_help_lists_every_option() -> None:
+    result = run("serve", "--help")
+    assert result.returncode == 0
+    for option in ("--address", "--port", "--status", "--data", "--header", "--json"):
+        assert option in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "the following arguments are required: COMMAND"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+        (["serve", "--port", "70000"], "invalid port '70000': expected an int from 0"),
+        (["serve", "--port", "http"], "invalid port 'http'"),
+        (["serve", "--status", "99"], "invalid status '99': expected an HTTP status code"),
+        (["serve", "--header", "X-Token"], "invalid header 'X-Token': expected NAME:VALUE"),
+        (["serve", "--header", "Bad Name: v"], "invalid header 'Bad Name: v'"),
+        (["serve", "--verbose"], "unrecognized arguments: --verbose"),
+    ],
+)
+def test_bad_arguments_exit_2_with_a_clear_message(args: list[str], message: str) -> None:
+    result = run(*args)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith("usage: tserver")
+    assert message in result.stderr
+
+
+# -- main() in process --------------------------------------------------------------
+
+
+def test_main_returns_the_exit_status(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"tserver {tserver.__version__}\n"
+    assert main(["serve", "--status", "600"]) == 2
+    assert "invalid status '600'" in capsys.readouterr().err

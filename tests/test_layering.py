@@ -1,0 +1,403 @@
+"""The import direction of STYLE.md §3.2, enforced by reading the source with `ast`.
+
+Data flows one way: configuration down from the facade to the recorder,
+records up from the handler to the assertions.  Each module may import only
+modules of lower rank (`RANK`), and a few imports are singled out:
+
+1. nothing imports ``_server`` except ``__init__``; nothing imports ``_child``
+   (it is started by module name, ``python -m tserver._child``);
+2. the value, wire, state and checking modules import no Tornado at all, and
+   neither does ``_backend_subprocess``: a test process that uses only
+   subprocess mode never loads Tornado;
+3. only ``_handler`` imports ``tornado.web``; only ``_tls`` imports
+   ``trustme``, and only inside a function, because it is an optional extra;
+4. the integrations (``pytest_plugin``, ``testing``, ``cli``, ``__main__``)
+   use the public API only, ``testing`` being allowed ``_backend_inline``
+   (the one documented exception).
+
+What counts as an import: every ``import`` statement in the module, at module
+level or inside a function (a lazy import is still a dependency).  Imports
+under ``if TYPE_CHECKING:`` never run; they count for rule 2 (a value module
+should not even name Tornado's types) but not for the others.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+import tserver
+
+PACKAGE_DIR = Path(tserver.__file__).resolve().parent
+MODULES = sorted(path.stem for path in PACKAGE_DIR.glob("*.py"))
+
+#: Rows of the import graph (STYLE.md §3.2), low to high.  A module may import
+#: only modules of a strictly lower rank.  Helpers that the graph does not
+#: name sit just above what they need and below what uses them.
+RANK: dict[str, float] = {
+    # row 0, leaves
+    "_errors": 0,
+    "_version": 0,
+    # row 1, values (``_request`` and ``_response`` build on ``_headers``)
+    "_headers": 1,
+    "_request": 1.5,
+    "_response": 1.5,
+    # rendering: stdlib only, usable by any layer above the values
+    "_formatting": 1.8,
+    # row 2, wire
+    "_protocol": 2,
+    # row 3, state
+    "_recorder": 3,
+    # row 4, loop side, and the backend interface and waits the hosts share
+    "_handler": 4,
+    "_tls": 4,
+    "_backend": 4,
+    "_waiting": 4,
+    # row 5, hosting
+    "_backend_thread": 5,
+    "_backend_inline": 5,
+    "_backend_subprocess": 5,
+    "_child": 5,
+    # argument checks of the facade
+    "_args": 5.5,
+    # row 6, checking: _assertions -> matchers -> _request_matchers -> _formatting
+    "_request_matchers": 6,
+    "matchers": 6.2,
+    "_assertions": 6.4,
+    # row 7, facade
+    "_server": 7,
+    # row 8, public surface
+    "__init__": 8,
+    # row 9, integrations
+    "pytest_plugin": 9,
+    "testing": 9,
+    "cli": 9,
+    "__main__": 9.5,
+}
+
+#: Imports that break the rank order today.  Each was reported to the lead;
+#: the test fails when one disappears, so that it is taken off this list.
+KNOWN_EXCEPTIONS: dict[tuple[str, str], str] = {
+    ("_child", "_backend_thread"): (
+        "the child reuses bind_listening() of the thread backend: a sideways "
+        "import in row 5; the helper belongs in a lower module"
+    ),
+}
+
+NO_TORNADO = (
+    "_errors",
+    "_version",
+    "_headers",
+    "_request",
+    "_response",
+    "_protocol",
+    "_recorder",
+    "_formatting",
+    "_request_matchers",
+    "matchers",
+    "_assertions",
+    "_args",
+    "_backend",
+    "_backend_subprocess",
+)
+
+PUBLIC_MODULES = ("tserver", "tserver.matchers", "tserver.testing", "tserver.pytest_plugin")
+INTEGRATIONS: dict[str, tuple[str, ...]] = {
+    "pytest_plugin": (),
+    "cli": (),
+    "__main__": ("tserver.cli",),
+    "testing": ("tserver._backend_inline",),
+}
+
+
+@dataclass(frozen=True)
+class Import:
+    """One imported module (and, for ``from m import n``, the name)."""
+
+    module: str  # absolute: "tserver._request", "tornado.web"
+    name: str | None  # "Request" for ``from ._request import Request``
+    line: int
+    top_level: bool  # at module level (not inside a function or class)
+    type_only: bool  # under ``if TYPE_CHECKING:``
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+class _Collector(ast.NodeVisitor):
+    def __init__(self, module: str) -> None:
+        self.module = module
+        self.imports: list[Import] = []
+        self._depth = 0
+        self._type_only = 0
+
+    def _add(self, module: str, name: str | None, node: ast.stmt) -> None:
+        self.imports.append(
+            Import(module, name, node.lineno, self._depth == 0, self._type_only > 0)
+        )
+
+    def visit_If(self, node: ast.If) -> None:
+        if _is_type_checking(node.test):
+            self._type_only += 1
+            for child in node.body:
+                self.visit(child)
+            self._type_only -= 1
+            for child in node.orelse:
+                self.visit(child)
+        else:
+            self.generic_visit(node)
+
+    def _nested(self, node: ast.AST) -> None:
+        self._depth += 1
+        self.generic_visit(node)
+        self._depth -= 1
+
+    visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = _nested
+
+    def visit_Import(self, node: ast.Import) -> None:
+        for alias in node.names:
+            self._add(alias.name, None, node)
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        if node.level:
+            base = "tserver" if node.level == 1 else ""
+            assert base, f"tserver.{self.module}: relative import above the package"
+            source = f"{base}.{node.module}" if node.module else base
+        else:
+            source = node.module or ""
+        for alias in node.names:
+            if source == "tserver" and (PACKAGE_DIR / f"{alias.name}.py").exists():
+                self._add(f"tserver.{alias.name}", None, node)  # ``from . import matchers``
+            elif source == "tornado" and alias.name != "*":
+                self._add(f"tornado.{alias.name}", None, node)  # ``from tornado import web``
+            else:
+                self._add(source, alias.name, node)
+
+
+def imports_of(module: str) -> list[Import]:
+    """Every import in ``tserver/<module>.py``."""
+    path = PACKAGE_DIR / f"{module}.py"
+    collector = _Collector(module)
+    collector.visit(ast.parse(path.read_text(encoding="utf-8"), str(path)))
+    return collector.imports
+
+
+ALL_IMPORTS = {module: imports_of(module) for module in MODULES}
+
+
+def _internal(module: str) -> str | None:
+    """``"_request"`` for ``"tserver._request"``; None outside the package."""
+    if module == "tserver":
+        return "__init__"
+    if module.startswith("tserver."):
+        return module.split(".")[1]
+    return None
+
+
+def _where(module: str, imp: Import) -> str:
+    return f"tserver/{module}.py:{imp.line} imports {imp.module}" + (
+        f".{imp.name}" if imp.name else ""
+    )
+
+
+# -- the collector itself ----------------------------------------------------------
+
+
+def test_the_collector_resolves_every_form(tmp_path: Path) -> None:
+    source = textwrap.dedent(
+        """
+        import os
+        from typing import TYPE_CHECKING
+        from tornado import web, httputil
+        from . import matchers
+        from . import TestServer
+        from ._request import Request
+        if TYPE_CHECKING:
+            from tornado.web import Application
+        def lazy():
+            import trustme
+        """
+    )
+    collector = _Collector("example")
+    collector.visit(ast.parse(source))
+    found = {(i.module, i.name, i.top_level, i.type_only) for i in collector.imports}
+    assert found == {
+        ("os", None, True, False),
+        ("typing", "TYPE_CHECKING", True, False),
+        ("tornado.web", None, True, False),
+        ("tornado.httputil", None, True, False),
+        ("tserver.matchers", None, True, False),
+        ("tserver", "TestServer", True, False),
+        ("tserver._request", "Request", True, False),
+        ("tornado.web", "Application", True, True),
+        ("trustme", None, False, False),
+    }
+
+
+# -- the rules -----------------------------------------------------------------------
+
+
+def test_every_module_has_a_rank() -> None:
+    unranked = sorted(set(MODULES) - set(RANK))
+    assert unranked == [], "new modules: give them a row in RANK (see STYLE.md §3.2)"
+    gone = sorted(set(RANK) - set(MODULES))
+    assert gone == [], "RANK lists modules that no longer exist"
+
+
+def test_imports_go_down_the_rows_only() -> None:
+    wrong: list[str] = []
+    seen_exceptions: set[tuple[str, str]] = set()
+    for module, imports in ALL_IMPORTS.items():
+        for imp in imports:
+            target = _internal(imp.module)
+            if target is None or imp.type_only or target == module:
+                continue
+            if RANK[target] < RANK[module]:
+                continue
+            if (module, target) in KNOWN_EXCEPTIONS:
+                seen_exceptions.add((module, target))
+                continue
+            wrong.append(f"{_where(module, imp)} (rank {RANK[module]} -> {RANK[target]})")
+    assert wrong == [], "imports must go to a lower row"
+    stale = sorted(set(KNOWN_EXCEPTIONS) - seen_exceptions)
+    assert stale == [], "fixed: remove these from KNOWN_EXCEPTIONS"
+
+
+def test_only_init_imports_the_server_and_nothing_imports_the_child() -> None:
+    wrong = [
+        _where(module, imp)
+        for module, imports in ALL_IMPORTS.items()
+        for imp in imports
+        if (_internal(imp.module) == "_server" and module != "__init__")
+        or _internal(imp.module) == "_child"
+    ]
+    assert wrong == []
+
+
+@pytest.mark.parametrize("module", NO_TORNADO)
+def test_module_imports_no_tornado(module: str) -> None:
+    wrong = [
+        _where(module, imp)
+        for imp in ALL_IMPORTS[module]
+        if imp.module == "tornado" or imp.module.startswith("tornado.")
+    ]
+    assert wrong == []
+
+
+def test_only_the_handler_imports_tornado_web() -> None:
+    wrong = [
+        _where(module, imp)
+        for module, imports in ALL_IMPORTS.items()
+        for imp in imports
+        if module != "_handler"
+        and not imp.type_only
+        and (imp.module == "tornado.web" or imp.module.startswith("tornado.web."))
+    ]
+    assert wrong == []
+
+
+def test_only_tls_imports_trustme_and_only_lazily() -> None:
+    users = {
+        (module, imp.top_level)
+        for module, imports in ALL_IMPORTS.items()
+        for imp in imports
+        if imp.module == "trustme" or imp.module.startswith("trustme.")
+    }
+    assert users == {("_tls", False)}
+
+
+@pytest.mark.parametrize("module", sorted(INTEGRATIONS))
+def test_integrations_use_the_public_api_only(module: str) -> None:
+    allowed_modules = set(PUBLIC_MODULES) | set(INTEGRATIONS[module])
+    wrong = []
+    for imp in ALL_IMPORTS[module]:
+        if _internal(imp.module) is None:
+            continue  # not tserver
+        if imp.module not in allowed_modules:
+            wrong.append(_where(module, imp))
+        elif imp.module == "tserver" and imp.name not in (*tserver.__all__, None):
+            wrong.append(_where(module, imp) + " (not in tserver.__all__)")
+    assert wrong == []
+
+
+def test_subprocess_mode_never_loads_tornado() -> None:
+    """The rules above, observed: a subprocess-mode session imports no Tornado."""
+    script = textwrap.dedent(
+        """
+        import sys
+        from urllib.request import urlopen
+        from tserver import TestServer
+
+        with TestServer(mode="subprocess") as srv:
+            srv.set_response("data", b"ok")
+            assert urlopen(srv.url, timeout=10).read() == b"ok"
+            srv.assert_request().has_method("GET")
+        print(sorted(m for m in sys.modules if m.split(".")[0] == "tornado"))
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+# -- security boundaries (docs/security.rst) ----------------------------------------
+
+
+def _calls(module: str) -> list[ast.Call]:
+    path = PACKAGE_DIR / f"{module}.py"
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    return [node for node in ast.walk(tree) if isinstance(node, ast.Call)]
+
+
+def _dotted(node: ast.expr) -> str:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return f"{_dotted(node.value)}.{node.attr}"
+    return "?"
+
+
+def test_no_shell_anywhere() -> None:
+    wrong = [
+        f"tserver/{module}.py:{call.lineno}"
+        for module in MODULES
+        for call in _calls(module)
+        for keyword in call.keywords
+        if keyword.arg == "shell"
+        and not (isinstance(keyword.value, ast.Constant) and keyword.value.value is False)
+    ]
+    assert wrong == []
+
+
+def test_unpickling_happens_only_in_the_frame_decoder() -> None:
+    """Pickle is read only from frames, and frames only from the private socketpair."""
+    unpicklers = {"pickle.loads", "pickle.load", "pickle.Unpickler"}
+    users = {
+        module for module in MODULES for call in _calls(module) if _dotted(call.func) in unpicklers
+    }
+    assert users <= {"_protocol"}
+    frame_readers = {
+        module
+        for module, imports in ALL_IMPORTS.items()
+        for imp in imports
+        if imp.module == "tserver._protocol" and imp.name in ("decode_frame", "FrameDecoder")
+    }
+    # the two ends of the socketpair of subprocess mode, and nothing that listens on TCP
+    assert frame_readers <= {"_child", "_backend_subprocess"}
+
+
+def test_the_default_address_is_loopback() -> None:
+    signature = inspect.signature(tserver.TestServer)
+    assert signature.parameters["address"].default == "127.0.0.1"

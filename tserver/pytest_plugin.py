@@ -1,0 +1,217 @@
+"""pytest fixtures: ``tserver``, ``tserver_subprocess`` and ``tserver_factory``.
+
+Registered through the ``pytest11`` entry point, so installing tserver makes
+them available; this module uses only the public `tserver` API.
+
+Layering: one server per mode and per session (a session-scoped fixture
+starts it on port 0 and stops it when the session ends), handed to each test
+by a function-scoped fixture that calls `~tserver.TestServer.reset` before
+the test.  Every server a test used is checked (`~tserver.TestServer.check`)
+right after the test function returns, inside the test's own ``call`` phase,
+so an exception swallowed by a response callback, or in strict mode a
+request no rule matched or a rule not used up, makes *that test* FAILED,
+with the server's report as the failure message.  When the test has failed
+already, the report is attached to it as a "tserver" section instead.
+Problems that appear later, during fixture teardown, are reported as an
+ERROR at teardown.
+
+Under pytest-xdist every worker process is a session of its own, with its
+own servers on their own free ports: nothing is shared between workers.
+
+.. versionadded:: 1.0
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+import pytest
+
+from tserver import ServerDiedError, TestServer, TestServerError
+
+if TYPE_CHECKING:
+    from collections.abc import Generator, Iterator
+
+__all__ = ["ServerFactory", "tserver", "tserver_factory", "tserver_subprocess"]
+
+#: The values of ``--tserver-mode``.
+MODES = ("thread", "subprocess")
+
+
+class ServerFactory(Protocol):
+    """The type of the ``tserver_factory`` fixture, for annotating tests."""
+
+    def __call__(
+        self,
+        address: str = "127.0.0.1",
+        port: int = 0,
+        mode: str | None = None,
+        **options: Any,
+    ) -> TestServer:
+        """Make and start a `~tserver.TestServer`; *options* are its keywords."""
+
+
+class _Watched:
+    """A server a test uses: checked after the test function, again at teardown."""
+
+    __slots__ = ("failed", "label", "server")
+
+    def __init__(self, server: TestServer, label: str) -> None:
+        self.server = server
+        self.label = label
+        self.failed = False  # its problems were reported in the call phase
+
+
+_WATCHED = pytest.StashKey[list[_Watched]]()
+
+
+def _watch(item: pytest.Item, server: TestServer, label: str) -> _Watched:
+    watched = _Watched(server, label)
+    item.stash.setdefault(_WATCHED, []).append(watched)
+    return watched
+
+
+# -- options and hooks ---------------------------------------------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Add ``--tserver-mode``."""
+    group = parser.getgroup("tserver", "tserver: a recording HTTP test server")
+    group.addoption(
+        "--tserver-mode",
+        dest="tserver_mode",
+        choices=MODES,
+        default="thread",
+        help="the mode of the 'tserver' fixture and the default mode of "
+        "'tserver_factory' servers: thread (default) or subprocess",
+    )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
+    """Check the servers the test used as soon as the test function returns."""
+    __tracebackhide__ = True
+    try:
+        result = yield
+    except BaseException:
+        _attach_reports(item)
+        raise
+    for watched in item.stash.get(_WATCHED, []):
+        try:
+            watched.server.check()
+        except (AssertionError, TestServerError) as exc:
+            watched.failed = True
+            if hasattr(exc, "add_note"):
+                exc.add_note(f"(checked by the {watched.label} after the test returned)")
+            raise
+    return result
+
+
+def _attach_reports(item: pytest.Item) -> None:
+    """The test failed by itself: show the servers' problems beside its failure."""
+    for watched in item.stash.get(_WATCHED, []):
+        try:
+            watched.server.check()
+        except (AssertionError, TestServerError) as exc:
+            watched.failed = True
+            item.add_report_section("call", "tserver", f"{watched.label}: {exc}")
+
+
+def _check_late(watched: list[_Watched]) -> None:
+    """At teardown: report problems that the call-phase check did not."""
+    __tracebackhide__ = True
+    failures: list[BaseException] = []
+    for one in watched:
+        if one.failed:
+            continue
+        try:
+            one.server.check()
+        except (AssertionError, TestServerError) as exc:
+            failures.append(exc)
+    if len(failures) == 1:
+        raise failures[0]
+    if failures:
+        raise AssertionError("\n\n".join(map(str, failures))) from failures[0]
+
+
+# -- the shared servers ----------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def _tserver_session(pytestconfig: pytest.Config) -> Iterator[TestServer]:
+    """The session's server behind ``tserver`` (mode from ``--tserver-mode``)."""
+    server = TestServer(mode=pytestconfig.getoption("tserver_mode")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def _tserver_subprocess_session() -> Iterator[TestServer]:
+    """The session's server behind ``tserver_subprocess``."""
+    server = TestServer(mode="subprocess").start()
+    yield server
+    server.stop()
+
+
+def _hand_out(
+    request: pytest.FixtureRequest, server: TestServer, label: str
+) -> Iterator[TestServer]:
+    """Reset *server* for this test, hand it out, check it at teardown."""
+    __tracebackhide__ = True
+    if not server.running:  # a previous test stopped it: serve again, same port
+        server.start()
+    else:
+        try:
+            server.reset()
+        except ServerDiedError:  # the child of a subprocess server died earlier
+            server.stop()
+            server.start()
+    watched = _watch(request.node, server, label)
+    yield server
+    _check_late([watched])
+
+
+@pytest.fixture
+def tserver(request: pytest.FixtureRequest, _tserver_session: TestServer) -> Iterator[TestServer]:
+    """The session's shared `~tserver.TestServer`, reset for this test.
+
+    Thread mode by default, subprocess mode with ``--tserver-mode=subprocess``.
+    Reset before the test; checked right after it (a problem fails the test).
+    """
+    yield from _hand_out(request, _tserver_session, "'tserver' fixture")
+
+
+@pytest.fixture
+def tserver_subprocess(
+    request: pytest.FixtureRequest, _tserver_subprocess_session: TestServer
+) -> Iterator[TestServer]:
+    """The session's shared subprocess-mode `~tserver.TestServer`, reset for this test."""
+    yield from _hand_out(request, _tserver_subprocess_session, "'tserver_subprocess' fixture")
+
+
+@pytest.fixture
+def tserver_factory(request: pytest.FixtureRequest) -> Iterator[ServerFactory]:
+    """Make started servers of any options; each is checked and stopped after the test.
+
+    ``tserver_factory(**kwargs)`` takes the arguments of `~tserver.TestServer`;
+    ``mode`` defaults to ``--tserver-mode`` (``"thread"``).
+    """
+    default_mode = str(request.config.getoption("tserver_mode"))
+    made: list[_Watched] = []
+
+    def make(
+        address: str = "127.0.0.1",
+        port: int = 0,
+        mode: str | None = None,
+        **options: Any,
+    ) -> TestServer:
+        server = TestServer(address, port, default_mode if mode is None else mode, **options)
+        server.start()
+        made.append(_watch(request.node, server, f"tserver_factory server #{len(made) + 1}"))
+        return server
+
+    yield make
+    __tracebackhide__ = True
+    for one in reversed(made):
+        one.server.stop()
+    _check_late(made)
