@@ -63,6 +63,13 @@ async def async_echo(request: Request) -> Response:
     return Response(f"async {request.path}", headers={"X-Async": "1"})
 
 
+def stream_or_fault(request: Request) -> Response:
+    """A `Response` with a fault for ``/fault``, else a chunked stream."""
+    if request.path == "/fault":
+        return Response(fault="close")
+    return Response(chunks=[b"part1,", b"part2"], status=206)
+
+
 def raise_value_error(request: Request) -> Response:
     """Raise a `ValueError` naming the path."""
     exc = ValueError(f"boom from callback on {request.path}")

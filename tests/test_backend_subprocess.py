@@ -8,6 +8,7 @@ and objects that must cross the process boundary by pickle.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import http.client
 import os
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -132,11 +134,13 @@ def _history(s: TestServer) -> object:
 
 
 def _set_response(s: TestServer) -> object:
-    return s.set_response("data", b"x")
+    s.set_response("data", b"x")
+    return None
 
 
 def _add_response(s: TestServer) -> object:
-    return s.add_response(Response(b"x"))
+    s.add_response(Response(b"x"))
+    return None
 
 
 def _wait_request(s: TestServer) -> object:
@@ -144,7 +148,8 @@ def _wait_request(s: TestServer) -> object:
 
 
 def _check(s: TestServer) -> object:
-    return s.check()
+    s.check()
+    return None
 
 
 def _request_count(s: TestServer) -> object:
@@ -152,7 +157,8 @@ def _request_count(s: TestServer) -> object:
 
 
 def _reset(s: TestServer) -> object:
-    return s.reset()
+    s.reset()
+    return None
 
 
 def _assert_request(s: TestServer) -> object:
@@ -321,7 +327,7 @@ def _main_function() -> Callable[[Any], bytes]:
 
 
 UNPORTABLE: dict[str, tuple[Callable[[], Callable[[Any], bytes]], str]] = {
-    "lambda": (lambda: (lambda request: b"lambda"), "lambda"),
+    "lambda": (lambda: lambda request: b"lambda", "lambda"),
     "closure": (_closure_factory, "closure"),
     "__main__": (_main_function, "__main__"),
 }
@@ -541,3 +547,104 @@ def test_late_reply_after_a_call_timeout_is_skipped(
     finally:
         thread.join(10.0)
         release.close()
+
+
+def test_cancelled_await_neither_blocks_the_loop_nor_desyncs_the_protocol(
+    srv: TestServer,
+) -> None:
+    async def main() -> float:
+        started = time.monotonic()
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(srv.await_request(timeout=30.0), 0.2)
+        return time.monotonic() - started
+
+    assert asyncio.run(main()) < 2.0  # not held until the 30 s wait ends
+    # the child still answers the cancelled wait when a request comes: dropped
+    assert get(srv, "/after") == b""
+    assert [r.path for r in srv.history] == ["/after"]
+    assert srv.wait_request(timeout=5.0).path == "/after"
+
+
+# -- what the child cannot unpickle -------------------------------------------------
+
+
+@pytest.fixture
+def parent_only_callback() -> Iterator[Callable[[Any], bytes]]:
+    """A function that pickles here but whose module the child cannot import.
+
+    This is what a callback defined in a test module looks like under
+    ``pytest --import-mode=importlib``.
+    """
+    module = types.ModuleType("tserver_test_parent_only")
+    exec("def answer(request):\n    return b'parent only'\n", module.__dict__)
+    sys.modules[module.__name__] = module
+    try:
+        yield module.answer
+    finally:
+        del sys.modules[module.__name__]
+
+
+def test_command_the_child_cannot_unpickle_fails_alone(
+    srv: TestServer, parent_only_callback: Callable[[Any], bytes]
+) -> None:
+    with pytest.raises(ValueError, match="cannot unpickle") as info:
+        srv.add_response(Response(callback=parent_only_callback))
+    assert "tserver_test_parent_only" in str(info.value)
+    # the child is alive and in sync
+    srv.set_response("data", b"still serving")
+    assert get(srv) == b"still serving"
+    assert srv.request_count == 1
+
+
+def test_state_the_child_cannot_unpickle_is_a_start_error(
+    parent_only_callback: Callable[[Any], bytes],
+) -> None:
+    server = TestServer(mode="subprocess")
+    server.set_response("callback", parent_only_callback)
+    with pytest.raises(ServerStartError, match="does not unpickle") as info:
+        server.start()
+    assert "tserver_test_parent_only" in str(info.value)
+    assert not server.running
+    server.stop()
+
+
+# -- signals ---------------------------------------------------------------------------
+
+
+def test_ctrl_c_is_left_to_the_parent(srv: TestServer) -> None:
+    # Ctrl-C in a terminal signals the whole process group, child included;
+    # the child ignores it and the parent's stop() ends it.
+    os.kill(child_pid(srv), signal.SIGINT)
+    srv.set_response("data", b"alive")
+    assert get(srv) == b"alive"
+    assert srv.request_count == 1
+
+
+def test_stop_kills_a_child_blocked_in_a_callback_and_says_so() -> None:
+    server = TestServer(mode="subprocess").start()
+    release = socket.create_server(("127.0.0.1", 0))
+    errors: list[BaseException] = []
+
+    def client() -> None:
+        try:
+            get(server, "/stuck", {"X-Release-Port": str(release.getsockname()[1])})
+        except (http.client.HTTPException, OSError) as exc:
+            errors.append(exc)
+
+    server.set_response("callback", child_callbacks.block_until_released)
+    thread = threading.Thread(target=client)
+    thread.start()
+    try:
+        release.settimeout(10.0)
+        conn, _ = release.accept()  # the child's loop is blocked in the callback
+        with conn:  # held open: the callback stays blocked through stop()
+            started = time.monotonic()
+            server.stop(timeout=0.5)
+            assert time.monotonic() - started < 5.0
+        with pytest.raises(ServerDiedError, match=r"did not answer stop\(\) within 0.5s"):
+            server.check()
+    finally:
+        server.stop()
+        thread.join(10.0)
+        release.close()
+    assert len(errors) == 1

@@ -56,6 +56,18 @@ def test_callback_returning_a_response_answers_exactly_that(mode: str, client: s
     assert reply.body == b'{"path": "/new", "q": "7"}'
 
 
+@pytest.mark.parametrize("client", ["http.client", "requests"])
+def test_callback_may_return_a_stream_or_a_fault(mode: str, client: str) -> None:
+    with TestServer(mode=mode) as srv:
+        srv.set_response("callback", cb.stream_or_fault)
+        reply = fetch(client, srv.get_url("/stream"))
+        assert (reply.status, reply.body) == (206, b"part1,part2")
+        assert reply.header("Transfer-Encoding") == "chunked"
+        with pytest.raises(OSError):  # RemoteDisconnected, requests.ConnectionError
+            fetch(client, srv.get_url("/fault"))
+        assert [r.path for r in srv.history] == ["/stream", "/fault"]
+
+
 @pytest.mark.parametrize("client", ["requests", "httpx"])
 def test_async_callback(mode: str, client: str) -> None:
     with TestServer(mode=mode) as srv:
@@ -190,7 +202,6 @@ def test_module_level_callbacks_and_matchers_work_in_every_mode(mode: str) -> No
         assert fetch("httpx", srv.get_url("/prop"), "PATCH", data=b"").body == b"prop"
         srv.add_response(Response(b"local"), match=_LocalMatcher())
         assert fetch("urllib", srv.get_url("/local")).body == b"local"
-        srv.reset()  # the /m rule was never used; that is fine here
 
 
 def _closure_factory() -> Callable[[Request], str]:

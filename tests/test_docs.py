@@ -4,12 +4,17 @@
 names it documents in the ``tserver`` module must be exactly
 ``tserver.__all__``, and those it documents in ``tserver.matchers`` exactly
 ``tserver.matchers.__all__``.  Every public class, function, method and
-property carries a docstring.
+property carries a docstring, and the ``>>>`` examples in docstrings run.
+(The examples of the documentation pages are the tests under
+``tests/examples/``, included by the pages.)
 """
 
 from __future__ import annotations
 
+import doctest
+import importlib
 import inspect
+import pkgutil
 import re
 from pathlib import Path
 from types import ModuleType
@@ -141,3 +146,19 @@ def test_data_names_are_described_in_api_rst() -> None:
     for name in ("UNSET", "__version__"):
         block = re.search(rf"^\.\. data:: {re.escape(name)}\n\n(   .+\n)+", rst, re.MULTILINE)
         assert block is not None, f"docs/api.rst has no described '.. data:: {name}'"
+
+
+#: Modules not imported here: ``__main__`` runs the command line on import.
+_NOT_IMPORTED = {"__main__"}
+MODULE_NAMES = sorted(
+    f"tserver.{info.name}"
+    for info in pkgutil.iter_modules(tserver.__path__)
+    if info.name not in _NOT_IMPORTED
+)
+
+
+@pytest.mark.parametrize("name", ["tserver", *MODULE_NAMES])
+def test_docstring_examples_run(name: str) -> None:
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS, verbose=False)
+    assert result.failed == 0

@@ -15,7 +15,9 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import httpx
 import pytest
+import requests
 from callbacks_for_tests import (
     HasBodyLongerThan,
     RaisingMatcher,
@@ -105,6 +107,13 @@ def test_add_response_validates_its_arguments(mode: str) -> None:
         srv.add_response(Response(), method="GE T")
     with pytest.raises(TypeError, match=r"compiled re\.Pattern"):
         srv.add_response(Response(), path=3)
+    with pytest.raises(ValueError) as info:
+        srv.add_response(Response(), path="/items?page=2")
+    assert str(info.value) == (
+        "add_response: path '/items?page=2' holds a query, but paths are matched "
+        "without their query; give the path alone and select the query with "
+        "match=has_arg(name, value) or match=has_query_string(...)"
+    )
     with pytest.raises(TypeError, match="match 'x' must be a hamcrest matcher over Request"):
         srv.add_response(Response(), match="x")
     assert srv.history == []
@@ -300,3 +309,26 @@ def test_a_matcher_that_raises_skips_its_rule_and_fails_check(mode: str) -> None
     with pytest.raises(AssertionError) as info:
         srv.check()
     assert "RuntimeError: matcher exploded while answering GET /" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("client", "timeout_error"),
+    [
+        ("urllib", TimeoutError),
+        ("http.client", TimeoutError),
+        ("requests", requests.Timeout),
+        ("httpx", httpx.ReadTimeout),
+    ],
+)
+def test_sleep_times_the_client_out_while_the_server_stays_fine(
+    mode: str, client: str, timeout_error: type[Exception]
+) -> None:
+    with TestServer(mode=mode) as srv:
+        srv.add_response(Response(b"late", sleep=60), path="/slow")
+        with pytest.raises(timeout_error):
+            fetch(client, srv.get_url("/slow"), timeout=0.2)
+        assert srv.wait_request().path == "/slow"  # recorded before the sleep
+        assert fetch(client, srv.get_url("/fast")).status == 200
+        assert srv.request_count == 2
+    # leaving the block dropped the parked connection at once: it did not
+    # wait out the 60 s sleep

@@ -75,6 +75,12 @@ def check_methods(where: str, method: object) -> tuple[str, ...] | None:
 
 def check_path_selector(where: str, path: object) -> object:
     """A str (exact path), a compiled pattern or a hamcrest matcher."""
+    if isinstance(path, str) and "?" in path:
+        raise ValueError(
+            f"{where}: path {path!r} holds a query, but paths are matched without "
+            "their query; give the path alone and select the query with "
+            "match=has_arg(name, value) or match=has_query_string(...)"
+        )
     if path is None or isinstance(path, (str, re.Pattern)) or is_matcher(path):
         return path
     raise TypeError(

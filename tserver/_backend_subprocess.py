@@ -285,7 +285,12 @@ class SubprocessBackend:
         payload = pickle.dumps(command, pickle.HIGHEST_PROTOCOL)
         with self._send_lock:
             with self._cond:
-                if self.died is None and self._finished:
+                # stop() got the child's final state: let it restore it first
+                self._cond.wait_for(
+                    lambda: not self._goodbye or self._finished or self.died is not None,
+                    CALL_TIMEOUT,
+                )
+                if self.died is None and (self._finished or self._goodbye):
                     raise _Stopped
                 channel = self._channel
                 alive = channel is not None and not self._closed and self.died is None

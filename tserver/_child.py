@@ -25,9 +25,9 @@ from typing import Any
 from tornado.httpserver import HTTPServer
 from tornado.ioloop import IOLoop
 
-from ._backend_thread import bind_listening
 from ._errors import ServerStartError
 from ._handler import make_app
+from ._listen import bind_listening
 from ._protocol import (
     CheckReport,
     Failed,

@@ -11,14 +11,7 @@ standard library).  ``serve`` waits for requests with
 SIGINT/SIGTERM handler hands a "stop" to that loop with
 `~asyncio.loop.call_soon_threadsafe`, so a request line is printed the moment
 the request is recorded and a signal ends the wait at once, with no polling.
-
-Example::
-
-    $ tserver serve --port 8080 --status 201 --header "X-Id: 7"
-    Serving on http://127.0.0.1:8080/
-    POST /items?page=2 -> 201 (16 bytes received)
-    ^C
-    Stopped by SIGINT after 1 request (1 POST).
+See the "Command line" page of the docs for the output formats.
 
 .. versionadded:: 1.0
 """
@@ -35,12 +28,13 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TextIO
 
 from tserver import TestServer, TestServerError, WaitTimeoutError, __version__
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Sequence
     from types import FrameType
 
     from tserver import Request
@@ -58,7 +52,7 @@ examples:
   tserver serve                        serve on 127.0.0.1, any free port
   tserver serve --port 8080 --status 201 --data '{"id": 7}' \\
                 --header 'Content-Type: application/json'
-  tserver serve --json | jq .path      one JSON object per request
+  tserver serve --json                 one JSON object per request
   tserver demo                         a one-minute tour of the library
   python -m tserver serve              the same without the console script
 
@@ -71,28 +65,22 @@ Documentation: the "Command line" page of the tserver docs.
 # -- argument parsing -----------------------------------------------------------
 
 
-def _port(text: str) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        port = -1
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(
-            f"invalid port {text!r}: expected an int from 0 (any free port) to 65535"
-        )
-    return port
+def _int_in(what: str, low: int, high: int, accepted: str) -> Callable[[str], int]:
+    def convert(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"invalid {what} {text!r}: expected {accepted}")
+        return value
+
+    convert.__name__ = what  # argparse names the type in some messages
+    return convert
 
 
-def _status(text: str) -> int:
-    try:
-        status = int(text)
-    except ValueError:
-        status = -1
-    if not 100 <= status <= 599:
-        raise argparse.ArgumentTypeError(
-            f"invalid status {text!r}: expected an HTTP status code from 100 to 599"
-        )
-    return status
+_port = _int_in("port", 0, 65535, "an int from 0 (any free port) to 65535")
+_status = _int_in("status", 100, 599, "an HTTP status code from 100 to 599")
 
 
 def _header(text: str) -> tuple[str, str]:
@@ -335,7 +323,9 @@ def _serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         out.flush()
     except BrokenPipeError:  # e.g. `tserver serve | head -3`: nobody reads any more
         with contextlib.suppress(OSError, ValueError):
-            os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, out.fileno())  # so that the exit flush fails quietly
+            os.close(devnull)
         return 1
     finally:
         stopper.restore()
@@ -415,7 +405,7 @@ def _exit_status(code: object) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run the ``tserver`` command line with *argv* (default: ``sys.argv[1:]``).
 
-    Returns the exit status instead of raising `SystemExit`: ``0`` on
+    Returns the exit status instead of raising ``SystemExit``: ``0`` on
     success, ``1`` when the server cannot start (the port is in use...),
     ``2`` for bad arguments (with a message on stderr saying which and what
     is accepted).

@@ -54,12 +54,12 @@ class ServerFactory(Protocol):
 class _Watched:
     """A server a test uses: checked after the test function, again at teardown."""
 
-    __slots__ = ("failed", "label", "server")
+    __slots__ = ("label", "reported", "server")
 
     def __init__(self, server: TestServer, label: str) -> None:
         self.server = server
         self.label = label
-        self.failed = False  # its problems were reported in the call phase
+        self.reported = False  # its problems were raised or shown already
 
 
 _WATCHED = pytest.StashKey[list[_Watched]]()
@@ -91,47 +91,42 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     """Check the servers the test used as soon as the test function returns."""
     __tracebackhide__ = True
+    watched = item.stash.setdefault(_WATCHED, [])  # the factory adds to it later
     try:
         result = yield
     except BaseException:
-        _attach_reports(item)
+        # the test failed by itself: show the servers' problems beside it
+        for label, exc in _problems(watched, "after the test failed"):
+            item.add_report_section("call", "tserver", f"{label}: {exc}")
         raise
-    for watched in item.stash.get(_WATCHED, []):
-        try:
-            watched.server.check()
-        except (AssertionError, TestServerError) as exc:
-            watched.failed = True
-            if hasattr(exc, "add_note"):
-                exc.add_note(f"(checked by the {watched.label} after the test returned)")
-            raise
+    _raise(_problems(watched, "after the test returned"))
     return result
 
 
-def _attach_reports(item: pytest.Item) -> None:
-    """The test failed by itself: show the servers' problems beside its failure."""
-    for watched in item.stash.get(_WATCHED, []):
-        try:
-            watched.server.check()
-        except (AssertionError, TestServerError) as exc:
-            watched.failed = True
-            item.add_report_section("call", "tserver", f"{watched.label}: {exc}")
-
-
-def _check_late(watched: list[_Watched]) -> None:
-    """At teardown: report problems that the call-phase check did not."""
-    __tracebackhide__ = True
-    failures: list[BaseException] = []
+def _problems(watched: list[_Watched], when: str) -> list[tuple[str, BaseException]]:
+    """Check each server not reported yet; the failures, each marked reported."""
+    failures: list[tuple[str, BaseException]] = []
     for one in watched:
-        if one.failed:
+        if one.reported:
             continue
         try:
             one.server.check()
         except (AssertionError, TestServerError) as exc:
-            failures.append(exc)
+            one.reported = True
+            if hasattr(exc, "add_note"):  # Python 3.11+
+                exc.add_note(f"(checked by the {one.label} {when})")
+            failures.append((one.label, exc))
+    return failures
+
+
+def _raise(failures: list[tuple[str, BaseException]]) -> None:
+    """Raise the one failure, or an `AssertionError` listing several."""
+    __tracebackhide__ = True
     if len(failures) == 1:
-        raise failures[0]
+        raise failures[0][1]
     if failures:
-        raise AssertionError("\n\n".join(map(str, failures))) from failures[0]
+        text = "\n\n".join(f"{label}: {exc}" for label, exc in failures)
+        raise AssertionError(text) from failures[0][1]
 
 
 # -- the shared servers ----------------------------------------------------------
@@ -168,7 +163,7 @@ def _hand_out(
             server.start()
     watched = _watch(request.node, server, label)
     yield server
-    _check_late([watched])
+    _raise(_problems([watched], "at teardown"))
 
 
 @pytest.fixture
@@ -214,4 +209,4 @@ def tserver_factory(request: pytest.FixtureRequest) -> Iterator[ServerFactory]:
     __tracebackhide__ = True
     for one in reversed(made):
         one.server.stop()
-    _check_late(made)
+    _raise(_problems(made, "at teardown"))

@@ -45,18 +45,18 @@ def test_wait_for_several_requests() -> None:
             worker.join()
 
 
-async def sync_later(client: httpx.AsyncClient, url: str) -> None:
-    """The code under test: an asyncio task that calls the server later."""
-    await asyncio.sleep(0.05)
+async def sync_in_background(client: httpx.AsyncClient, url: str) -> None:
+    """The code under test: an asyncio task that calls the server."""
     await client.put(url, content=b"synced")
 
 
 def test_await_a_request_in_async_code() -> None:
     async def scenario(srv: TestServer) -> None:
         async with httpx.AsyncClient() as client:
-            task = asyncio.create_task(sync_later(client, srv.get_url("/sync")))
+            task = asyncio.create_task(sync_in_background(client, srv.get_url("/sync")))
 
-            # does not block the event loop, so the task can run meanwhile
+            # the task runs only when the test yields to the loop: a blocking
+            # wait here would hold the loop until it timed out
             request = await srv.await_request(timeout=5)
 
             assert request.data == b"synced"

@@ -24,7 +24,7 @@ from tserver import Raw, Response, TestServer
         ),
     ],
 )
-def test_the_client_reports_a_broken_answer(fault: object, error: type[Exception]) -> None:
+def test_the_client_reports_a_broken_answer(fault: str | Raw, error: type[Exception]) -> None:
     with TestServer() as srv:
         srv.add_response(Response(data=b"0123456789", fault=fault))
 
