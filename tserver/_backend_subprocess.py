@@ -120,7 +120,7 @@ class SubprocessBackend:
             self._proc = _spawn_child(theirs, self._stderr)
         except OSError as exc:
             ours.close()
-            self._close_stderr()
+            self._release_stderr()
             raise ServerStartError(f"cannot start the server child process: {exc}") from exc
         finally:
             theirs.close()
@@ -203,8 +203,7 @@ class SubprocessBackend:
         if channel is not None:
             channel.close()
         self._channel = None
-        self._forward_stderr()
-        self._close_stderr()
+        self._release_stderr()
         with self._cond:
             self._finished = True
             callbacks = list(self._callbacks.values())
@@ -425,20 +424,18 @@ class SubprocessBackend:
         stream.seek(max(0, size - _STDERR_TAIL))
         return stream.read().decode("utf-8", "replace")
 
-    def _forward_stderr(self) -> None:
-        stream = self._stderr
-        if stream is None:
-            return
-        stream.seek(0)
-        text = stream.read()
-        if text:
-            sys.stderr.write(text.decode("utf-8", "replace"))
-            sys.stderr.flush()
-
-    def _close_stderr(self) -> None:
-        if self._stderr is not None:
-            self._stderr.close()
-            self._stderr = None
+    def _release_stderr(self) -> None:
+        """Copy what the child wrote to our stderr (never lose it); close the file."""
+        with self._death_lock:  # not while _dead() reads its tail
+            stream, self._stderr = self._stderr, None
+            if stream is None:
+                return
+            with stream:
+                stream.seek(0)
+                text = stream.read()
+            if text:
+                sys.stderr.write(text.decode("utf-8", "replace"))
+                sys.stderr.flush()
 
 
 def _unwrap(reply: object) -> Any:
