@@ -89,8 +89,7 @@ RANK: dict[str, float] = {
 
 #: Imports that break the rank order today.  Each was reported to the lead;
 #: the test fails when one disappears, so that it is taken off this list.
-KNOWN_EXCEPTIONS: dict[tuple[str, str], str] = {
-}
+KNOWN_EXCEPTIONS: dict[tuple[str, str], str] = {}
 
 NO_TORNADO = (
     "_errors",
