@@ -45,6 +45,8 @@ __all__ = ["SERVER_HEADER", "RecordingHandler", "make_app"]
 SERVER_HEADER = f"tserver/{__version__}"
 DEFAULT_CONTENT_TYPE = "text/html; charset=utf-8"
 _DISPATCH = "TSERVER_DISPATCH"
+#: How long a refused body (``413``) is read and discarded before closing.
+LINGER_SECONDS = 2.0
 
 
 class _AnyMethod(tuple[str, ...]):
@@ -118,12 +120,13 @@ class RecordingHandler(web.RequestHandler):
         self._method = self.request.method or "GET"
         declared = self.request.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > self.max_body_size:
-            await self._write_raw(
+            await self._refuse_body(
                 _raw_response(
                     413,
                     f"tserver: body of {declared} bytes is over max_body_size="
                     f"{self.max_body_size}\n".encode(),
-                )
+                ),
+                int(declared),
             )
             return
         # Tornado dispatches on getattr(self, method.lower()); route every
@@ -226,7 +229,11 @@ class RecordingHandler(web.RequestHandler):
                 f"response callback {getattr(callback, '__qualname__', callback)!r} "
                 f"returned {result!r}; expected a Response, bytes or str"
             )
-        except Exception as exc:
+        except asyncio.CancelledError:
+            raise  # stop() ends a callback still awaiting
+        except BaseException as exc:
+            # BaseException too: pytest.fail() or sys.exit() in a callback must
+            # fail the test at check(), not end the server's event loop.
             text = traceback.format_exc()
             self.recorder.add_error(HandlerError(type(exc).__name__, str(exc), text, request, exc))
             self.set_status(500)
@@ -267,6 +274,35 @@ class RecordingHandler(web.RequestHandler):
             if sock is not None:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         stream.close()
+
+    async def _refuse_body(self, data: bytes, declared: int) -> None:
+        """Answer *data* without reading the body, then close gracefully.
+
+        Closing a socket with unread bytes makes the kernel send a TCP RST,
+        which can reach the client before it reads the answer (a client that
+        writes its whole body first then sees "connection reset", not the
+        ``413``).  So: send the answer, half-close, and read and discard what
+        the client still sends (up to *declared* bytes, for at most
+        ``LINGER_SECONDS``) before closing.
+        """
+        stream = self.detach()
+        try:
+            await stream.write(data)
+            sock = stream.socket
+            if sock is not None:
+                sock.shutdown(socket.SHUT_WR)
+            deadline = time.monotonic() + LINGER_SECONDS
+            drained = 0
+            while drained < declared:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                chunk = await asyncio.wait_for(stream.read_bytes(1 << 16, partial=True), left)
+                drained += len(chunk)
+        except (iostream.StreamClosedError, OSError, asyncio.TimeoutError):
+            pass
+        finally:
+            stream.close()
 
     async def _write_raw(self, data: bytes) -> None:
         stream = self.detach()

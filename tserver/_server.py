@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ssl as _ssl
 import threading
+import warnings
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
@@ -121,6 +122,7 @@ class TestServer:
         self._tls: Any = None
         self._died: ServerDiedError | None = None
         self._started_once = False
+        self._abandoned: tuple[str, ...] = ()
         self._lifecycle = threading.Lock()
 
     # -- lifecycle ------------------------------------------------------------
@@ -239,16 +241,22 @@ class TestServer:
 
         Idempotent, and a no-op before `start`.  The history, rules and
         errors stay readable (and `check` usable) until the next `start`.
+        What could not be ended within *timeout* (a response callback that
+        blocks the server thread) is left running, listed in `abandoned` and
+        reported by a `RuntimeWarning`.
         The port can be bound again at once with ``SO_REUSEADDR`` (as Tornado,
         `http.server` and aiohttp bind); connections the server closed keep
         it in ``TIME_WAIT`` for a bare ``bind()`` without that option.
         """
+        abandoned: tuple[str, ...] = ()
         with self._lifecycle:
             backend, self._backend = self._backend, None
             try:
                 if backend is not None:
                     backend.stop(timeout)
                     backend.close()
+                    abandoned = tuple(getattr(backend, "abandoned", ()))
+                    self._abandoned = abandoned
                     # a child that died unnoticed (or was killed at stop) lost
                     # the final state: later calls say so instead of passing
                     died = getattr(backend, "died", None)
@@ -256,6 +264,24 @@ class TestServer:
                         self._died = died
             finally:
                 self._remove_tls()
+        if abandoned:
+            warnings.warn(
+                f"tserver: stop() left work running at {self.url}: " + "; ".join(abandoned),
+                RuntimeWarning,
+                stacklevel=2,
+            )
+
+    @property
+    def abandoned(self) -> tuple[str, ...]:
+        """What the last `stop` could not end within its timeout (empty if nothing).
+
+        In thread mode a response callback that blocks the event loop (a
+        synchronous wait that never returns) keeps the server thread, and the
+        sockets it holds, alive after `stop` returns; each entry names what
+        was left.  Subprocess mode kills such a child instead and reports it
+        as `ServerDiedError` at the next call.
+        """
+        return self._abandoned
 
     def _remove_tls(self) -> None:
         """Delete the throwaway CA's directory (``ssl=True``), if any."""
