@@ -16,6 +16,7 @@ counts the requests it handled, so the bench can drive them all the same way:
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import subprocess
@@ -242,6 +243,9 @@ class HttpServer(Contender):
     def start(self) -> None:
         from pytest_httpserver import HTTPServer
 
+        # as under pytest (whose log capture configures the root logger):
+        # werkzeug does not print a line per request
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self.srv = HTTPServer(host=HOST, port=0)
         self.srv.start()
         self.port = self.srv.port
@@ -272,6 +276,9 @@ class HttpServer(Contender):
 
 class _StdlibHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the others
+    # headers and body go out in two writes: without this, Nagle's algorithm
+    # and the client's delayed ACK add 40 ms to every keep-alive answer
+    disable_nagle_algorithm = True
 
     def _answer(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)

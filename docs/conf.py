@@ -14,6 +14,8 @@ nitpicky build.  References to tserver's own names are always checked.
 The rule for examples: each one on a page is a test under ``tests/examples/``
 shown with ``literalinclude``, and the ``>>>`` examples of docstrings run in
 ``tests/test_docs.py``, so that the test suite runs what the docs show.
+``tests/test_docs.py`` also fails on a page that holds a Python block (or a
+failure message) of its own instead of including it from ``tests/examples/``.
 """
 
 from __future__ import annotations

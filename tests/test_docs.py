@@ -16,6 +16,7 @@ import importlib
 import inspect
 import pkgutil
 import re
+import textwrap
 from pathlib import Path
 from types import ModuleType
 
@@ -162,3 +163,235 @@ def test_docstring_examples_run(name: str) -> None:
     module = importlib.import_module(name)
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS, verbose=False)
     assert result.failed == 0
+
+
+# -- every Python example of the pages is run by a test ------------------------
+#
+# The rule, for every page ``docs/*.rst``:
+#
+# 1. Python on a page comes from a ``literalinclude`` of a file under
+#    ``tests/examples/`` that pytest runs: a ``test_*.py`` file, or a script
+#    that a ``test_*.py`` file of that folder names and runs.  So no page
+#    holds a block of Python of its own: no ``code-block`` (``code``,
+#    ``sourcecode``) in a Python language (``python``, ``python3``, ``py``,
+#    ``py3``, ``pycon``, ``ipython``, ``default``, or none given), no ``::``
+#    literal block (Sphinx highlights those in ``highlight_language``, which
+#    is Python), no ``>>>`` doctest block.
+# 2. A block declared in another language (``text``, ``none``, ``console``,
+#    ``sh``...) is not Python in disguise: if its text compiles as Python it
+#    is refused, unless `ALLOWED_BLOCKS` lists it with the reason.
+# 3. A failure message is included from the test that compares it with the
+#    real one: a block with a line that starts with ``Expected:``, ``but:``
+#    or an exception name and a colon (``AssertionError:``) must be a
+#    ``literalinclude`` too.
+#
+# The README is not a Sphinx page (PyPI renders it): its Python blocks are
+# run here as they are written.
+
+DOCS = API_RST.parent
+ROOT = DOCS.parent
+EXAMPLES = ROOT / "tests" / "examples"
+PAGES = sorted(DOCS.glob("*.rst"))
+
+PYTHON_LANGUAGES = {"", "default", "python", "python3", "py", "py3", "pycon", "ipython"}
+CODE_DIRECTIVES = {"code-block", "code", "sourcecode"}
+
+#: Blocks that compile as Python but are not examples: (page, first line of
+#: the block) -> why it is shown as text.  Keep this list short.
+ALLOWED_BLOCKS: dict[tuple[str, str], str] = {
+    (
+        "responses.rst",
+        'Response(data=b"", status=200, headers=None, cookies=None, json=UNSET,',
+    ): "the signature of Response with its defaults, not a call to run",
+}
+
+_DIRECTIVE_LINE = re.compile(r"^(?P<indent>\s*)\.\.\s+(?P<name>[\w:-]+)::(?:\s+(?P<arg>.*))?$")
+_OPTION_LINE = re.compile(r"^\s*:(?P<name>[\w-]+):(?:\s+(?P<value>.*))?$")
+_FAILURE_LINE = re.compile(r"^\s*(?:Expected:|but:|\w*(?:Error|Exception):)")
+
+
+class Block:
+    """A literal block of a page: where it is, what it says, how it got there."""
+
+    def __init__(
+        self, line: int, kind: str, language: str, text: str, options: dict[str, str]
+    ) -> None:
+        self.line = line  # 1-based line of the directive, or of the paragraph's "::"
+        self.kind = kind  # "code-block", "literalinclude", "literal" (::) or "doctest"
+        self.language = language  # the directive's argument (a path for literalinclude)
+        self.text = text
+        self.options = options
+
+    def __repr__(self) -> str:
+        return f"<{self.kind} {self.language!r} at line {self.line}: {self.text[:40]!r}>"
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def _body_end(lines: list[str], start: int, indent: int) -> int:
+    """The index after the lines, from *start*, that are blank or indented past *indent*."""
+    end = start
+    while end < len(lines) and (not lines[end].strip() or _indent(lines[end]) > indent):
+        end += 1
+    return end
+
+
+def _text(lines: list[str]) -> str:
+    return textwrap.dedent("\n".join(lines)).strip("\n")
+
+
+def literal_blocks(rst: str) -> list[Block]:
+    """Every literal block of *rst*, including those nested in other directives."""
+    lines = rst.splitlines()
+    blocks: list[Block] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        directive = _DIRECTIVE_LINE.match(line)
+        if directive:
+            indent = len(directive["indent"])
+            options: dict[str, str] = {}
+            j = i + 1
+            while j < len(lines) and _indent(lines[j]) > indent:
+                option = _OPTION_LINE.match(lines[j])
+                if option is None:
+                    break
+                options[option["name"]] = (option["value"] or "").strip()
+                j += 1
+            name, argument = directive["name"], (directive["arg"] or "").strip()
+            if name in CODE_DIRECTIVES or name in ("literalinclude", "doctest", "testcode"):
+                end = _body_end(lines, j, indent)
+                kind = "code-block" if name in CODE_DIRECTIVES else name
+                language = "python" if name in ("doctest", "testcode") else argument.lower()
+                blocks.append(Block(i + 1, kind, language, _text(lines[j:end]), options))
+                i = end
+            else:  # a note, a table...: look for blocks in its content
+                i = j
+            continue
+        stripped = line.strip()
+        if stripped.startswith(".."):  # a comment, a target or a substitution
+            i += 1
+        elif stripped.endswith("::"):
+            start = i + 1
+            while start < len(lines) and not lines[start].strip():
+                start += 1
+            if start < len(lines) and _indent(lines[start]) > _indent(line):
+                end = _body_end(lines, start, _indent(line))
+                blocks.append(Block(i + 1, "literal", "", _text(lines[start:end]), {}))
+                i = end
+            else:
+                i += 1
+        elif stripped.startswith(">>>") and (i == 0 or not lines[i - 1].strip()):
+            end = i
+            while end < len(lines) and lines[end].strip():
+                end += 1
+            blocks.append(Block(i + 1, "doctest", "pycon", _text(lines[i:end]), {}))
+            i = end
+        else:
+            i += 1
+    return blocks
+
+
+def test_the_block_finder_finds_every_kind() -> None:
+    rst = (
+        "Text::\n\n    x = 1\n\nMore.\n\n"
+        ".. note::\n\n   Nested::\n\n       y = 2\n\n"
+        ".. code-block:: python\n   :caption: c\n\n   z = 3\n   w = 4\n\n"
+        ".. code-block:: console\n\n   $ pip install tserver\n\n"
+        ".. literalinclude:: ../tests/examples/test_a.py\n   :pyobject: test_a\n\n"
+        ".. list-table::\n   :header-rows: 1\n\n   * - a\n\n"
+        ">>> 1 + 1\n2\n\n"
+        ".. a comment::\n"
+    )
+    found = [(b.line, b.kind, b.language, b.text, b.options) for b in literal_blocks(rst)]
+    assert found == [
+        (1, "literal", "", "x = 1", {}),
+        (9, "literal", "", "y = 2", {}),
+        (13, "code-block", "python", "z = 3\nw = 4", {"caption": "c"}),
+        (19, "code-block", "console", "$ pip install tserver", {}),
+        (23, "literalinclude", "../tests/examples/test_a.py", "", {"pyobject": "test_a"}),
+        (31, "doctest", "pycon", ">>> 1 + 1\n2", {}),
+    ]
+
+
+def _compiles(text: str) -> bool:
+    try:
+        compile(text, "<block>", "exec")
+    except (SyntaxError, ValueError):
+        return False
+    return True
+
+
+def _problem(page: str, block: Block) -> str | None:
+    """Why *block* breaks the rule above, or None."""
+    if block.kind == "literalinclude":
+        return None
+    if block.kind in ("literal", "doctest") or block.language in PYTHON_LANGUAGES:
+        return "Python that no test runs: make it a literalinclude of tests/examples/"
+    first_line = block.text.splitlines()[0] if block.text else ""
+    if any(_FAILURE_LINE.match(line) for line in block.text.splitlines()):
+        return "a failure message: include it from the test that compares it with the real one"
+    if _compiles(block.text) and (page, first_line) not in ALLOWED_BLOCKS:
+        return f"{block.language!r} block that compiles as Python: include it, or allow it"
+    return None
+
+
+def test_the_rule_refuses_what_it_says() -> None:
+    def problems(rst: str) -> list[str | None]:
+        return [_problem("page.rst", block) for block in literal_blocks(rst)]
+
+    assert problems(".. code-block:: python\n\n   x = 1\n") == [
+        "Python that no test runs: make it a literalinclude of tests/examples/"
+    ]
+    assert problems(".. code-block::\n\n   x = 1\n") == problems("Text::\n\n   x = 1\n")
+    assert problems(".. code-block:: text\n\n   f(x)\n")[0] is not None
+    assert problems(".. code-block:: none\n\n   AssertionError: no\n")[0] is not None
+    assert problems(".. code-block:: console\n\n   $ tserver --help\n") == [None]
+    assert problems(".. literalinclude:: ../tests/examples/test_x.py\n") == [None]
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[page.name for page in PAGES])
+def test_every_python_example_on_the_page_is_run_by_a_test(page: Path) -> None:
+    blocks = literal_blocks(page.read_text(encoding="utf-8"))
+    problems = [
+        f"{page.name}:{block.line}: {problem}"
+        for block in blocks
+        if (problem := _problem(page.name, block)) is not None
+    ]
+    assert problems == []
+
+
+def _run_by_pytest(path: Path) -> bool:
+    """Whether pytest runs *path*: a test file, or a script a test file runs."""
+    if path.name.startswith("test_"):
+        return True
+    return any(path.name in test.read_text(encoding="utf-8") for test in EXAMPLES.glob("test_*.py"))
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[page.name for page in PAGES])
+def test_included_examples_are_tests_under_tests_examples(page: Path) -> None:
+    for block in literal_blocks(page.read_text(encoding="utf-8")):
+        if block.kind != "literalinclude":
+            continue
+        path = (page.parent / block.language).resolve()
+        assert path.parent == EXAMPLES, f"{page.name}:{block.line}: {path} is not in tests/examples"
+        assert path.is_file(), f"{page.name}:{block.line}: {path} does not exist"
+        assert _run_by_pytest(path), f"{page.name}:{block.line}: no test runs {path.name}"
+
+
+def test_allowed_blocks_are_still_on_their_pages() -> None:
+    for page, first_line in ALLOWED_BLOCKS:
+        texts = [block.text for block in literal_blocks((DOCS / page).read_text(encoding="utf-8"))]
+        found = [text for text in texts if text.startswith(first_line)]
+        assert found, f"{page}: no block starts with {first_line!r}: remove it from the list"
+        assert _compiles(found[0]), f"{page}: {first_line!r} is not Python: no need to allow it"
+
+
+def test_the_python_examples_of_the_readme_run() -> None:
+    blocks = literal_blocks((ROOT / "README.rst").read_text(encoding="utf-8"))
+    python = [block for block in blocks if block.language in PYTHON_LANGUAGES]
+    assert python, "README.rst has no Python example"
+    for block in python:
+        exec(compile(block.text, f"README.rst:{block.line}", "exec"), {})

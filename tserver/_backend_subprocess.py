@@ -185,8 +185,8 @@ class SubprocessBackend:
             state, unanswered = None, True
         if isinstance(state, RecorderState):
             self._recorder.apply(Restore(state))
-        try:
-            proc.wait(timeout)
+        try:  # a child that did not answer in time gets no second timeout
+            proc.wait(0.0 if unanswered else timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()

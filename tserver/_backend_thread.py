@@ -100,9 +100,12 @@ class ThreadBackend:
             ioloop.close(all_fds=True)
             asyncio.set_event_loop(None)
 
-    async def _shutdown(self) -> None:
-        server = self._server
-        assert server is not None
+    async def _shutdown(self, server: HTTPServer | None) -> None:
+        # *server* is passed in: a stop() that gave up on a blocked loop has
+        # cleared self._server by the time this runs
+        if server is None:
+            asyncio.get_running_loop().stop()
+            return
         server.stop()
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(server.close_all_connections(), 2.0)
@@ -117,12 +120,12 @@ class ThreadBackend:
 
     def stop(self, timeout: float) -> None:
         """Close the server and its connections, stop the loop, join the thread."""
-        thread, loop = self._thread, self._loop
+        thread, loop, server = self._thread, self._loop, self._server
         if thread is None:
             return
         if loop is not None and thread.is_alive():
             with contextlib.suppress(RuntimeError):  # loop already closed
-                loop.call_soon_threadsafe(lambda: loop.create_task(self._shutdown()))
+                loop.call_soon_threadsafe(lambda: loop.create_task(self._shutdown(server)))
         if threading.get_ident() != thread.ident:
             thread.join(timeout)
         if thread.is_alive():

@@ -24,7 +24,7 @@ import struct
 import time
 import traceback
 from http.client import responses
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qsl
 
 from tornado import httputil, iostream, web
@@ -36,6 +36,7 @@ from ._response import UNSET, Raw, Response
 from ._version import __version__
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable
     from types import TracebackType
 
     from ._recorder import Recorder
@@ -45,6 +46,27 @@ __all__ = ["SERVER_HEADER", "RecordingHandler", "make_app"]
 SERVER_HEADER = f"tserver/{__version__}"
 DEFAULT_CONTENT_TYPE = "text/html; charset=utf-8"
 _DISPATCH = "TSERVER_DISPATCH"
+_EMPTY = MultiDict()
+
+# Values that recur from request to request (header lines, methods, paths)
+# are kept once: a server holding thousands of requests stores each distinct
+# one a single time.  Bounded: cleared when full; long values are not kept.
+_SHARED: dict[Any, Any] = {}
+_SHARED_MAX = 4096
+_SHARE_MAX_LEN = 256
+_T = TypeVar("_T")
+
+
+def _share(value: _T) -> _T:
+    """The equal value seen before (a str or a tuple of str), else *value*, kept."""
+    found: _T | None = _SHARED.get(value)
+    if found is None:
+        if len(_SHARED) >= _SHARED_MAX:
+            _SHARED.clear()
+        _SHARED[value] = found = value
+    return found
+
+
 #: How long a refused body (``413``) is read and discarded before closing.
 LINGER_SECONDS = 2.0
 
@@ -115,12 +137,16 @@ class RecordingHandler(web.RequestHandler):
         """No automatic ``Etag`` (and so no automatic ``304``)."""
         return None
 
-    async def prepare(self) -> None:
-        """Refuse an oversized declared body with 413, then route every method."""
+    def prepare(self) -> Awaitable[None] | None:
+        """Refuse an oversized declared body with 413, then route every method.
+
+        Not a coroutine: Tornado awaits what it returns, and most requests
+        need nothing awaited here.
+        """
         self._method = self.request.method or "GET"
         declared = self.request.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > self.max_body_size:
-            await self._refuse_body(
+            return self._refuse_body(
                 _raw_response(
                     413,
                     f"tserver: body of {declared} bytes is over max_body_size="
@@ -128,10 +154,10 @@ class RecordingHandler(web.RequestHandler):
                 ),
                 int(declared),
             )
-            return
         # Tornado dispatches on getattr(self, method.lower()); route every
         # token (PROPFIND, PURGE, ...) to one coroutine, restored there.
         self.request.method = _DISPATCH
+        return None
 
     def data_received(self, chunk: bytes) -> None:
         """Collect the body as it arrives."""
@@ -155,25 +181,35 @@ class RecordingHandler(web.RequestHandler):
             raise
 
     def _build_request(self) -> Request:
+        # The hot path of every request, and what the history keeps: no
+        # lookup index is built (Headers makes it on first use), and values
+        # seen before are shared (see _share).
         req = self.request
+        raw = req.headers
         body = b"".join(self._body)
-        headers = Headers(req.headers.get_all())
-        ctype = headers.get("Content-Type", "")
-        form, files = _form_and_files(ctype, body) if body else (MultiDict(), {})
+        headers = Headers._of(
+            tuple([_share(p) if len(p[1]) <= _SHARE_MAX_LEN else p for p in raw.get_all()])
+        )
+        if body:
+            form, files = _form_and_files(headers.get("Content-Type", ""), body)
+        else:
+            form, files = _EMPTY, {}
         cookies: dict[str, str] = {}
-        for value in headers.getlist("Cookie"):
-            cookies.update(httputil.parse_cookie(value))
+        if "Cookie" in raw:
+            for value in headers.getlist("Cookie"):
+                cookies.update(httputil.parse_cookie(value))
         address = getattr(req.connection, "context", None)
         peer = getattr(address, "address", None)
         port = peer[1] if isinstance(peer, tuple) and len(peer) > 1 else 0
         query = req.query
+        path = req.path
         return Request(
-            method=self._method,
-            path=req.path,
+            method=_share(self._method),
+            path=_share(path) if len(path) <= _SHARE_MAX_LEN else path,
             query_string=query,
-            args=MultiDict(parse_qsl(query, keep_blank_values=True, errors="replace"))
+            args=MultiDict._of(tuple(parse_qsl(query, keep_blank_values=True, errors="replace")))
             if query
-            else MultiDict(),
+            else _EMPTY,
             headers=headers,
             cookies=cookies,
             data=body,
@@ -181,7 +217,7 @@ class RecordingHandler(web.RequestHandler):
             files=files,
             client_ip=req.remote_ip or "",
             client_port=int(port),
-            version=req.version,
+            version=_share(req.version),
             scheme=req.protocol,
             url=req.full_url(),
             received_at=time.time(),
@@ -212,7 +248,9 @@ class RecordingHandler(web.RequestHandler):
             return
         if not self._should_not_send_content(response.status):
             self.write(response.body)
-        await self.finish()
+        # not awaited (as Tornado's own handlers do): the write completes on
+        # the loop, and the future never fails (a closed stream resolves it)
+        self.finish()
 
     async def _run_callback(self, response: Response, request: Request) -> Response | None:
         callback = response.callback

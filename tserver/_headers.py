@@ -13,6 +13,7 @@ from typing import Any, TypeVar, overload
 __all__ = ["Headers", "MultiDict"]
 
 _T = TypeVar("_T")
+_M = TypeVar("_M", bound="MultiDict")
 
 
 class MultiDict(Mapping[str, str]):
@@ -34,7 +35,9 @@ class MultiDict(Mapping[str, str]):
     __slots__ = ("_index", "_items")
 
     _items: tuple[tuple[str, str], ...]
-    _index: dict[str, list[str]]
+    # built on the first lookup: a recorded request that is never read costs
+    # only its pairs (the server keeps thousands of them)
+    _index: dict[str, list[str]] | None
 
     def __init__(self, items: Iterable[tuple[str, str]] | Mapping[str, str] | None = None) -> None:
         if items is None:
@@ -45,16 +48,33 @@ class MultiDict(Mapping[str, str]):
             pairs = tuple((str(k), str(v)) for k, v in items.items())
         else:
             pairs = tuple((str(k), str(v)) for k, v in items)
-        index: dict[str, list[str]] = {}
-        for key, value in pairs:
-            index.setdefault(self._fold(key), []).append(value)
         object.__setattr__(self, "_items", pairs)
-        object.__setattr__(self, "_index", index)
+        object.__setattr__(self, "_index", None)
+
+    @classmethod
+    def _of(cls: type[_M], pairs: tuple[tuple[str, str], ...]) -> _M:
+        """Wrap *pairs*, already a tuple of ``(str, str)``, without checking or copying."""
+        self = object.__new__(cls)
+        object.__setattr__(self, "_items", pairs)
+        object.__setattr__(self, "_index", None)
+        return self
 
     @staticmethod
     def _fold(key: str) -> str:
         """The form under which a key is looked up (itself, here)."""
         return key
+
+    def _lookup(self) -> dict[str, list[str]]:
+        """Folded key to its values; built once, on first use."""
+        index = self._index
+        if index is None:
+            index = {}
+            fold = self._fold
+            for key, value in self._items:
+                index.setdefault(fold(key), []).append(value)
+            # a race builds two equal indexes; either one may stay
+            object.__setattr__(self, "_index", index)
+        return index
 
     def __setattr__(self, name: str, value: object) -> None:
         raise TypeError(f"{type(self).__name__} is read-only")
@@ -67,12 +87,12 @@ class MultiDict(Mapping[str, str]):
 
     def __getitem__(self, key: str) -> str:
         try:
-            return self._index[self._fold(key)][0]
+            return self._lookup()[self._fold(key)][0]
         except KeyError:
             raise KeyError(key) from None
 
     def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and self._fold(key) in self._index
+        return isinstance(key, str) and self._fold(key) in self._lookup()
 
     def __iter__(self) -> Iterator[str]:
         seen: set[str] = set()
@@ -83,7 +103,7 @@ class MultiDict(Mapping[str, str]):
                 yield key
 
     def __len__(self) -> int:
-        return len(self._index)
+        return len(self._lookup())
 
     @overload
     def get(self, key: str) -> str | None: ...
@@ -94,12 +114,12 @@ class MultiDict(Mapping[str, str]):
 
     def get(self, key: str, default: object = None) -> object:
         """The first value of *key*, or *default* when it is absent."""
-        values = self._index.get(self._fold(key))
+        values = self._lookup().get(self._fold(key))
         return values[0] if values else default
 
     def getlist(self, key: str) -> list[str]:
         """Every value of *key* in arrival order (``[]`` when it is absent)."""
-        return list(self._index.get(self._fold(key), ()))
+        return list(self._lookup().get(self._fold(key), ()))
 
     def multi_items(self) -> list[tuple[str, str]]:
         """Every ``(key, value)`` pair in arrival order, repeated keys included."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import codecs
 import json as _json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ._headers import Headers, MultiDict
@@ -65,7 +65,7 @@ class UploadedFile:
         )
 
 
-@dataclass(frozen=True, eq=True)
+@dataclass(frozen=True, eq=True, slots=True)
 class Request:
     """One HTTP request as the server received it.
 
@@ -152,6 +152,13 @@ class Request:
 
     __hash__ = None  # type: ignore[assignment]  # cookies and files are dicts
 
+    # slots: a server keeps thousands of these; no per-instance __dict__
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # positional fields: compact, and independent of how a Python
+        # version pickles frozen dataclasses with slots
+        return (type(self), tuple(getattr(self, name) for name in _REQUEST_FIELDS))
+
     @property
     def text(self) -> str:
         """The body decoded by the Content-Type charset (else UTF-8), errors replaced."""
@@ -183,3 +190,6 @@ class Request:
         body = f", data=<{len(self.data)} bytes"
         body += f" {ctype}>" if ctype and self.data else ">"
         return f"Request({self.method} {self.target!r}{body if self.data else ''})"
+
+
+_REQUEST_FIELDS = tuple(f.name for f in fields(Request))

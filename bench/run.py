@@ -1,0 +1,433 @@
+"""tserver against its peers, side by side, in one interleaved run.
+
+Usage::
+
+    python bench/run.py            # the full run (a few minutes)
+    python bench/run.py --quick    # fewer rounds and samples (under a minute)
+    python bench/run.py --only keepalive,wrk --contenders thread,tornado
+
+Contenders (see ``contenders.py``): tserver in thread and subprocess mode, a
+bare Tornado app with one wildcard handler (in a thread, and in a child
+process for start-up), pytest-httpserver and the stdlib ThreadingHTTPServer.
+Each section runs several rounds; every round measures each contender in
+turn, in a rotating order, so drift on a shared machine hits them all alike.
+Figures are medians over the rounds; ratios divide medians of the same run.
+
+The process pins itself to CPU 0 (its server threads and children inherit
+that) and runs wrk on CPU 1 with ``taskset``.  Needs: ``pip install
+pytest-httpserver`` (else that column is skipped with a note) and ``wrk``
+(``apt-get install wrk``; else the throughput section is skipped).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import sys
+import threading
+import time
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import measures  # noqa: E402
+import procs  # noqa: E402
+from contenders import Contender, have_httpserver, make  # noqa: E402
+from report import (  # noqa: E402
+    Table,
+    Target,
+    fmt_num,
+    fmt_time,
+    median,
+    percentile,
+    ratio,
+    render_targets,
+)
+
+SECTIONS = ["startstop", "fresh", "keepalive", "newconn", "wrk", "transfer", "control", "wait", "rss"]
+ALL = ["thread", "subprocess", "tornado", "tornado-child", "httpserver", "stdlib"]
+SERVING = ["thread", "subprocess", "tornado", "httpserver", "stdlib"]
+MIB = 1024 * 1024
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.quick = args.quick
+        self.rounds = args.rounds or (2 if args.quick else 3)
+        self.contenders = [c for c in args.contenders.split(",") if c]
+        self.notes: list[str] = []
+        if "httpserver" in self.contenders and not have_httpserver():
+            self.contenders.remove("httpserver")
+            self.notes.append(
+                "pytest-httpserver is not installed: its column is skipped "
+                "(pip install pytest-httpserver)"
+            )
+        self.data: dict[str, Any] = {}
+        self.tables: list[Table] = []
+
+    def pick(self, names: list[str]) -> list[str]:
+        return [n for n in names if n in self.contenders]
+
+    def interleave(self, names: list[str], measure: Any) -> dict[str, list[Any]]:
+        """``measure(name)`` for every name, round by round, in a rotating order."""
+        results: dict[str, list[Any]] = {n: [] for n in names}
+        for number in range(self.rounds):
+            shift = number % max(1, len(names))
+            for name in names[shift:] + names[:shift]:
+                results[name].append(measure(name))
+        return results
+
+    def serving(self, names: list[str], measure: Any) -> dict[str, list[Any]]:
+        """Start *names* once, then `interleave` *measure(contender)*; stop them all."""
+        started: dict[str, Contender] = {}
+        try:
+            for name in names:
+                started[name] = make(name)
+                started[name].start()
+            return self.interleave(names, lambda n: measure(started[n]))
+        finally:
+            for contender in started.values():
+                contender.stop()
+
+    # -- sections ---------------------------------------------------------------
+
+    def startstop(self) -> None:
+        names = self.pick(ALL)
+        reps = {"thread": 30, "tornado": 30, "subprocess": 6, "tornado-child": 6}
+        scale = 0.5 if self.quick else 1.0
+        raw = self.interleave(
+            names,
+            lambda n: measures.start_stop(n, max(2, int(reps.get(n, 3) * scale)), 3.0 * scale),
+        )
+        table = Table("start / stop, in one process", names)
+        for key in ("start", "stop", "start+stop"):
+            values = {n: median(x for r in raw[n] for x in r[key]) for n in names}
+            self.data[f"startstop.{key}"] = values
+            table.add(f"{key} (median)", {n: fmt_time(v) for n, v in values.items()})
+        table.notes.append(
+            "tornado-child: the bare app in `python -c`, started once it printed its port"
+        )
+        self.tables.append(table)
+
+    def fresh(self) -> None:
+        programs = dict(procs.FRESH)
+        if "httpserver" not in self.contenders:
+            programs = {k: v for k, v in programs.items() if "httpserver" not in k}
+        reps = 1 if self.quick else 2
+        raw = self.interleave(
+            list(programs), lambda k: [procs.fresh_process(programs[k]) for _ in range(reps)]
+        )
+        values = {k: median(x for r in raw[k] for x in r) for k in programs}
+        self.data["fresh"] = values
+        table = Table("fresh interpreter, whole process", ["median"])
+        for key, value in values.items():
+            table.add(key, {"median": fmt_time(value)})
+        self.tables.append(table)
+
+    def keepalive(self) -> None:
+        names = self.pick(SERVING)
+        count = 150 if self.quick else 400
+        raw = self.serving(names, lambda c: measures.keepalive(c, count))
+        p50 = {n: percentile([x for r in raw[n] for x in r], 0.5) for n in names}
+        p99 = {n: percentile([x for r in raw[n] for x in r], 0.99) for n in names}
+        self.data["keepalive.p50"], self.data["keepalive.p99"] = p50, p99
+        table = Table("keep-alive GET (http.client, same process)", names)
+        table.add("p50", {n: fmt_time(v) for n, v in p50.items()})
+        table.add("p99", {n: fmt_time(v) for n, v in p99.items()})
+        self.tables.append(table)
+
+    def newconn(self) -> None:
+        names = self.pick(SERVING)
+        count = 60 if self.quick else 200
+        raw = self.serving(names, lambda c: measures.new_connection(c, count))
+        p50 = {n: percentile([x for r in raw[n] for x in r], 0.5) for n in names}
+        self.data["newconn.p50"] = p50
+        table = Table("GET on a new connection", names)
+        table.add("p50", {n: fmt_time(v) for n, v in p50.items()})
+        self.tables.append(table)
+
+    def wrk(self) -> None:
+        if shutil.which("wrk") is None:
+            self.notes.append("wrk is not installed: throughput skipped (apt-get install wrk)")
+            return
+        names = self.pick(SERVING)
+        seconds = 1.0 if self.quick else 3.0
+        raw = self.serving(names, lambda c: measures.throughput(c, seconds, 16))
+        rps = {n: median(r["rps"] for r in raw[n]) for n in names}
+        self.data["wrk.rps"] = rps
+        self.data["wrk.raw"] = raw
+        table = Table(f"throughput: wrk -t1 -c16 -d{seconds:g}s (other core)", names)
+        table.add("requests/s (median)", {n: fmt_num(v) for n, v in rps.items()})
+        table.add(
+            "completed by wrk (sum)",
+            {n: fmt_num(sum(r["wrk_completed"] for r in raw[n])) for n in names},
+        )
+        table.add(
+            "counted by the server (sum)",
+            {n: fmt_num(sum(r["server_count"] for r in raw[n])) for n in names},
+        )
+        table.add(
+            "server - wrk (per run)",
+            {
+                n: ",".join(str(r["server_count"] - r["wrk_completed"]) for r in raw[n])
+                for n in names
+            },
+        )
+        table.add(
+            "wrk errors (sum)",
+            {n: fmt_num(sum(r["socket_errors"] + r["non2xx"] for r in raw[n])) for n in names},
+        )
+        table.notes.append(
+            "wrk counts the responses it completed; the server counts every request it "
+            "read, including the ones still in flight (at most one per connection) "
+            "when wrk stops and closes its connections"
+        )
+        self.tables.append(table)
+
+    def transfer(self) -> None:
+        names = self.pick(SERVING)
+        blob = os.urandom(50 * MIB)
+
+        def one(c: Contender) -> tuple[float, float]:
+            post = measures.big_post(c, blob)
+            c.set_body(blob)
+            get = measures.big_get(c, len(blob))
+            c.set_body(b"ok")
+            return post, get
+
+        raw = self.serving(names, one)
+        post = {n: median(r[0] for r in raw[n]) for n in names}
+        get = {n: median(r[1] for r in raw[n]) for n in names}
+        self.data["transfer.post"], self.data["transfer.get"] = post, get
+        table = Table("50 MiB body, new connection", names)
+        table.add("POST (time)", {n: fmt_time(v) for n, v in post.items()})
+        table.add("POST (MiB/s)", {n: fmt_num(50 / v) for n, v in post.items()})
+        table.add("GET (time)", {n: fmt_time(v) for n, v in get.items()})
+        table.add("GET (MiB/s)", {n: fmt_num(50 / v) for n, v in get.items()})
+        self.tables.append(table)
+
+    def control(self) -> None:
+        names = self.pick(["thread", "subprocess"])
+        if not names:
+            return
+        counts = {"thread": 3000 if self.quick else 10000, "subprocess": 300 if self.quick else 1000}
+        raw = self.serving(names, lambda c: measures.control_calls(c, counts[c.name]))
+        calls = list(raw[names[0]][0])
+        values = {n: {k: median(x for r in raw[n] for x in r[k]) for k in calls} for n in names}
+        columns = list(names)
+        if "thread" in names:
+            values["thread floor"] = _thread_floor(counts["thread"])
+            columns.insert(1, "thread floor")
+        if "subprocess" in names:
+            history = _one_request_history()
+            floor = [procs.floor_round_trips(history, counts["subprocess"])]
+            floor += [procs.floor_round_trips(history, counts["subprocess"])]
+            values["socketpair floor"] = {
+                k: median(x for r in floor for x in r[k]) for k in floor[0]
+            }
+            columns.append("socketpair floor")
+        self.data["control"] = values
+        table = Table("control calls (median per call)", columns)
+        for call in calls:
+            table.add(call, {c: fmt_time(values[c].get(call)) for c in columns})
+        table.notes.append(
+            "thread floor: a function call that takes a threading.Lock and sets a dict key; "
+            "socketpair floor: pickle + socketpair round trip to a child Python echoing "
+            "from an asyncio loop (the same data as the call, as plain Python objects)"
+        )
+        self.tables.append(table)
+
+    def wait(self) -> None:
+        names = self.pick(["thread", "subprocess"])
+        if not names:
+            return
+        count = 50 if self.quick else 200
+        raw = self.serving(names, lambda c: measures.wait_latency(c, count))
+        p50 = {n: percentile([x for r in raw[n] for x in r], 0.5) for n in names}
+        self.data["wait.p50"] = p50
+        table = Table("wait latency: recorded -> wait_request returns", names)
+        table.add("p50", {n: fmt_time(v) for n, v in p50.items()})
+        self.tables.append(table)
+
+    def rss(self) -> None:
+        requests = 5000 if self.quick else 20000
+        runs = [(m, None) for m in ("thread", "subprocess") if m in self.contenders]
+        runs += [(m, 100) for m, _ in list(runs)]
+        if "tornado" in self.contenders:
+            runs.append(("tornado", None))
+        results = {f"{m}{'' if lim is None else f' limit={lim}'}": procs.rss_worker(m, requests, lim) for m, lim in runs}
+        self.data["rss"] = results
+        table = Table(f"memory: RSS growth over {requests:,} small GETs", list(results))
+        table.add("growth", {k: fmt_num(r["growth_kib"], "KiB") for k, r in results.items()})
+        table.add("per request", {k: fmt_num(r["bytes_per_request"], "B") for k, r in results.items()})
+        table.notes.append(
+            "a GET with the headers requests sends, no body; RSS of the serving process "
+            "(the child in subprocess mode); tornado keeps nothing: the allocator's noise"
+        )
+        self.tables.append(table)
+
+    # -- targets ------------------------------------------------------------------
+
+    def targets(self) -> list[Target]:
+        d = self.data
+        out: list[Target] = []
+
+        def add(label: str, value: float | None, bound: float, at_most: bool, unit: str = "x") -> None:
+            if value is None:
+                shown = "-"
+            elif unit == "x":
+                shown = f"{value:.2f}x"
+            else:
+                shown = fmt_time(value) if unit == "s" else fmt_num(value, unit)
+            out.append(Target(label, value, bound, at_most=at_most, shown=shown))
+
+        rps = d.get("wrk.rps", {})
+        add("thread throughput >= 1.0x tornado", ratio(rps.get("thread"), rps.get("tornado")), 1.0, False)
+        add("thread throughput >= 1.4x httpserver", ratio(rps.get("thread"), rps.get("httpserver")), 1.4, False)
+        ka = d.get("keepalive.p50", {})
+        add("keep-alive p50 <= 1.05x tornado", ratio(ka.get("thread"), ka.get("tornado")), 1.05, True)
+        ss = d.get("startstop.start+stop", {})
+        add("thread start+stop <= 1 ms", ss.get("thread"), 1e-3, True, "s")
+        st = d.get("startstop.start", {})
+        add(
+            "subprocess start <= 1.1x tornado child",
+            ratio(st.get("subprocess"), st.get("tornado-child")),
+            1.1,
+            True,
+        )
+        ctl = d.get("control", {})
+        for call in ("set_response", "history (1 request)"):
+            add(f"thread {call} <= 10 us", ctl.get("thread", {}).get(call), 10e-6, True, "s")
+        for call in ("set_response", "history (1 request)"):
+            add(
+                f"subprocess {call} <= 2x floor",
+                ratio(ctl.get("subprocess", {}).get(call), ctl.get("socketpair floor", {}).get(call)),
+                2.0,
+                True,
+            )
+        for key, what in (("transfer.post", "POST"), ("transfer.get", "GET")):
+            times = d.get(key, {})
+            add(f"50 MiB {what} >= 1.0x tornado (speed)", ratio(times.get("tornado"), times.get("thread")), 1.0, False)
+        rss = d.get("rss", {})
+        for mode in ("thread", "subprocess"):
+            if mode in rss:
+                add(f"{mode}: memory per request <= 1 KiB", rss[mode]["bytes_per_request"], 1024, True, "B")
+            limited = rss.get(f"{mode} limit=100")
+            if limited:
+                add(
+                    f"{mode}: history_limit=100 keeps RSS flat (<= 2 MiB)",
+                    limited["growth_kib"] * 1024,
+                    2 * MIB,
+                    True,
+                    "B",
+                )
+        return out
+
+
+def _thread_floor(count: int) -> dict[str, float]:
+    lock = threading.Lock()
+    table: dict[str, Any] = {}
+    history = [object()]
+
+    def set_key() -> None:
+        with lock:
+            table["data"] = b"ok"
+
+    def read() -> list[Any]:
+        with lock:
+            return list(history)
+
+    return {
+        "set_response": median(measures._timed(set_key, count)),
+        "history (1 request)": median(measures._timed(read, count)),
+    }
+
+
+def _one_request_history() -> list[Any]:
+    contender = make("thread")
+    contender.start()
+    try:
+        measures.one_get(contender)
+        history: list[Any] = contender.srv.history  # type: ignore[attr-defined]
+        return history
+    finally:
+        contender.stop()
+
+
+def machine() -> str:
+    import tornado
+
+    import tserver
+
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (
+        f"{platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, load {load}; "
+        f"Python {platform.python_version()}, Tornado {tornado.version}, "
+        f"tserver {tserver.__version__}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer rounds and samples")
+    parser.add_argument("--rounds", type=int, default=0, help="rounds per section")
+    parser.add_argument("--only", default=",".join(SECTIONS), help="sections: " + ",".join(SECTIONS))
+    parser.add_argument("--contenders", default=",".join(ALL), help="of " + ",".join(ALL))
+    parser.add_argument("--no-pin", action="store_true", help="do not pin to CPU 0")
+    parser.add_argument("--json", help="also write the figures to this file")
+    args = parser.parse_args(argv)
+    unknown = set(args.only.split(",")) - set(SECTIONS)
+    if unknown:
+        parser.error(f"--only: unknown section(s) {sorted(unknown)}; expected {SECTIONS}")
+    if set(args.contenders.split(",")) - set(ALL):
+        parser.error(f"--contenders: expected some of {ALL}")
+    pinned = "not pinned"
+    if not args.no_pin and hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) >= 2:
+        os.sched_setaffinity(0, {0})  # before any thread: they inherit it
+        pinned = "bench process on CPU 0, wrk on CPU 1"
+    bench = Bench(args)
+    began = time.monotonic()
+    when = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    print(f"tserver bench, {when}: {machine()}; {pinned}")
+    print(f"command: python bench/run.py {' '.join(sys.argv[1:] if argv is None else argv)}".rstrip())
+    for note in bench.notes:
+        print(f"note: {note}")
+    shown = len(bench.notes)
+    for section in SECTIONS:
+        if section in args.only.split(","):
+            t0 = time.monotonic()
+            getattr(bench, section)()
+            print(f"\n[{section}: {time.monotonic() - t0:.1f}s, {bench.rounds} rounds]")
+            for table in bench.tables:
+                print(table.render())
+            bench.tables.clear()  # printed as they come
+            for note in bench.notes[shown:]:
+                print(f"note: {note}")
+            shown = len(bench.notes)
+    targets = bench.targets()
+    print("\n" + render_targets(targets))
+    print(f"\ntotal {time.monotonic() - began:.0f}s")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(
+                {
+                    "date": when,
+                    "machine": machine(),
+                    "args": vars(args),
+                    "data": bench.data,
+                    "targets": [t.as_dict() for t in targets],
+                    "notes": bench.notes,
+                },
+                f,
+                indent=1,
+                default=str,
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,270 @@
+"""Lifecycle under stress, in every mode (SPEC §2, issue 9 part 3).
+
+- Hundreds of start/stop cycles leave no fd, thread, child process or
+  temporary file behind (the leak guard of ``conftest.py`` checks fds,
+  threads and children after each test; these tests also check within).
+- `stop()` while requests are in flight, whether sleeping, streaming,
+  uploading or arriving: every client gets a response or a connection error,
+  promptly, and nothing hangs.
+- Many servers at once, each answering.
+- Two servers on one fixed port: the second gets `ServerStartError`.
+
+Temporary files: the tests point `tempfile` at a private directory
+(``tempfile.tempdir``), so "nothing left behind" is checked exactly, without
+being confused by other processes using the system's ``/tmp``.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+
+from tserver import Response, ServerStartError, TestServer
+
+pytestmark = pytest.mark.slow
+
+#: Start/stop cycles per mode.  A subprocess cycle spawns a Python child
+#: (about 0.2 s on 2 cores: interpreter start and Tornado import), so 500
+#: of them would take ~100 s; 300 take about a minute.
+CYCLES = {"thread": 500, "subprocess": 300}
+TLS_CYCLES = 10
+
+#: Servers running at once.  A subprocess-mode server is a ~30 MB child
+#: process, so 100 of them would need ~3 GB and ~20 s of CPU to start.
+MANY = {"thread": 100, "subprocess": 10}
+
+
+@pytest.fixture
+def private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """`tempfile` writes into an empty directory of this test only."""
+    directory = tmp_path / "tmp"
+    directory.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(directory))
+    yield directory
+
+
+def open_fds() -> set[int]:
+    return {int(fd) for fd in os.listdir("/proc/self/fd")}
+
+
+def children() -> set[int]:
+    with open(f"/proc/{os.getpid()}/task/{os.getpid()}/children") as f:
+        return {int(pid) for pid in f.read().split()}
+
+
+def get(srv: TestServer, path: str = "/", **kwargs: object) -> tuple[int, bytes]:
+    if srv.url.startswith("https"):
+        conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+            srv.address, srv.port, timeout=10, context=srv.client_ssl_context()
+        )
+    else:
+        conn = http.client.HTTPConnection(srv.address, srv.port, timeout=10)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+# -- start/stop cycles --------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/fd"), reason="needs Linux /proc")
+def test_start_stop_cycles_leave_nothing_behind(mode: str, private_tmp: Path) -> None:
+    cycles = CYCLES[mode]
+    srv = TestServer(mode=mode)
+    srv.start().stop()  # first-use imports and caches out of the count
+    fds, threads, kids = open_fds(), set(threading.enumerate()), children()
+    started = time.monotonic()
+    for i in range(cycles):
+        srv.set_response("data", f"cycle {i}")  # set before start: served by it
+        srv.start()
+        assert get(srv, f"/{i}") == (200, f"cycle {i}".encode())
+        srv.stop()
+        assert [r.path for r in srv.history] == [f"/{i}"]  # a fresh state each time
+    took = time.monotonic() - started
+    print(
+        f"\n{mode}: {cycles} start/stop cycles in {took:.1f} s ({took / cycles * 1000:.1f} ms each)"
+    )
+    assert open_fds() == fds
+    assert set(threading.enumerate()) == threads
+    assert children() == kids
+    assert list(private_tmp.iterdir()) == []
+    srv.check()
+
+
+def test_tls_start_stop_cycles_remove_their_files(mode: str, private_tmp: Path) -> None:
+    pytest.importorskip("trustme")
+    srv = TestServer(mode=mode, ssl=True)
+    fds = open_fds()
+    ca_dirs = set()
+    for i in range(TLS_CYCLES):
+        srv.start()
+        assert srv.ca_path is not None
+        ca_dir = Path(srv.ca_path).parent
+        assert ca_dir.parent == private_tmp  # where tempfile was told to write
+        assert ca_dir.name.startswith("tserver-")
+        ca_dirs.add(ca_dir)
+        assert get(srv, f"/tls{i}") == (200, b"")
+        srv.stop()
+        assert not ca_dir.exists()
+    assert len(ca_dirs) == TLS_CYCLES  # a new CA each start
+    assert list(private_tmp.iterdir()) == []
+    assert open_fds() == fds
+
+
+# -- stop() with requests in flight -------------------------------------------------------
+
+
+class Outcome:
+    """What each client thread got: a status, or the name of its exception."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.results: list[str] = []
+
+    def add(self, result: str) -> None:
+        with self.lock:
+            self.results.append(result)
+
+
+def _one_request(srv: TestServer, path: str, outcome: Outcome) -> None:
+    conn = http.client.HTTPConnection(srv.address, srv.port, timeout=30)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        response.read()
+        outcome.add(f"{path} {response.status}")
+    except (http.client.HTTPException, OSError) as exc:
+        outcome.add(f"{path} {type(exc).__name__}")
+    finally:
+        conn.close()
+
+
+def _keep_sending(srv: TestServer, outcome: Outcome, stopped: threading.Event) -> None:
+    """Requests on new connections until one fails after stop()."""
+    for i in range(100_000):
+        conn = http.client.HTTPConnection(srv.address, srv.port, timeout=30)
+        try:
+            conn.request("GET", f"/loop/{i}")
+            conn.getresponse().read()
+        except (http.client.HTTPException, OSError) as exc:
+            outcome.add(f"/loop {type(exc).__name__}")
+            return
+        finally:
+            conn.close()
+        if stopped.is_set() and i > 10_000:
+            break
+    outcome.add("/loop never failed")
+
+
+def _half_upload(srv: TestServer, outcome: Outcome, sent: threading.Event) -> None:
+    """Send the head and half the body of a POST, then wait for the server."""
+    with socket.create_connection((srv.address, srv.port), timeout=30) as sock:
+        sock.sendall(b"POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n" + b"x" * 50)
+        sent.set()
+        try:
+            data = sock.recv(1024)
+            outcome.add(f"/upload {'EOF' if not data else data[:12].decode()}")
+        except OSError as exc:
+            outcome.add(f"/upload {type(exc).__name__}")
+
+
+def test_stop_with_requests_in_flight_leaves_no_client_hanging(mode: str) -> None:
+    srv = TestServer(mode=mode).start()
+    outcome = Outcome()
+    stopped, upload_sent = threading.Event(), threading.Event()
+    srv.add_response(Response(b"late", sleep=30), path="/sleep", count=None)
+    srv.add_response(Response(chunks=[b"a"] * 60, chunk_sleep=0.5), path="/stream", count=None)
+    clients = [
+        threading.Thread(target=_one_request, args=(srv, path, outcome))
+        for path in ["/sleep"] * 4 + ["/stream"] * 4 + ["/fast"] * 2
+    ]
+    clients.append(threading.Thread(target=_half_upload, args=(srv, outcome, upload_sent)))
+    clients += [
+        threading.Thread(target=_keep_sending, args=(srv, outcome, stopped)) for _ in range(2)
+    ]
+    try:
+        for thread in clients:
+            thread.start()
+        srv.wait_requests(10 + 20, timeout=10)  # the ten above, and the loops are going
+        assert upload_sent.wait(10)
+        started = time.monotonic()
+        srv.stop()
+        took = time.monotonic() - started
+    finally:
+        stopped.set()
+        srv.stop()
+        for thread in clients:
+            thread.join(15)
+    assert not [t for t in clients if t.is_alive()], "a client hangs"
+    assert took < 5.0, f"stop() took {took:.2f}s"
+    results = sorted(outcome.results)
+    disconnected = ("RemoteDisconnected", "IncompleteRead", "ConnectionResetError")
+    refused = ("ConnectionRefusedError", *disconnected)
+    assert results.count("/fast 200") == 2, results
+    assert [r for r in results if r.startswith("/sleep")] == [
+        r for r in results if r.startswith("/sleep") and r.endswith(disconnected)
+    ]
+    assert len([r for r in results if r.startswith("/sleep")]) == 4
+    assert len([r for r in results if r.startswith("/stream") and r.endswith(disconnected)]) == 4
+    assert len([r for r in results if r.startswith("/loop") and r.endswith(refused)]) == 2
+    assert [r for r in results if r.startswith("/upload")] in (
+        ["/upload EOF"],
+        ["/upload ConnectionResetError"],
+    )
+    assert "/upload" not in {r.path for r in srv.history}  # half a body is no request
+    srv.check()
+
+
+# -- many servers at once -----------------------------------------------------------------
+
+
+def test_many_servers_at_once_each_answer(mode: str) -> None:
+    count = MANY[mode]
+    with ExitStack() as stack:
+        servers = [stack.enter_context(TestServer(mode=mode)) for _ in range(count)]
+        assert len({srv.port for srv in servers}) == count
+        for number, srv in enumerate(servers):
+            srv.set_response("data", f"server {number}")
+        for number, srv in enumerate(servers):
+            assert get(srv, f"/{number}") == (200, f"server {number}".encode())
+        for number, srv in enumerate(servers):
+            assert [r.path for r in srv.history] == [f"/{number}"]
+
+
+# -- one port, two servers ----------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("second_mode", ["thread", "subprocess"])
+def test_second_server_on_a_fixed_port_gets_server_start_error(mode: str, second_mode: str) -> None:
+    port = _free_port()
+    with TestServer(port=port, mode=mode) as first:
+        assert first.port == port
+        second = TestServer(port=port, mode=second_mode)
+        with pytest.raises(ServerStartError) as info:
+            second.start()
+        assert "127.0.0.1" in str(info.value)
+        assert str(port) in str(info.value)
+        assert not second.running
+        second.stop()  # a no-op after the failed start
+        assert get(first) == (200, b"")
+    # and once the first one stopped, the port is free for the second
+    with second:
+        assert get(second) == (200, b"")
