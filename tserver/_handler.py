@@ -54,13 +54,15 @@ _EMPTY = MultiDict()
 _SHARED: dict[Any, Any] = {}
 _SHARED_MAX = 4096
 _SHARE_MAX_LEN = 256
-_T = TypeVar("_T")
+_T = TypeVar("_T", str, tuple[str, str])
 
 
-def _share(value: _T) -> _T:
-    """The equal value seen before (a str or a tuple of str), else *value*, kept."""
+def _share(value: _T, size: int) -> _T:
+    """The equal value seen before, else *value* (kept if *size* is small)."""
     found: _T | None = _SHARED.get(value)
     if found is None:
+        if size > _SHARE_MAX_LEN:
+            return value
         if len(_SHARED) >= _SHARED_MAX:
             _SHARED.clear()
         _SHARED[value] = found = value
@@ -188,7 +190,7 @@ class RecordingHandler(web.RequestHandler):
         raw = req.headers
         body = b"".join(self._body)
         headers = Headers._of(
-            tuple([_share(p) if len(p[1]) <= _SHARE_MAX_LEN else p for p in raw.get_all()])
+            tuple([_share(pair, len(pair[0]) + len(pair[1])) for pair in raw.get_all()])
         )
         if body:
             form, files = _form_and_files(headers.get("Content-Type", ""), body)
@@ -203,9 +205,10 @@ class RecordingHandler(web.RequestHandler):
         port = peer[1] if isinstance(peer, tuple) and len(peer) > 1 else 0
         query = req.query
         path = req.path
+        method = self._method
         return Request(
-            method=_share(self._method),
-            path=_share(path) if len(path) <= _SHARE_MAX_LEN else path,
+            method=_share(method, len(method)),
+            path=_share(path, len(path)),
             query_string=query,
             args=MultiDict._of(tuple(parse_qsl(query, keep_blank_values=True, errors="replace")))
             if query
@@ -217,7 +220,7 @@ class RecordingHandler(web.RequestHandler):
             files=files,
             client_ip=req.remote_ip or "",
             client_port=int(port),
-            version=_share(req.version),
+            version=_share(req.version, 0),
             scheme=req.protocol,
             url=req.full_url(),
             received_at=time.time(),

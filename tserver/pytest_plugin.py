@@ -105,6 +105,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
 
 def _problems(watched: list[_Watched], when: str) -> list[tuple[str, BaseException]]:
     """Check each server not reported yet; the failures, each marked reported."""
+    __tracebackhide__ = True
     failures: list[tuple[str, BaseException]] = []
     for one in watched:
         if one.reported:
