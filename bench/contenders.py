@@ -22,6 +22,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -55,6 +56,10 @@ class Contender:
     def reset(self) -> None:
         """Forget the requests handled so far (and their recorded copies)."""
         raise NotImplementedError
+
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by the process that serves (this one, by default)."""
+        return time.process_time()
 
 
 # -- tserver ------------------------------------------------------------------
@@ -92,6 +97,11 @@ class TServer(Contender):
     def reset(self) -> None:
         self.srv.reset()
         self.srv.set_response("data", self.body)
+
+    def cpu_seconds(self) -> float:
+        if self.mode != "subprocess":
+            return time.process_time()
+        return child_cpu_seconds(self.srv._backend._proc.pid)
 
 
 # -- bare Tornado in a thread ---------------------------------------------------
@@ -211,7 +221,8 @@ class TornadoChild(Contender):
         self.port = int(self.proc.stdout.readline())
 
     def stop(self) -> None:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
+        assert self.proc.stdin is not None
+        assert self.proc.stdout is not None
         self.proc.stdin.close()
         self.proc.wait()
         self.proc.stdout.close()
@@ -294,7 +305,7 @@ class _StdlibHandler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = _answer
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
@@ -339,8 +350,8 @@ def make(name: str) -> Contender:
     }[name]()
 
 
-def cpu_pinning() -> str:
-    """Describe the current CPU affinity."""
-    if hasattr(os, "sched_getaffinity"):
-        return ",".join(str(c) for c in sorted(os.sched_getaffinity(0)))
-    return "n/a"
+def child_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process *pid* (Linux ``/proc``)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -119,6 +119,7 @@ def _cores() -> int:
 def throughput(contender: Contender, seconds: float, connections: int) -> dict[str, Any]:
     """Run wrk against *contender*; compare its completed count with the server's."""
     contender.reset()
+    cpu = contender.cpu_seconds()
     done = subprocess.run(
         wrk_command(contender.port, seconds, connections),
         capture_output=True,
@@ -126,6 +127,7 @@ def throughput(contender: Contender, seconds: float, connections: int) -> dict[s
         check=False,
         timeout=seconds + 30,
     )
+    cpu = contender.cpu_seconds() - cpu
     out = done.stdout
     total = _WRK_TOTAL.search(out)
     rate = _WRK_RATE.search(out)
@@ -137,6 +139,7 @@ def throughput(contender: Contender, seconds: float, connections: int) -> dict[s
     contender.reset()
     return {
         "rps": float(rate.group(1)),
+        "cpu_per_request": cpu / max(1, server_count),
         "wrk_completed": int(total.group(1)),
         "server_count": server_count,
         "socket_errors": sum(int(g) for g in errors.groups()) if errors else 0,

@@ -21,9 +21,7 @@ FRESH = {
     "import tornado.web": "import tornado.web",
     "import tserver": "import tserver",
     "import pytest_httpserver": "import pytest_httpserver",
-    "thread: import+start+stop": (
-        "from tserver import TestServer; TestServer().start().stop()"
-    ),
+    "thread: import+start+stop": ("from tserver import TestServer; TestServer().start().stop()"),
     "subprocess: import+start+stop": (
         "from tserver import TestServer; TestServer(mode='subprocess').start().stop()"
     ),

@@ -55,8 +55,10 @@ class Table:
             c: max([len(c), *(len(cells.get(c, "")) for _, cells in self.rows)])
             for c in self.columns
         }
-        head = self.title.ljust(label_width) + "  " + "  ".join(
-            c.rjust(widths[c]) for c in self.columns
+        head = (
+            self.title.ljust(label_width)
+            + "  "
+            + "  ".join(c.rjust(widths[c]) for c in self.columns)
         )
         lines = [head, "-" * len(head)]
         for label, cells in self.rows:

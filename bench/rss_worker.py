@@ -19,7 +19,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from contenders import HOST, BareTornado, TServer  # noqa: E402
+from contenders import HOST, BareTornado, TServer
 
 BATCH = 100
 

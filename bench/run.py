@@ -34,10 +34,10 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import measures  # noqa: E402
-import procs  # noqa: E402
-from contenders import Contender, have_httpserver, make  # noqa: E402
-from report import (  # noqa: E402
+import measures
+import procs
+from contenders import Contender, have_httpserver, make
+from report import (
     Table,
     Target,
     fmt_num,
@@ -48,7 +48,17 @@ from report import (  # noqa: E402
     render_targets,
 )
 
-SECTIONS = ["startstop", "fresh", "keepalive", "newconn", "wrk", "transfer", "control", "wait", "rss"]
+SECTIONS = [
+    "startstop",
+    "fresh",
+    "keepalive",
+    "newconn",
+    "wrk",
+    "transfer",
+    "control",
+    "wait",
+    "rss",
+]
 ALL = ["thread", "subprocess", "tornado", "tornado-child", "httpserver", "stdlib"]
 SERVING = ["thread", "subprocess", "tornado", "httpserver", "stdlib"]
 MIB = 1024 * 1024
@@ -162,6 +172,9 @@ class Bench:
         self.data["wrk.raw"] = raw
         table = Table(f"throughput: wrk -t1 -c16 -d{seconds:g}s (other core)", names)
         table.add("requests/s (median)", {n: fmt_num(v) for n, v in rps.items()})
+        cpu = {n: median(r["cpu_per_request"] for r in raw[n]) for n in names}
+        self.data["wrk.cpu"] = cpu
+        table.add("server CPU per request", {n: fmt_time(v) for n, v in cpu.items()})
         table.add(
             "completed by wrk (sum)",
             {n: fmt_num(sum(r["wrk_completed"] for r in raw[n])) for n in names},
@@ -185,6 +198,10 @@ class Bench:
             "wrk counts the responses it completed; the server counts every request it "
             "read, including the ones still in flight (at most one per connection) "
             "when wrk stops and closes its connections"
+        )
+        table.notes.append(
+            "CPU per request: CPU time of the serving process over the run / requests it "
+            "counted; steadier than requests/s when other jobs share the machine"
         )
         self.tables.append(table)
 
@@ -214,7 +231,10 @@ class Bench:
         names = self.pick(["thread", "subprocess"])
         if not names:
             return
-        counts = {"thread": 3000 if self.quick else 10000, "subprocess": 300 if self.quick else 1000}
+        counts = {
+            "thread": 3000 if self.quick else 10000,
+            "subprocess": 300 if self.quick else 1000,
+        }
         raw = self.serving(names, lambda c: measures.control_calls(c, counts[c.name]))
         calls = list(raw[names[0]][0])
         values = {n: {k: median(x for r in raw[n] for x in r[k]) for k in calls} for n in names}
@@ -259,11 +279,16 @@ class Bench:
         runs += [(m, 100) for m, _ in list(runs)]
         if "tornado" in self.contenders:
             runs.append(("tornado", None))
-        results = {f"{m}{'' if lim is None else f' limit={lim}'}": procs.rss_worker(m, requests, lim) for m, lim in runs}
+        results = {
+            f"{m}{'' if lim is None else f' limit={lim}'}": procs.rss_worker(m, requests, lim)
+            for m, lim in runs
+        }
         self.data["rss"] = results
         table = Table(f"memory: RSS growth over {requests:,} small GETs", list(results))
         table.add("growth", {k: fmt_num(r["growth_kib"], "KiB") for k, r in results.items()})
-        table.add("per request", {k: fmt_num(r["bytes_per_request"], "B") for k, r in results.items()})
+        table.add(
+            "per request", {k: fmt_num(r["bytes_per_request"], "B") for k, r in results.items()}
+        )
         table.notes.append(
             "a GET with the headers requests sends, no body; RSS of the serving process "
             "(the child in subprocess mode); tornado keeps nothing: the allocator's noise"
@@ -276,7 +301,9 @@ class Bench:
         d = self.data
         out: list[Target] = []
 
-        def add(label: str, value: float | None, bound: float, at_most: bool, unit: str = "x") -> None:
+        def add(
+            label: str, value: float | None, bound: float, at_most: bool, unit: str = "x"
+        ) -> None:
             if value is None:
                 shown = "-"
             elif unit == "x":
@@ -286,10 +313,32 @@ class Bench:
             out.append(Target(label, value, bound, at_most=at_most, shown=shown))
 
         rps = d.get("wrk.rps", {})
-        add("thread throughput >= 1.0x tornado", ratio(rps.get("thread"), rps.get("tornado")), 1.0, False)
-        add("thread throughput >= 1.4x httpserver", ratio(rps.get("thread"), rps.get("httpserver")), 1.4, False)
+        add(
+            "thread throughput >= 1.0x tornado",
+            ratio(rps.get("thread"), rps.get("tornado")),
+            1.0,
+            False,
+        )
+        cpu = d.get("wrk.cpu", {})
+        add(
+            "  the same, by server CPU per request",
+            ratio(cpu.get("tornado"), cpu.get("thread")),
+            1.0,
+            False,
+        )
+        add(
+            "thread throughput >= 1.4x httpserver",
+            ratio(rps.get("thread"), rps.get("httpserver")),
+            1.4,
+            False,
+        )
         ka = d.get("keepalive.p50", {})
-        add("keep-alive p50 <= 1.05x tornado", ratio(ka.get("thread"), ka.get("tornado")), 1.05, True)
+        add(
+            "keep-alive p50 <= 1.05x tornado",
+            ratio(ka.get("thread"), ka.get("tornado")),
+            1.05,
+            True,
+        )
         ss = d.get("startstop.start+stop", {})
         add("thread start+stop <= 1 ms", ss.get("thread"), 1e-3, True, "s")
         st = d.get("startstop.start", {})
@@ -305,17 +354,30 @@ class Bench:
         for call in ("set_response", "history (1 request)"):
             add(
                 f"subprocess {call} <= 2x floor",
-                ratio(ctl.get("subprocess", {}).get(call), ctl.get("socketpair floor", {}).get(call)),
+                ratio(
+                    ctl.get("subprocess", {}).get(call), ctl.get("socketpair floor", {}).get(call)
+                ),
                 2.0,
                 True,
             )
         for key, what in (("transfer.post", "POST"), ("transfer.get", "GET")):
             times = d.get(key, {})
-            add(f"50 MiB {what} >= 1.0x tornado (speed)", ratio(times.get("tornado"), times.get("thread")), 1.0, False)
+            add(
+                f"50 MiB {what} >= 1.0x tornado (speed)",
+                ratio(times.get("tornado"), times.get("thread")),
+                1.0,
+                False,
+            )
         rss = d.get("rss", {})
         for mode in ("thread", "subprocess"):
             if mode in rss:
-                add(f"{mode}: memory per request <= 1 KiB", rss[mode]["bytes_per_request"], 1024, True, "B")
+                add(
+                    f"{mode}: memory per request <= 1 KiB",
+                    rss[mode]["bytes_per_request"],
+                    1024,
+                    True,
+                    "B",
+                )
             limited = rss.get(f"{mode} limit=100")
             if limited:
                 add(
@@ -375,7 +437,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds and samples")
     parser.add_argument("--rounds", type=int, default=0, help="rounds per section")
-    parser.add_argument("--only", default=",".join(SECTIONS), help="sections: " + ",".join(SECTIONS))
+    parser.add_argument(
+        "--only", default=",".join(SECTIONS), help="sections: " + ",".join(SECTIONS)
+    )
     parser.add_argument("--contenders", default=",".join(ALL), help="of " + ",".join(ALL))
     parser.add_argument("--no-pin", action="store_true", help="do not pin to CPU 0")
     parser.add_argument("--json", help="also write the figures to this file")
@@ -393,7 +457,9 @@ def main(argv: list[str] | None = None) -> int:
     began = time.monotonic()
     when = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     print(f"tserver bench, {when}: {machine()}; {pinned}")
-    print(f"command: python bench/run.py {' '.join(sys.argv[1:] if argv is None else argv)}".rstrip())
+    print(
+        f"command: python bench/run.py {' '.join(sys.argv[1:] if argv is None else argv)}".rstrip()
+    )
     for note in bench.notes:
         print(f"note: {note}")
     shown = len(bench.notes)

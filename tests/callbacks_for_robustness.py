@@ -85,3 +85,24 @@ def kill_own_process(request: Request) -> bytes:
 def exit_own_process(request: Request) -> bytes:
     """End the process the callback runs in with status 4, at once (subprocess mode only!)."""
     os._exit(4)
+
+
+def report_pid(request: Request) -> str:
+    """Answer the pid of the process the callback runs in."""
+    return str(os.getpid())
+
+
+def touch(path: str) -> None:
+    """Create the file *path*: what unpickling a `Tripwire` would do."""
+    with open(path, "w") as marker:
+        marker.write("unpickled\n")
+
+
+class Tripwire:
+    """An object whose unpickling creates a file: proof that something unpickled it."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return touch, (self.path,)

@@ -26,12 +26,14 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import callbacks_for_robustness as cb
 import pytest
 import requests
 
 from tserver import Response, ServerDiedError, TestServer
+from tserver._protocol import encode_frame
 
 #: The stop() timeout used with a hung callback, and the slack allowed on top.
 STOP_TIMEOUT = 0.5
@@ -282,3 +284,135 @@ def test_oversized_body_gets_a_readable_413_and_the_server_is_fine(mode: str, cl
         assert srv.request_count == 1  # the refused request was never a Request
         assert srv.request.path == "/small"
         assert len(srv.request.data) == limit
+
+
+# -- the harness's own boundaries (docs/security.rst) --------------------------------------
+
+
+def tcp_listeners() -> dict[int, tuple[str, int]]:
+    """Listening TCP sockets of this machine: inode -> (local address, port)."""
+    found: dict[int, tuple[str, int]] = {}
+    for table, family in (("/proc/net/tcp", socket.AF_INET), ("/proc/net/tcp6", socket.AF_INET6)):
+        try:
+            with open(table) as f:
+                rows = f.read().splitlines()[1:]
+        except FileNotFoundError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if fields[3] != "0A":  # LISTEN
+                continue
+            address, port = fields[1].split(":")
+            raw = bytes.fromhex(address)
+            # the kernel prints each 32-bit word in host (little-endian) order
+            words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+            found[int(fields[9])] = (socket.inet_ntop(family, words), int(port, 16))
+    return found
+
+
+def socket_inodes(pid: int) -> set[int]:
+    """The inodes of the sockets process *pid* holds open."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(int(target[8:-1]))
+    return inodes
+
+
+def outward_address() -> str | None:
+    """A non-loopback IPv4 address of this machine, if it has one."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1; a UDP connect sends nothing
+        except OSError:
+            return None
+        address = str(probe.getsockname()[0])
+    return None if address.startswith("127.") else address
+
+
+needs_proc = pytest.mark.skipif(
+    not os.path.exists("/proc/net/tcp"), reason="needs Linux /proc/net/tcp"
+)
+
+
+@needs_proc
+def test_default_server_listens_on_loopback_only(mode: str) -> None:
+    with TestServer(mode=mode) as srv:
+        srv.set_response("callback", cb.report_pid)
+        status, pid = get(srv)
+        assert status == 200
+        serving = socket_inodes(int(pid))
+        on_port = {inode: where for inode, where in tcp_listeners().items() if where[1] == srv.port}
+        # one socket listens on the port, loopback only, held by the serving process
+        assert list(on_port.values()) == [("127.0.0.1", srv.port)]
+        assert set(on_port) <= serving
+        if mode == "subprocess":  # and the child listens on nothing else
+            assert len(serving & set(tcp_listeners())) == 1
+        outward = outward_address()
+        if outward is not None:  # not reachable from another interface
+            with pytest.raises(ConnectionRefusedError):
+                socket.create_connection((outward, srv.port), timeout=5).close()
+
+
+@needs_proc
+def test_child_talks_to_the_parent_over_a_unix_socketpair_only() -> None:
+    with TestServer(mode="subprocess") as srv:
+        srv.set_response("callback", cb.report_pid)
+        pid = int(get(srv)[1])
+        assert pid != os.getpid()
+        child_sockets = socket_inodes(pid)
+        with open("/proc/net/unix") as f:
+            unix = {int(row.split()[6]) for row in f.read().splitlines()[1:]}
+        tcp = set(tcp_listeners())
+        # besides the HTTP listener (and no client is connected now), every
+        # socket the child holds is a Unix socket: the socketpair
+        assert len(child_sockets & tcp) == 1
+        others = child_sockets - tcp
+        assert others, "the child holds no channel to its parent?"
+        assert others <= unix
+
+
+@needs_proc
+def test_child_stderr_file_is_private_and_already_unlinked() -> None:
+    with TestServer(mode="subprocess") as srv:
+        srv.set_response("callback", cb.report_pid)
+        pid = int(get(srv)[1])
+        target = os.readlink(f"/proc/{pid}/fd/2")
+        assert target.endswith(" (deleted)"), target  # no name on disk to open
+        assert os.stat(f"/proc/{pid}/fd/2").st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("where", ["as the request", "as a body"])
+def test_a_pickle_sent_to_the_http_port_is_never_unpickled(
+    mode: str, where: str, tmp_path: Path
+) -> None:
+    marker = tmp_path / "unpickled"
+    frame = encode_frame(cb.Tripwire(str(marker)))  # exactly what the socketpair carries
+    assert not marker.exists()
+    with TestServer(mode=mode) as srv:
+        srv.set_response("data", b"fine")
+        with socket.create_connection((srv.address, srv.port), timeout=10) as sock:
+            if where == "as the request":
+                sock.sendall(frame)
+            else:
+                sock.sendall(
+                    b"POST /pickle HTTP/1.1\r\nHost: t\r\n"
+                    + f"Content-Length: {len(frame)}\r\n\r\n".encode()
+                    + frame
+                )
+            sock.shutdown(socket.SHUT_WR)
+            reply = b""
+            while chunk := sock.recv(65536):
+                reply += chunk
+        assert get(srv) == (200, b"fine")
+        if where == "as a body":
+            assert reply.startswith(b"HTTP/1.1 200 OK")
+            assert srv.history[0].data == frame  # kept as bytes
+        else:
+            assert reply in (b"", b"HTTP/1.1 400 Bad Request\r\n\r\n")
+            assert srv.request_count == 1
+    assert not marker.exists()

@@ -381,6 +381,25 @@ def test_no_shell_anywhere() -> None:
     assert wrong == []
 
 
+def test_no_other_way_to_run_a_string_as_code_or_a_command() -> None:
+    """No os.system/os.popen/eval/exec; a subprocess gets an argument list, not a string."""
+    banned = {"os.system", "os.popen", "eval", "exec", "os.execl", "os.spawnl"}
+    spawners = {"subprocess.Popen", "subprocess.run", "subprocess.call", "subprocess.check_call"}
+    wrong, spawned = [], []
+    for module in MODULES:
+        for call in _calls(module):
+            name = _dotted(call.func)
+            where = f"tserver/{module}.py:{call.lineno} {name}"
+            if name in banned:
+                wrong.append(where)
+            elif name in spawners:
+                spawned.append(where)
+                if not (call.args and isinstance(call.args[0], ast.List)):
+                    wrong.append(where + " without a literal argument list")
+    assert wrong == []
+    assert spawned, "the child of subprocess mode is started somewhere: the scan missed it"
+
+
 def test_unpickling_happens_only_in_the_frame_decoder() -> None:
     """Pickle is read only from frames, and frames only from the private socketpair."""
     unpicklers = {"pickle.loads", "pickle.load", "pickle.Unpickler"}

@@ -69,6 +69,20 @@ def _share(value: _T, size: int) -> _T:
     return found
 
 
+_date: tuple[int, str] = (0, "")
+
+
+def _http_date() -> str:
+    """The ``Date`` header value of the current second (formatted once a second)."""
+    global _date
+    now = int(time.time())
+    second, text = _date
+    if second != now:
+        text = httputil.format_timestamp(now)
+        _date = (now, text)
+    return text
+
+
 #: How long a refused body (``413``) is read and discarded before closing.
 LINGER_SECONDS = 2.0
 
@@ -130,14 +144,31 @@ class RecordingHandler(web.RequestHandler):
         self._body: list[bytes] = []
         self._method = ""
 
-    def set_default_headers(self) -> None:
-        """Only ``Server`` and ``Content-Type`` (and Tornado's ``Date``)."""
-        self._headers["Server"] = SERVER_HEADER
-        self._headers["Content-Type"] = DEFAULT_CONTENT_TYPE
+    def clear(self) -> None:
+        """Reset the answer: ``200``, no body, ``Server``, ``Content-Type`` and ``Date``.
+
+        Tornado's own `clear` sets its defaults, formats the date anew and
+        then lets `set_default_headers` replace two of them, for every
+        request; this sets tserver's at once, with the date of this second.
+        """
+        self._headers = httputil.HTTPHeaders(
+            {"Server": SERVER_HEADER, "Content-Type": DEFAULT_CONTENT_TYPE, "Date": _http_date()}
+        )
+        self._write_buffer = []
+        self._status_code = 200
+        self._reason = "OK"
 
     def compute_etag(self) -> str | None:
         """No automatic ``Etag`` (and so no automatic ``304``)."""
         return None
+
+    def check_etag_header(self) -> bool:
+        """Never a match: with no computed ``Etag`` there is nothing to compare.
+
+        Tornado calls it only when the answer has no ``Etag``, and would
+        return `False` after parsing ``If-None-Match``; this skips the parsing.
+        """
+        return False
 
     def prepare(self) -> Awaitable[None] | None:
         """Refuse an oversized declared body with 413, then route every method.
@@ -190,7 +221,12 @@ class RecordingHandler(web.RequestHandler):
         raw = req.headers
         body = b"".join(self._body)
         headers = Headers._of(
-            tuple([_share(pair, len(pair[0]) + len(pair[1])) for pair in raw.get_all()])
+            tuple(
+                [
+                    _SHARED.get(pair) or _share(pair, len(pair[0]) + len(pair[1]))
+                    for pair in raw.get_all()
+                ]
+            )
         )
         if body:
             form, files = _form_and_files(headers.get("Content-Type", ""), body)
@@ -381,10 +417,28 @@ def _no_log(handler: web.RequestHandler) -> None:
     """Access logging is off: the CLI prints its own lines."""
 
 
+class _Application(web.Application):
+    """Hands every request to `RecordingHandler` without walking a routing table.
+
+    The table still holds the one wildcard rule (``.*``), which is what this
+    does: the result is the same, minus two routers and a regex per request.
+    """
+
+    def __init__(self, handler_kwargs: dict[str, Any], **settings: Any) -> None:
+        super().__init__([(r".*", RecordingHandler, handler_kwargs)], **settings)
+        self._handler_kwargs = handler_kwargs
+
+    def find_handler(
+        self, request: httputil.HTTPServerRequest, **kwargs: Any
+    ) -> web._HandlerDelegate:
+        """The delegate that runs `RecordingHandler` for *request*."""
+        return self.get_handler_delegate(request, RecordingHandler, self._handler_kwargs)
+
+
 def make_app(recorder: Recorder, max_body_size: int) -> web.Application:
     """A Tornado application that routes every request to `RecordingHandler`."""
-    return web.Application(
-        [(r".*", RecordingHandler, {"recorder": recorder, "max_body_size": max_body_size})],
+    return _Application(
+        {"recorder": recorder, "max_body_size": max_body_size},
         log_function=_no_log,
         compress_response=False,
     )

@@ -161,6 +161,7 @@ class Recorder:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._waiters: list[tuple[int, Callable[[], None]]] = []
+        self._blocked = 0  # threads in wait(): record() notifies only if any
         self._clear()
         self._handlers: dict[type[Command], Callable[[Any], Any]] = {
             SetResponse: self._set_response,
@@ -269,12 +270,15 @@ class Recorder:
             self._history.append(request)
             self._count += 1
             response = self._choose(request)
-            ready = [w for w in self._waiters if w[0] <= self._count]
-            if ready:
+            ready = None
+            if self._waiters:
+                ready = [w for w in self._waiters if w[0] <= self._count]
                 self._waiters = [w for w in self._waiters if w[0] > self._count]
-            self._changed.notify_all()
-        for _, wake in ready:
-            wake()
+            if self._blocked:
+                self._changed.notify_all()
+        if ready:
+            for _, wake in ready:
+                wake()
         return response
 
     def _choose(self, request: Request) -> Response:
@@ -348,7 +352,11 @@ class Recorder:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise self.timeout_error(count, timeout)
-                self._changed.wait(left)
+                self._blocked += 1
+                try:
+                    self._changed.wait(left)
+                finally:
+                    self._blocked -= 1
             return list(self._history)
 
     def timeout_error(self, count: int, timeout: float) -> WaitTimeoutError:
