@@ -309,11 +309,16 @@ class _StdlibHandler(BaseHTTPRequestHandler):
         pass
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """wrk resets its connections when it stops: not worth a traceback."""
+
+
 class Stdlib(Contender):
     name = "stdlib"
 
     def start(self) -> None:
-        self.srv: Any = ThreadingHTTPServer((HOST, 0), _StdlibHandler)
+        self.srv: Any = _QuietServer((HOST, 0), _StdlibHandler)
         self.srv.daemon_threads = True
         self.srv.body = self.body
         self.srv.hits = 0

@@ -6,12 +6,17 @@ interleaves the contenders round by round and takes the medians.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
+import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from contenders import HOST, SMALL_BODY, Contender, make
@@ -111,8 +116,6 @@ def wrk_command(port: int, seconds: float, connections: int) -> list[str]:
 
 
 def _cores() -> int:
-    import os
-
     return os.cpu_count() or 1
 
 
@@ -241,3 +244,47 @@ def _read_response(sock: socket.socket) -> None:
     length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
     while len(rest) < length:
         rest += sock.recv(65536)
+
+
+@contextlib.contextmanager
+def pinned_to_cpu0(pin: bool) -> Iterator[None]:
+    """Run this thread, and the threads and processes it starts, on CPU 0."""
+    if not pin:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {0})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def thread_floor(count: int) -> dict[str, float]:
+    lock = threading.Lock()
+    table: dict[str, Any] = {}
+    history = [object()]
+
+    def set_key() -> None:
+        with lock:
+            table["data"] = b"ok"
+
+    def read() -> list[Any]:
+        with lock:
+            return list(history)
+
+    return {
+        "set_response": statistics.median(_timed(set_key, count)),
+        "history (1 request)": statistics.median(_timed(read, count)),
+    }
+
+
+def one_request_history() -> list[Any]:
+    contender = make("thread")
+    contender.start()
+    try:
+        one_get(contender)
+        history: list[Any] = contender.srv.history  # type: ignore[attr-defined]
+        return history
+    finally:
+        contender.stop()

@@ -114,3 +114,83 @@ def ratio(a: float | None, b: float | None) -> float | None:
     if a is None or b is None or a != a or b != b or b == 0:
         return None
     return a / b
+
+
+def build_targets(d: dict[str, Any], mib: int) -> list[Target]:
+    """The targets of issue 10, each from the figures of one run."""
+    out: list[Target] = []
+
+    def add(label: str, value: float | None, bound: float, at_most: bool, unit: str = "x") -> None:
+        if value is None:
+            shown = "-"
+        elif unit == "x":
+            shown = f"{value:.2f}x"
+        else:
+            shown = fmt_time(value) if unit == "s" else fmt_num(value, unit)
+        out.append(Target(label, value, bound, at_most=at_most, shown=shown))
+
+    rps, cpu = d.get("wrk.rps", {}), d.get("wrk.cpu", {})
+    add(
+        "thread throughput >= 1.0x tornado",
+        ratio(rps.get("thread"), rps.get("tornado")),
+        1.0,
+        False,
+    )
+    add(
+        "  the same, by server CPU per request",
+        ratio(cpu.get("tornado"), cpu.get("thread")),
+        1.0,
+        False,
+    )
+    add(
+        "thread throughput >= 1.4x httpserver",
+        ratio(rps.get("thread"), rps.get("httpserver")),
+        1.4,
+        False,
+    )
+    ka = d.get("keepalive.p50", {})
+    add("keep-alive p50 <= 1.05x tornado", ratio(ka.get("thread"), ka.get("tornado")), 1.05, True)
+    add(
+        "thread start+stop <= 1 ms",
+        d.get("startstop.start+stop", {}).get("thread"),
+        1e-3,
+        True,
+        "s",
+    )
+    st = d.get("startstop.start", {})
+    add(
+        "subprocess start <= 1.1x tornado child",
+        ratio(st.get("subprocess"), st.get("tornado-child")),
+        1.1,
+        True,
+    )
+    ctl = d.get("control", {})
+    for call in ("set_response", "history (1 request)"):
+        add(f"thread {call} <= 10 us", ctl.get("thread", {}).get(call), 10e-6, True, "s")
+    floor = ctl.get("socketpair floor", {})
+    for call in ("set_response", "history (1 request)"):
+        mine = ctl.get("subprocess", {}).get(call)
+        add(f"subprocess {call} <= 2x floor", ratio(mine, floor.get(call)), 2.0, True)
+    for key, what in (("transfer.post", "POST"), ("transfer.get", "GET")):
+        times = d.get(key, {})
+        add(
+            f"{mib} MiB {what} >= 1.0x tornado (speed)",
+            ratio(times.get("tornado"), times.get("thread")),
+            1.0,
+            False,
+        )
+    rss = d.get("rss", {})
+    for mode in ("thread", "subprocess"):
+        if mode in rss:
+            add(
+                f"{mode}: memory per request <= 1 KiB",
+                rss[mode]["bytes_per_request"],
+                1024,
+                True,
+                "B",
+            )
+        limited = rss.get(f"{mode} limit=100")
+        if limited:
+            growth = limited["growth_kib"] * 1024
+            add(f"{mode}: history_limit=100 keeps RSS flat (<= 2 MiB)", growth, 2 << 20, True, "B")
+    return out

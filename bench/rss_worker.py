@@ -74,7 +74,7 @@ def main() -> None:
     if mode == "subprocess":
         pid = server.srv._backend._proc.pid
     try:
-        send(server.port, 2000)  # warm-up: buffers, caches, first allocations
+        send(server.port, min(2000, requests))  # warm-up: buffers, caches, allocations
         server.reset()
         gc.collect()
         before = rss_kib(pid)

@@ -28,7 +28,6 @@ import os
 import platform
 import shutil
 import sys
-import threading
 import time
 from typing import Any
 
@@ -39,12 +38,11 @@ import procs
 from contenders import Contender, have_httpserver, make
 from report import (
     Table,
-    Target,
+    build_targets,
     fmt_num,
     fmt_time,
     median,
     percentile,
-    ratio,
     render_targets,
 )
 
@@ -62,12 +60,51 @@ SECTIONS = [
 ALL = ["thread", "subprocess", "tornado", "tornado-child", "httpserver", "stdlib"]
 SERVING = ["thread", "subprocess", "tornado", "httpserver", "stdlib"]
 MIB = 1024 * 1024
+#: Rounds and sample counts of the full run, --quick and --tiny (the smoke test).
+SIZES: dict[str, dict[str, Any]] = {
+    "full": {
+        "rounds": 3,
+        "startstop": 1.0,
+        "fresh": 2,
+        "keepalive": 400,
+        "newconn": 200,
+        "wrk": 3.0,
+        "mib": 50,
+        "control": 1000,
+        "wait": 200,
+        "rss": 20000,
+    },
+    "quick": {
+        "rounds": 2,
+        "startstop": 0.5,
+        "fresh": 1,
+        "keepalive": 150,
+        "newconn": 60,
+        "wrk": 1.0,
+        "mib": 50,
+        "control": 300,
+        "wait": 50,
+        "rss": 5000,
+    },
+    "tiny": {
+        "rounds": 1,
+        "startstop": 0.1,
+        "fresh": 1,
+        "keepalive": 5,
+        "newconn": 3,
+        "wrk": 1.0,
+        "mib": 1,
+        "control": 5,
+        "wait": 3,
+        "rss": 300,
+    },
+}
 
 
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
-        self.quick = args.quick
-        self.rounds = args.rounds or (2 if args.quick else 3)
+        self.size = SIZES["tiny" if args.tiny else "quick" if args.quick else "full"]
+        self.rounds = args.rounds or self.size["rounds"]
         self.contenders = [c for c in args.contenders.split(",") if c]
         self.notes: list[str] = []
         if "httpserver" in self.contenders and not have_httpserver():
@@ -76,6 +113,9 @@ class Bench:
                 "pytest-httpserver is not installed: its column is skipped "
                 "(pip install pytest-httpserver)"
             )
+        self.pin = (
+            not args.no_pin and hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) >= 2
+        )
         self.data: dict[str, Any] = {}
         self.tables: list[Table] = []
 
@@ -108,7 +148,7 @@ class Bench:
     def startstop(self) -> None:
         names = self.pick(ALL)
         reps = {"thread": 30, "tornado": 30, "subprocess": 6, "tornado-child": 6}
-        scale = 0.5 if self.quick else 1.0
+        scale = self.size["startstop"]
         raw = self.interleave(
             names,
             lambda n: measures.start_stop(n, max(2, int(reps.get(n, 3) * scale)), 3.0 * scale),
@@ -127,7 +167,7 @@ class Bench:
         programs = dict(procs.FRESH)
         if "httpserver" not in self.contenders:
             programs = {k: v for k, v in programs.items() if "httpserver" not in k}
-        reps = 1 if self.quick else 2
+        reps = self.size["fresh"]
         raw = self.interleave(
             list(programs), lambda k: [procs.fresh_process(programs[k]) for _ in range(reps)]
         )
@@ -140,7 +180,7 @@ class Bench:
 
     def keepalive(self) -> None:
         names = self.pick(SERVING)
-        count = 150 if self.quick else 400
+        count = self.size["keepalive"]
         raw = self.serving(names, lambda c: measures.keepalive(c, count))
         p50 = {n: percentile([x for r in raw[n] for x in r], 0.5) for n in names}
         p99 = {n: percentile([x for r in raw[n] for x in r], 0.99) for n in names}
@@ -152,7 +192,7 @@ class Bench:
 
     def newconn(self) -> None:
         names = self.pick(SERVING)
-        count = 60 if self.quick else 200
+        count = self.size["newconn"]
         raw = self.serving(names, lambda c: measures.new_connection(c, count))
         p50 = {n: percentile([x for r in raw[n] for x in r], 0.5) for n in names}
         self.data["newconn.p50"] = p50
@@ -165,8 +205,9 @@ class Bench:
             self.notes.append("wrk is not installed: throughput skipped (apt-get install wrk)")
             return
         names = self.pick(SERVING)
-        seconds = 1.0 if self.quick else 3.0
-        raw = self.serving(names, lambda c: measures.throughput(c, seconds, 16))
+        seconds = self.size["wrk"]
+        with measures.pinned_to_cpu0(self.pin):  # the servers' threads and children inherit it
+            raw = self.serving(names, lambda c: measures.throughput(c, seconds, 16))
         rps = {n: median(r["rps"] for r in raw[n]) for n in names}
         self.data["wrk.rps"] = rps
         self.data["wrk.raw"] = raw
@@ -207,7 +248,8 @@ class Bench:
 
     def transfer(self) -> None:
         names = self.pick(SERVING)
-        blob = os.urandom(50 * MIB)
+        mib = self.size["mib"]
+        blob = os.urandom(mib * MIB)
 
         def one(c: Contender) -> tuple[float, float]:
             post = measures.big_post(c, blob)
@@ -220,11 +262,11 @@ class Bench:
         post = {n: median(r[0] for r in raw[n]) for n in names}
         get = {n: median(r[1] for r in raw[n]) for n in names}
         self.data["transfer.post"], self.data["transfer.get"] = post, get
-        table = Table("50 MiB body, new connection", names)
+        table = Table(f"{mib} MiB body, new connection", names)
         table.add("POST (time)", {n: fmt_time(v) for n, v in post.items()})
-        table.add("POST (MiB/s)", {n: fmt_num(50 / v) for n, v in post.items()})
+        table.add("POST (MiB/s)", {n: fmt_num(mib / v) for n, v in post.items()})
         table.add("GET (time)", {n: fmt_time(v) for n, v in get.items()})
-        table.add("GET (MiB/s)", {n: fmt_num(50 / v) for n, v in get.items()})
+        table.add("GET (MiB/s)", {n: fmt_num(mib / v) for n, v in get.items()})
         self.tables.append(table)
 
     def control(self) -> None:
@@ -232,18 +274,18 @@ class Bench:
         if not names:
             return
         counts = {
-            "thread": 3000 if self.quick else 10000,
-            "subprocess": 300 if self.quick else 1000,
+            "thread": self.size["control"] * 10,
+            "subprocess": self.size["control"],
         }
         raw = self.serving(names, lambda c: measures.control_calls(c, counts[c.name]))
         calls = list(raw[names[0]][0])
         values = {n: {k: median(x for r in raw[n] for x in r[k]) for k in calls} for n in names}
         columns = list(names)
         if "thread" in names:
-            values["thread floor"] = _thread_floor(counts["thread"])
+            values["thread floor"] = measures.thread_floor(counts["thread"])
             columns.insert(1, "thread floor")
         if "subprocess" in names:
-            history = _one_request_history()
+            history = measures.one_request_history()
             floor = [procs.floor_round_trips(history, counts["subprocess"])]
             floor += [procs.floor_round_trips(history, counts["subprocess"])]
             values["socketpair floor"] = {
@@ -265,7 +307,7 @@ class Bench:
         names = self.pick(["thread", "subprocess"])
         if not names:
             return
-        count = 50 if self.quick else 200
+        count = self.size["wait"]
         raw = self.serving(names, lambda c: measures.wait_latency(c, count))
         p50 = {n: percentile([x for r in raw[n] for x in r], 0.5) for n in names}
         self.data["wait.p50"] = p50
@@ -274,7 +316,7 @@ class Bench:
         self.tables.append(table)
 
     def rss(self) -> None:
-        requests = 5000 if self.quick else 20000
+        requests = self.size["rss"]
         runs = [(m, None) for m in ("thread", "subprocess") if m in self.contenders]
         runs += [(m, 100) for m, _ in list(runs)]
         if "tornado" in self.contenders:
@@ -295,130 +337,6 @@ class Bench:
         )
         self.tables.append(table)
 
-    # -- targets ------------------------------------------------------------------
-
-    def targets(self) -> list[Target]:
-        d = self.data
-        out: list[Target] = []
-
-        def add(
-            label: str, value: float | None, bound: float, at_most: bool, unit: str = "x"
-        ) -> None:
-            if value is None:
-                shown = "-"
-            elif unit == "x":
-                shown = f"{value:.2f}x"
-            else:
-                shown = fmt_time(value) if unit == "s" else fmt_num(value, unit)
-            out.append(Target(label, value, bound, at_most=at_most, shown=shown))
-
-        rps = d.get("wrk.rps", {})
-        add(
-            "thread throughput >= 1.0x tornado",
-            ratio(rps.get("thread"), rps.get("tornado")),
-            1.0,
-            False,
-        )
-        cpu = d.get("wrk.cpu", {})
-        add(
-            "  the same, by server CPU per request",
-            ratio(cpu.get("tornado"), cpu.get("thread")),
-            1.0,
-            False,
-        )
-        add(
-            "thread throughput >= 1.4x httpserver",
-            ratio(rps.get("thread"), rps.get("httpserver")),
-            1.4,
-            False,
-        )
-        ka = d.get("keepalive.p50", {})
-        add(
-            "keep-alive p50 <= 1.05x tornado",
-            ratio(ka.get("thread"), ka.get("tornado")),
-            1.05,
-            True,
-        )
-        ss = d.get("startstop.start+stop", {})
-        add("thread start+stop <= 1 ms", ss.get("thread"), 1e-3, True, "s")
-        st = d.get("startstop.start", {})
-        add(
-            "subprocess start <= 1.1x tornado child",
-            ratio(st.get("subprocess"), st.get("tornado-child")),
-            1.1,
-            True,
-        )
-        ctl = d.get("control", {})
-        for call in ("set_response", "history (1 request)"):
-            add(f"thread {call} <= 10 us", ctl.get("thread", {}).get(call), 10e-6, True, "s")
-        for call in ("set_response", "history (1 request)"):
-            add(
-                f"subprocess {call} <= 2x floor",
-                ratio(
-                    ctl.get("subprocess", {}).get(call), ctl.get("socketpair floor", {}).get(call)
-                ),
-                2.0,
-                True,
-            )
-        for key, what in (("transfer.post", "POST"), ("transfer.get", "GET")):
-            times = d.get(key, {})
-            add(
-                f"50 MiB {what} >= 1.0x tornado (speed)",
-                ratio(times.get("tornado"), times.get("thread")),
-                1.0,
-                False,
-            )
-        rss = d.get("rss", {})
-        for mode in ("thread", "subprocess"):
-            if mode in rss:
-                add(
-                    f"{mode}: memory per request <= 1 KiB",
-                    rss[mode]["bytes_per_request"],
-                    1024,
-                    True,
-                    "B",
-                )
-            limited = rss.get(f"{mode} limit=100")
-            if limited:
-                add(
-                    f"{mode}: history_limit=100 keeps RSS flat (<= 2 MiB)",
-                    limited["growth_kib"] * 1024,
-                    2 * MIB,
-                    True,
-                    "B",
-                )
-        return out
-
-
-def _thread_floor(count: int) -> dict[str, float]:
-    lock = threading.Lock()
-    table: dict[str, Any] = {}
-    history = [object()]
-
-    def set_key() -> None:
-        with lock:
-            table["data"] = b"ok"
-
-    def read() -> list[Any]:
-        with lock:
-            return list(history)
-
-    return {
-        "set_response": median(measures._timed(set_key, count)),
-        "history (1 request)": median(measures._timed(read, count)),
-    }
-
-
-def _one_request_history() -> list[Any]:
-    contender = make("thread")
-    contender.start()
-    try:
-        measures.one_get(contender)
-        history: list[Any] = contender.srv.history  # type: ignore[attr-defined]
-        return history
-    finally:
-        contender.stop()
-
 
 def machine() -> str:
     import tornado
@@ -436,12 +354,15 @@ def machine() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds and samples")
+    parser.add_argument("--tiny", action="store_true", help="a smoke test: figures meaningless")
     parser.add_argument("--rounds", type=int, default=0, help="rounds per section")
     parser.add_argument(
         "--only", default=",".join(SECTIONS), help="sections: " + ",".join(SECTIONS)
     )
     parser.add_argument("--contenders", default=",".join(ALL), help="of " + ",".join(ALL))
-    parser.add_argument("--no-pin", action="store_true", help="do not pin to CPU 0")
+    parser.add_argument(
+        "--no-pin", action="store_true", help="throughput: do not pin the servers to CPU 0"
+    )
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args(argv)
     unknown = set(args.only.split(",")) - set(SECTIONS)
@@ -449,11 +370,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--only: unknown section(s) {sorted(unknown)}; expected {SECTIONS}")
     if set(args.contenders.split(",")) - set(ALL):
         parser.error(f"--contenders: expected some of {ALL}")
-    pinned = "not pinned"
-    if not args.no_pin and hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) >= 2:
-        os.sched_setaffinity(0, {0})  # before any thread: they inherit it
-        pinned = "bench process on CPU 0, wrk on CPU 1"
     bench = Bench(args)
+    pinned = "not pinned"
+    if bench.pin:
+        pinned = "throughput: servers on CPU 0, wrk on CPU 1; other sections not pinned"
     began = time.monotonic()
     when = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     print(f"tserver bench, {when}: {machine()}; {pinned}")
@@ -474,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
             for note in bench.notes[shown:]:
                 print(f"note: {note}")
             shown = len(bench.notes)
-    targets = bench.targets()
+    targets = build_targets(bench.data, bench.size["mib"])
     print("\n" + render_targets(targets))
     print(f"\ntotal {time.monotonic() - began:.0f}s")
     if args.json:

@@ -289,8 +289,8 @@ def test_oversized_body_gets_a_readable_413_and_the_server_is_fine(mode: str, cl
 # -- the harness's own boundaries (docs/security.rst) --------------------------------------
 
 
-def tcp_listeners() -> dict[int, tuple[str, int]]:
-    """Listening TCP sockets of this machine: inode -> (local address, port)."""
+def tcp_sockets(listening_only: bool = True) -> dict[int, tuple[str, int]]:
+    """TCP sockets of this machine (listening ones only by default): inode -> local address."""
     found: dict[int, tuple[str, int]] = {}
     for table, family in (("/proc/net/tcp", socket.AF_INET), ("/proc/net/tcp6", socket.AF_INET6)):
         try:
@@ -300,7 +300,7 @@ def tcp_listeners() -> dict[int, tuple[str, int]]:
             continue
         for row in rows:
             fields = row.split()
-            if fields[3] != "0A":  # LISTEN
+            if listening_only and fields[3] != "0A":  # LISTEN
                 continue
             address, port = fields[1].split(":")
             raw = bytes.fromhex(address)
@@ -346,12 +346,12 @@ def test_default_server_listens_on_loopback_only(mode: str) -> None:
         status, pid = get(srv)
         assert status == 200
         serving = socket_inodes(int(pid))
-        on_port = {inode: where for inode, where in tcp_listeners().items() if where[1] == srv.port}
+        on_port = {inode: where for inode, where in tcp_sockets().items() if where[1] == srv.port}
         # one socket listens on the port, loopback only, held by the serving process
         assert list(on_port.values()) == [("127.0.0.1", srv.port)]
         assert set(on_port) <= serving
         if mode == "subprocess":  # and the child listens on nothing else
-            assert len(serving & set(tcp_listeners())) == 1
+            assert len(serving & set(tcp_sockets())) == 1
         outward = outward_address()
         if outward is not None:  # not reachable from another interface
             with pytest.raises(ConnectionRefusedError):
@@ -367,13 +367,16 @@ def test_child_talks_to_the_parent_over_a_unix_socketpair_only() -> None:
         child_sockets = socket_inodes(pid)
         with open("/proc/net/unix") as f:
             unix = {int(row.split()[6]) for row in f.read().splitlines()[1:]}
-        tcp = set(tcp_listeners())
-        # besides the HTTP listener (and no client is connected now), every
-        # socket the child holds is a Unix socket: the socketpair
-        assert len(child_sockets & tcp) == 1
-        others = child_sockets - tcp
+        tcp = tcp_sockets(listening_only=False)
+        # its TCP sockets are the HTTP listener and connections accepted on
+        # that port; every other socket is a Unix socket (the socketpair,
+        # and the self-pipe of its event loop)
+        assert {tcp[inode][1] for inode in child_sockets & set(tcp)} == {srv.port}
+        assert len(child_sockets & set(tcp_sockets())) == 1
+        others = child_sockets - set(tcp)
         assert others, "the child holds no channel to its parent?"
-        assert others <= unix
+        # (a connection closed between the two reads is gone by the second)
+        assert (others - unix) & socket_inodes(pid) == set()
 
 
 @needs_proc

@@ -10,8 +10,9 @@
 - Two servers on one fixed port: the second gets `ServerStartError`.
 
 Temporary files: the tests point `tempfile` at a private directory
-(``tempfile.tempdir``), so "nothing left behind" is checked exactly, without
-being confused by other processes using the system's ``/tmp``.
+(``tempfile.tempdir`` here, ``TMPDIR`` for a child), so "nothing left
+behind" is checked exactly, without being confused by other processes (or
+other pytest-xdist workers) using the system's ``/tmp`` at the same time.
 """
 
 from __future__ import annotations
@@ -32,9 +33,9 @@ from tserver import Response, ServerStartError, TestServer
 pytestmark = pytest.mark.slow
 
 #: Start/stop cycles per mode.  A subprocess cycle spawns a Python child
-#: (about 0.2 s on 2 cores: interpreter start and Tornado import), so 500
-#: of them would take ~100 s; 300 take about a minute.
-CYCLES = {"thread": 500, "subprocess": 300}
+#: (about 0.19 s on 2 cores: interpreter start and Tornado import), so 500
+#: of them would take ~95 s; 250 take 50-65 s (alone, or beside other tests).
+CYCLES = {"thread": 500, "subprocess": 250}
 TLS_CYCLES = 10
 
 #: Servers running at once.  A subprocess-mode server is a ~30 MB child
@@ -44,10 +45,11 @@ MANY = {"thread": 100, "subprocess": 10}
 
 @pytest.fixture
 def private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """`tempfile` writes into an empty directory of this test only."""
+    """`tempfile` writes into an empty directory of this test only (a child too)."""
     directory = tmp_path / "tmp"
     directory.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(directory))
+    monkeypatch.setenv("TMPDIR", str(directory))  # inherited by a child process
     return directory
 
 
