@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import pickle
 import re
+import ssl as _ssl
 from collections.abc import Iterable
 from dataclasses import fields
 from typing import Any
@@ -18,6 +19,7 @@ from ._response import normalize_method
 
 __all__ = [
     "REQUEST_KEYS",
+    "check_server_args",
     "check_count",
     "check_methods",
     "check_path_selector",
@@ -106,3 +108,34 @@ def check_portable(where: str, what: str, obj: Any) -> None:
         pickle.dumps(obj)
     except Exception as exc:
         raise ValueError(f"{where}: {what} {name} does not pickle ({exc}); {hint}") from exc
+
+
+def check_server_args(
+    address: object,
+    port: object,
+    mode: object,
+    ssl: object,
+    history_limit: object,
+    max_body_size: object,
+    *,
+    modes: tuple[str, ...],
+) -> None:
+    """The constructor arguments of `~tserver.TestServer` (not its timeout)."""
+    where = "TestServer"
+    if not isinstance(address, str) or not address:
+        raise TypeError(f"{where}: address {address!r} must be a str such as '127.0.0.1'")
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ValueError(f"{where}: port {port!r} must be an int from 0 (any free port) to 65535")
+    if mode not in modes:
+        raise ValueError(f"{where}: mode {mode!r}; expected 'thread' or 'subprocess'")
+    if not isinstance(ssl, (bool, _ssl.SSLContext)):
+        raise TypeError(f"{where}: ssl {ssl!r} must be True, False or an ssl.SSLContext")
+    if isinstance(ssl, _ssl.SSLContext) and mode == "subprocess":
+        raise ValueError(
+            f"{where}: ssl=<SSLContext> cannot cross to the child process of "
+            "subprocess mode; use ssl=True (a throwaway CA) or mode='thread'"
+        )
+    if history_limit is not None:
+        check_count(f"{where}: history_limit", history_limit, allow_none=False)
+    if isinstance(max_body_size, bool) or not isinstance(max_body_size, int) or max_body_size < 0:
+        raise ValueError(f"{where}: max_body_size {max_body_size!r} must be an int >= 0")

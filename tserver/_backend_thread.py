@@ -33,10 +33,6 @@ if TYPE_CHECKING:
 
 __all__ = ["ThreadBackend"]
 
-#: Bytes handed to the handler per read of a request body (Tornado's
-#: default, 64 KiB, makes a large upload cost a loop turn per 64 KiB).
-CHUNK_SIZE = 1 << 20
-
 
 class ThreadBackend:
     """Serves a `Recorder` from an IOLoop running in a daemon thread."""
@@ -87,7 +83,6 @@ class ThreadBackend:
                 make_app(self._recorder, self._config.max_body_size),
                 ssl_options=self._ssl,
                 max_body_size=self._config.max_body_size,
-                chunk_size=CHUNK_SIZE,
             )
             server.add_sockets(sockets)
         except BaseException as exc:  # reported by start()

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from ._protocol import CheckReport
     from ._request import Request
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "format_request_line",
     "format_size",
     "pluralize",
+    "render_check_report",
 ]
 
 #: How many bytes of a body a full request view shows.
@@ -240,4 +242,22 @@ def format_history(
         previous = i
     if previous < count - 1:
         lines.append(f"{_INDENT}... and {count - 1 - previous} more")
+    return "\n".join(lines)
+
+
+def render_check_report(report: CheckReport, url: str) -> str:
+    """The message of `~tserver.TestServer.check`: every problem, one block each."""
+    lines = [f"tserver at {url} found problems while serving:"]
+    for error in report.errors:
+        where = ""
+        if error.request is not None:
+            where = f" while answering {error.request.method} {error.request.target}"
+        lines.append(f"- {error.type_name}: {error.message}{where}")
+        lines += ["    " + line for line in error.traceback.rstrip().splitlines()]
+    for text in report.unmatched:
+        unmatched = text.removeprefix("tserver: ")
+        lines.append("- strict mode: " + unmatched.replace("\n", "\n    "))
+    if report.unused_rules:
+        lines.append("- strict mode: rules not used up (expected requests that never came):")
+        lines += [f"    {rule}" for rule in report.unused_rules]
     return "\n".join(lines)

@@ -17,6 +17,7 @@ from urllib.parse import urljoin
 
 from . import _args
 from ._errors import NoRequestError, ServerDiedError, ServerStateError
+from ._formatting import render_check_report
 from ._protocol import (
     AddRule,
     Command,
@@ -85,31 +86,8 @@ class TestServer:
         max_body_size: int = 100 * 1024 * 1024,
         startup_timeout: float = 10.0,
     ) -> None:
-        where = "TestServer"
-        if not isinstance(address, str) or not address:
-            raise TypeError(f"{where}: address {address!r} must be a str such as '127.0.0.1'")
-        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-            raise ValueError(
-                f"{where}: port {port!r} must be an int from 0 (any free port) to 65535"
-            )
-        if mode not in MODES[:2] and mode != "inline":
-            raise ValueError(f"{where}: mode {mode!r}; expected 'thread' or 'subprocess'")
-        if not isinstance(ssl, (bool, _ssl.SSLContext)):
-            raise TypeError(f"{where}: ssl {ssl!r} must be True, False or an ssl.SSLContext")
-        if isinstance(ssl, _ssl.SSLContext) and mode == "subprocess":
-            raise ValueError(
-                f"{where}: ssl=<SSLContext> cannot cross to the child process of "
-                "subprocess mode; use ssl=True (a throwaway CA) or mode='thread'"
-            )
-        if history_limit is not None:
-            _args.check_count(f"{where}: history_limit", history_limit, allow_none=False)
-        if (
-            isinstance(max_body_size, bool)
-            or not isinstance(max_body_size, int)
-            or max_body_size < 0
-        ):
-            raise ValueError(f"{where}: max_body_size {max_body_size!r} must be an int >= 0")
-        self._startup_timeout = _args.check_timeout(where, startup_timeout)
+        _args.check_server_args(address, port, mode, ssl, history_limit, max_body_size, modes=MODES)
+        self._startup_timeout = _args.check_timeout("TestServer", startup_timeout)
         self._address = address
         self._port = port
         self._mode = mode
@@ -515,8 +493,11 @@ class TestServer:
         __tracebackhide__ = True
         report: CheckReport = self._call(TakeReport())
         if report:
-            message, cause = _render_report(report, self.url)
-            raise AssertionError(message) from cause
+            cause: BaseException | None = None
+            if report.errors:
+                first = report.errors[0]
+                cause = first.exception or _RemoteError(f"{first.type_name}: {first.message}")
+            raise AssertionError(render_check_report(report, self.url)) from cause
 
     def assert_request(self, index: int = -1, timeout: float = 0.0) -> RequestAssertion:
         """Fluent assertions on the request at *index* (waiting *timeout* for it)."""
@@ -552,26 +533,6 @@ class TestServer:
         from ._assertions import assert_no_requests
 
         assert_no_requests(self.history, self.url)
-
-
-def _render_report(report: CheckReport, url: str) -> tuple[str, BaseException | None]:
-    lines = [f"tserver at {url} found problems while serving:"]
-    cause: BaseException | None = None
-    for error in report.errors:
-        where = ""
-        if error.request is not None:
-            where = f" while answering {error.request.method} {error.request.target}"
-        lines.append(f"- {error.type_name}: {error.message}{where}")
-        lines += ["    " + line for line in error.traceback.rstrip().splitlines()]
-        if cause is None:
-            cause = error.exception or _RemoteError(f"{error.type_name}: {error.message}")
-    for text in report.unmatched:
-        unmatched = text.removeprefix("tserver: ")
-        lines.append("- strict mode: " + unmatched.replace("\n", "\n    "))
-    if report.unused_rules:
-        lines.append("- strict mode: rules not used up (expected requests that never came):")
-        lines += [f"    {rule}" for rule in report.unused_rules]
-    return "\n".join(lines), cause
 
 
 class _RemoteError(Exception):
