@@ -69,6 +69,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "keepalive": 400,
         "newconn": 200,
         "wrk": 3.0,
+        "wrk_rounds": 5,
         "mib": 50,
         "control": 1000,
         "wait": 200,
@@ -81,6 +82,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "keepalive": 150,
         "newconn": 60,
         "wrk": 1.0,
+        "wrk_rounds": 2,
         "mib": 50,
         "control": 300,
         "wait": 50,
@@ -93,6 +95,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "keepalive": 5,
         "newconn": 3,
         "wrk": 1.0,
+        "wrk_rounds": 1,
         "mib": 1,
         "control": 5,
         "wait": 3,
@@ -105,6 +108,7 @@ class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.size = SIZES["tiny" if args.tiny else "quick" if args.quick else "full"]
         self.rounds = args.rounds or self.size["rounds"]
+        self.fixed_rounds = bool(args.rounds)
         self.contenders = [c for c in args.contenders.split(",") if c]
         self.notes: list[str] = []
         if "httpserver" in self.contenders and not have_httpserver():
@@ -122,23 +126,27 @@ class Bench:
     def pick(self, names: list[str]) -> list[str]:
         return [n for n in names if n in self.contenders]
 
-    def interleave(self, names: list[str], measure: Any) -> dict[str, list[Any]]:
+    def interleave(
+        self, names: list[str], measure: Any, rounds: int | None = None
+    ) -> dict[str, list[Any]]:
         """``measure(name)`` for every name, round by round, in a rotating order."""
         results: dict[str, list[Any]] = {n: [] for n in names}
-        for number in range(self.rounds):
+        for number in range(self.rounds if rounds is None or self.fixed_rounds else rounds):
             shift = number % max(1, len(names))
             for name in names[shift:] + names[:shift]:
                 results[name].append(measure(name))
         return results
 
-    def serving(self, names: list[str], measure: Any) -> dict[str, list[Any]]:
+    def serving(
+        self, names: list[str], measure: Any, rounds: int | None = None
+    ) -> dict[str, list[Any]]:
         """Start *names* once, then `interleave` *measure(contender)*; stop them all."""
         started: dict[str, Contender] = {}
         try:
             for name in names:
                 started[name] = make(name)
                 started[name].start()
-            return self.interleave(names, lambda n: measure(started[n]))
+            return self.interleave(names, lambda n: measure(started[n]), rounds)
         finally:
             for contender in started.values():
                 contender.stop()
@@ -185,6 +193,7 @@ class Bench:
         p50 = {n: percentile([x for r in raw[n] for x in r], 0.5) for n in names}
         p99 = {n: percentile([x for r in raw[n] for x in r], 0.99) for n in names}
         self.data["keepalive.p50"], self.data["keepalive.p99"] = p50, p99
+        self.data["keepalive.p50.rounds"] = {n: [percentile(r, 0.5) for r in raw[n]] for n in names}
         table = Table("keep-alive GET (http.client, same process)", names)
         table.add("p50", {n: fmt_time(v) for n, v in p50.items()})
         table.add("p99", {n: fmt_time(v) for n, v in p99.items()})
@@ -207,7 +216,9 @@ class Bench:
         names = self.pick(SERVING)
         seconds = self.size["wrk"]
         with measures.pinned_to_cpu0(self.pin):  # the servers' threads and children inherit it
-            raw = self.serving(names, lambda c: measures.throughput(c, seconds, 16))
+            raw = self.serving(
+                names, lambda c: measures.throughput(c, seconds, 16), self.size["wrk_rounds"]
+            )
         rps = {n: median(r["rps"] for r in raw[n]) for n in names}
         self.data["wrk.rps"] = rps
         self.data["wrk.raw"] = raw
@@ -215,6 +226,8 @@ class Bench:
         table.add("requests/s (median)", {n: fmt_num(v) for n, v in rps.items()})
         cpu = {n: median(r["cpu_per_request"] for r in raw[n]) for n in names}
         self.data["wrk.cpu"] = cpu
+        self.data["wrk.rps.rounds"] = {n: [r["rps"] for r in raw[n]] for n in names}
+        self.data["wrk.cpu.rounds"] = {n: [r["cpu_per_request"] for r in raw[n]] for n in names}
         table.add("server CPU per request", {n: fmt_time(v) for n, v in cpu.items()})
         table.add(
             "completed by wrk (sum)",
@@ -262,6 +275,8 @@ class Bench:
         post = {n: median(r[0] for r in raw[n]) for n in names}
         get = {n: median(r[1] for r in raw[n]) for n in names}
         self.data["transfer.post"], self.data["transfer.get"] = post, get
+        self.data["transfer.post.rounds"] = {n: [r[0] for r in raw[n]] for n in names}
+        self.data["transfer.get.rounds"] = {n: [r[1] for r in raw[n]] for n in names}
         table = Table(f"{mib} MiB body, new connection", names)
         table.add("POST (time)", {n: fmt_time(v) for n, v in post.items()})
         table.add("POST (MiB/s)", {n: fmt_num(mib / v) for n, v in post.items()})
@@ -387,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
         if section in args.only.split(","):
             t0 = time.monotonic()
             getattr(bench, section)()
-            print(f"\n[{section}: {time.monotonic() - t0:.1f}s, {bench.rounds} rounds]")
+            print(f"\n[{section}: {time.monotonic() - t0:.1f}s]")
             for table in bench.tables:
                 print(table.render())
             bench.tables.clear()  # printed as they come

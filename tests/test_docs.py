@@ -11,6 +11,7 @@ property carries a docstring, and the ``>>>`` examples in docstrings run.
 
 from __future__ import annotations
 
+import ast
 import doctest
 import importlib
 import inspect
@@ -158,11 +159,157 @@ MODULE_NAMES = sorted(
 )
 
 
+DOCTEST_FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+
+
+def shared_imports(module: ModuleType) -> dict[str, object]:
+    """The names the imports of *module*'s own docstring examples bind.
+
+    They are in scope in every example of the module, as its docstring says
+    (``tserver.matchers``: ``from hamcrest import *``...), so that each
+    example of a matcher is a few lines about that matcher.
+    """
+    names: dict[str, object] = {}
+    for example in doctest.DocTestParser().get_examples(module.__doc__ or ""):
+        if example.source.startswith(("from ", "import ")):
+            exec(example.source, names)
+    names.pop("__builtins__", None)
+    return names
+
+
+def test_shared_imports_are_the_import_lines_of_the_module_docstring() -> None:
+    names = shared_imports(tserver.matchers)
+    assert names["Request"] is tserver.Request
+    assert names["has_method"] is tserver.matchers.has_method
+    assert "assert_that" in names
+    assert shared_imports(tserver.pytest_plugin) == {}
+
+
 @pytest.mark.parametrize("name", ["tserver", *MODULE_NAMES])
 def test_docstring_examples_run(name: str) -> None:
     module = importlib.import_module(name)
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS, verbose=False)
+    result = doctest.testmod(
+        module, extraglobs=shared_imports(module), optionflags=DOCTEST_FLAGS, verbose=False
+    )
     assert result.failed == 0
+
+
+# -- every example of a docstring is a doctest ------------------------------
+#
+# The API reference renders docstrings, so their examples follow the rule of
+# the pages: a test runs them, and for a docstring that test is doctest.  So
+# a literal block (``::``) that is an example (its paragraph starts with
+# "Example") or that is Python code starts with ``>>>``; a docstring holds no
+# Python ``code-block`` and no ``+SKIP``; and doctest finds every ``>>>`` of
+# a module's docstrings (none is left out because the finder does not reach
+# its object).  Shell commands go in a ``.. code-block:: console``.
+
+PACKAGE = Path(tserver.__file__).resolve().parent
+
+
+def docstrings(source: str) -> list[tuple[str, str]]:
+    """``(qualified name, cleaned docstring)`` of a module's source, module first."""
+    tree = ast.parse(source)
+    found: list[tuple[str, str]] = []
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                name = f"{prefix}{child.name}"
+                doc = ast.get_docstring(child)
+                if doc:
+                    found.append((name, doc))
+                visit(child, f"{name}.")
+
+    doc = ast.get_docstring(tree)
+    if doc:
+        found.append(("<module>", doc))
+    visit(tree, "")
+    return found
+
+
+def _paragraph_start(lines: list[str], index: int) -> str:
+    """The first line of the paragraph that holds line *index*."""
+    while index > 0 and lines[index - 1].strip():
+        index -= 1
+    return lines[index].strip()
+
+
+_STATEMENTS = (ast.Call, ast.Import, ast.ImportFrom, ast.Assign, ast.With, ast.For, ast.ClassDef)
+
+
+def _is_code(text: str) -> bool:
+    """Whether *text* is Python that does something (not a word, a literal or a comment)."""
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return False
+    return any(isinstance(node, _STATEMENTS) for node in ast.walk(tree))
+
+
+def docstring_problems(doc: str) -> list[str]:
+    """Why the examples of *doc* are not doctests: one line per bad block."""
+    lines = doc.splitlines()
+    problems = []
+    for block in literal_blocks(doc):
+        if block.kind == "doctest" or block.text.startswith(">>>"):
+            continue
+        if block.kind == "code-block" and block.language not in PYTHON_LANGUAGES:
+            continue  # console, text...: not Python
+        if block.kind == "literal":
+            is_example = _paragraph_start(lines, block.line - 1).startswith("Example")
+            if not is_example and not _is_code(block.text):
+                continue  # a message or an output, shown as text
+        problems.append(f"line {block.line}: {block!r} is not a >>> example")
+    if "+SKIP" in doc:
+        problems.append("an example marked +SKIP is not run")
+    return problems
+
+
+def test_the_docstring_rule_refuses_what_it_says() -> None:
+    assert docstring_problems("Text.\n\nExample::\n\n    >>> 1 + 1\n    2\n") == []
+    assert docstring_problems("Example::\n\n    f(x)\n") != []
+    assert docstring_problems("Example (a server and\na client)::\n\n    srv\n") != []
+    assert docstring_problems("As in::\n\n    with a() as b:\n        c(b)\n") != []
+    assert docstring_problems("Prints::\n\n    request #2 of 3 did not match\n") == []
+    assert docstring_problems("Returns::\n\n    b'{\"id\": 12}'\n") == []
+    assert docstring_problems(".. code-block:: console\n\n    $ tserver demo\n") == []
+    assert docstring_problems(".. code-block:: python\n\n    x = 1\n") != []
+    assert docstring_problems(">>> f()  # doctest: +SKIP\n") != []
+    source = '"""M."""\nclass A:\n    def f(self):\n        """F."""\n'
+    assert [name for name, _ in docstrings(source)] == ["<module>", "A.f"]
+
+
+SOURCES = sorted(PACKAGE.glob("*.py"))
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=[path.name for path in SOURCES])
+def test_every_docstring_example_is_a_doctest(path: Path) -> None:
+    problems = [
+        f"{path.name}: {name}: {problem}"
+        for name, doc in docstrings(path.read_text(encoding="utf-8"))
+        for problem in docstring_problems(doc)
+    ]
+    assert problems == []
+
+
+@pytest.mark.parametrize("name", ["tserver", *MODULE_NAMES])
+def test_doctest_finds_every_docstring_example(name: str) -> None:
+    module = importlib.import_module(name)
+    assert module.__file__ is not None
+    written = sum(
+        line.lstrip().startswith(">>>")
+        for _, doc in docstrings(Path(module.__file__).read_text(encoding="utf-8"))
+        for line in doc.splitlines()
+    )
+    found = sum(len(test.examples) for test in doctest.DocTestFinder().find(module))
+    assert found == written, f"{name}: doctest runs {found} of the {written} >>> examples"
+
+
+def test_the_modules_doctest_does_not_import_have_no_examples() -> None:
+    for name in _NOT_IMPORTED:
+        source = (PACKAGE / f"{name}.py").read_text(encoding="utf-8")
+        assert ">>>" not in source, f"tserver.{name} is not imported: its examples would not run"
 
 
 # -- every Python example of the pages is run by a test ------------------------

@@ -3,13 +3,14 @@
 Start a `TestServer`, tell it what to answer, point the client under test at
 ``srv.url``, then assert on every request it recorded::
 
-    from urllib.request import urlopen
-    from tserver import TestServer
-
-    with TestServer() as srv:
-        srv.set_response("data", b"response-data")
-        assert urlopen(srv.get_url(), b"request-data").read() == b"response-data"
-        srv.assert_request().has_method("POST").has_data(b"request-data")
+    >>> from urllib.request import urlopen
+    >>> from tserver import TestServer
+    >>> with TestServer() as srv:
+    ...     srv.set_response("data", b"response-data")
+    ...     urlopen(srv.url, b"request-data").read()
+    ...     srv.assert_request().has_method("POST").has_data(b"request-data")
+    b'response-data'
+    <RequestAssertion request #0 of 1: POST />
 
 The matchers live in `tserver.matchers`, the Tornado integration in
 `tserver.testing`, the pytest fixtures in `tserver.pytest_plugin`.

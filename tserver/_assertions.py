@@ -95,11 +95,25 @@ class RequestAssertion:
     :param url: the server's URL, for the messages.
     :raises tserver.NoRequestError: when *history* has no request at *index*.
 
-    Example::
+    Example (the client is `urllib.request`)::
 
-        srv.assert_request().has_method("POST").has_path("/api").has_json(
-            has_entry("id", 12)
-        )
+        >>> from urllib.request import urlopen
+        >>> from tserver import TestServer
+        >>> srv = TestServer().start()
+        >>> urlopen(srv.get_url("/items?id=7"), data=b"name=pen").read()
+        b''
+        >>> srv.assert_request().has_method("POST").has_path("/items").has_form_field("name")
+        <RequestAssertion request #0 of 1: POST /items?id=7>
+        >>> srv.assert_request().has_arg("id", "8")
+        Traceback (most recent call last):
+          ...
+        AssertionError: request #0 of 1 did not match
+        Expected: a request with arg 'id' matching '8'
+             but: arg 'id' was '7'
+        Recorded requests (oldest first):
+          > #0  POST /items?id=7  form 8 B
+        ...
+        >>> srv.stop()
 
     .. versionadded:: 1.0
     """
@@ -235,11 +249,26 @@ class HistoryAssertion:
     :param history: the recorded requests, oldest first.
     :param url: the server's URL, for the messages.
 
-    Example::
+    Example (the client is `urllib.request`)::
 
-        srv.assert_history().has_length(3).has_item(
-            request_with(method="GET", path="/health")
-        ).contains_in_order(has_path("/login"), has_path("/logout"))
+        >>> from urllib.request import urlopen
+        >>> from tserver import TestServer
+        >>> from tserver.matchers import has_path, request_with
+        >>> srv = TestServer().start()
+        >>> for path in ("/login", "/health", "/logout"):
+        ...     urlopen(srv.get_url(path)).close()
+        >>> srv.assert_history().has_length(3).contains_in_order(
+        ...     has_path("/login"), has_path("/logout")
+        ... )
+        <HistoryAssertion of 3 requests>
+        >>> srv.assert_history().has_item(request_with(method="DELETE"))
+        Traceback (most recent call last):
+          ...
+        AssertionError: history of 3 requests did not match
+        Expected: a sequence containing a request with method matching 'DELETE'
+             but: none of 3 recorded requests matched
+        ...
+        >>> srv.stop()
 
     .. versionadded:: 1.0
     """

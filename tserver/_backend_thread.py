@@ -19,7 +19,7 @@ from tornado.httpserver import HTTPServer
 from tornado.ioloop import IOLoop
 
 from ._errors import ServerStartError, ServerStateError
-from ._handler import make_app
+from ._handler import drop_header_timeout, make_app
 from ._listen import bind_listening
 from ._waiting import wait_async
 
@@ -84,6 +84,7 @@ class ThreadBackend:
                 ssl_options=self._ssl,
                 max_body_size=self._config.max_body_size,
             )
+            drop_header_timeout(server)
             server.add_sockets(sockets)
         except BaseException as exc:  # reported by start()
             self._failure = exc

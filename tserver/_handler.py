@@ -39,9 +39,11 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable
     from types import TracebackType
 
+    from tornado.httpserver import HTTPServer
+
     from ._recorder import Recorder
 
-__all__ = ["SERVER_HEADER", "RecordingHandler", "make_app"]
+__all__ = ["SERVER_HEADER", "RecordingHandler", "drop_header_timeout", "make_app"]
 
 SERVER_HEADER = f"tserver/{__version__}"
 DEFAULT_CONTENT_TYPE = "text/html; charset=utf-8"
@@ -66,6 +68,27 @@ def _share(value: _T, size: int) -> _T:
         if len(_SHARED) >= _SHARED_MAX:
             _SHARED.clear()
         _SHARED[value] = found = value
+    return found
+
+
+# A client sends the same header lines request after request: the same
+# (read-only) `Headers` then serves them all.  Same bounds as above.
+_HEADERS: dict[tuple[tuple[str, str], ...], Headers] = {}
+_HEADERS_MAX = 1024
+
+
+def _headers_of(raw: httputil.HTTPHeaders) -> Headers:
+    """The `Headers` of *raw*: one seen before with the same lines, or a new one."""
+    pairs = tuple(
+        [_SHARED.get(pair) or _share(pair, len(pair[0]) + len(pair[1])) for pair in raw.get_all()]
+    )
+    found = _HEADERS.get(pairs)
+    if found is None:
+        found = Headers._of(pairs)
+        if all(pair in _SHARED for pair in pairs):  # every line short: worth keeping
+            if len(_HEADERS) >= _HEADERS_MAX:
+                _HEADERS.clear()
+            _HEADERS[pairs] = found
     return found
 
 
@@ -220,14 +243,7 @@ class RecordingHandler(web.RequestHandler):
         req = self.request
         raw = req.headers
         body = b"".join(self._body)
-        headers = Headers._of(
-            tuple(
-                [
-                    _SHARED.get(pair) or _share(pair, len(pair[0]) + len(pair[1]))
-                    for pair in raw.get_all()
-                ]
-            )
-        )
+        headers = _headers_of(raw)
         if body:
             form, files = _form_and_files(headers.get("Content-Type", ""), body)
         else:
@@ -433,6 +449,18 @@ class _Application(web.Application):
     ) -> web._HandlerDelegate:
         """The delegate that runs `RecordingHandler` for *request*."""
         return self.get_handler_delegate(request, RecordingHandler, self._handler_kwargs)
+
+
+def drop_header_timeout(server: HTTPServer) -> None:
+    """Read request headers without Tornado's idle-connection timer.
+
+    Tornado wraps every header read in a one-hour timeout (a timer and a
+    chained future per request: about a seventh of the CPU a small request
+    costs).  A test server closes its connections at ``stop()`` and needs
+    none: a kept-alive connection now stays open until then instead of for
+    at most an hour.  Call before the server accepts connections.
+    """
+    server.conn_params.header_timeout = None
 
 
 def make_app(recorder: Recorder, max_body_size: int) -> web.Application:

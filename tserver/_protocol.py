@@ -245,11 +245,14 @@ def decode_frame(payload: bytes) -> object:
 class FrameDecoder:
     """Turns a byte stream into messages; partial frames wait for more input.
 
-    Example::
+    Example: a frame that arrives in two pieces, the second carrying another::
 
-        decoder = FrameDecoder()
-        for message in decoder.feed(sock.recv(65536)):
-            handle(message)
+        >>> decoder = FrameDecoder()
+        >>> frame = encode_frame(("ping", 1))
+        >>> decoder.feed(frame[:5]), decoder.pending
+        ([], 5)
+        >>> decoder.feed(frame[5:] + encode_frame("pong")), decoder.pending
+        ([('ping', 1), 'pong'], 0)
     """
 
     def __init__(self, max_frame: int = MAX_FRAME) -> None:

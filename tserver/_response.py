@@ -111,10 +111,11 @@ class Cookie:
     string; ``max_age`` a number of seconds; ``samesite`` one of ``"Strict"``,
     ``"Lax"``, ``"None"``.
 
-    Example::
+    Example: the value of its ``Set-Cookie`` header::
 
-        Cookie("session", "abc", path="/", httponly=True, samesite="Lax")
-        # Set-Cookie: session=abc; Path=/; HttpOnly; SameSite=Lax
+        >>> from tserver import Cookie
+        >>> Cookie("session", "abc", path="/", httponly=True, samesite="Lax").render()
+        'session=abc; Path=/; HttpOnly; SameSite=Lax'
     """
 
     name: str
@@ -212,9 +213,16 @@ def normalize_cookies(where: str, cookies: object) -> tuple[Cookie, ...]:
 class Raw:
     r"""A fault that writes exactly these bytes on the connection, then closes it.
 
-    Example::
+    Example: a status line and half a header, read with a plain socket::
 
-        srv.add_response(Response(fault=Raw(b"HTTP/1.1 200 OK\r\nbroken")))
+        >>> import socket
+        >>> from tserver import Raw, Response, TestServer
+        >>> with TestServer() as srv:
+        ...     srv.add_response(Response(fault=Raw(b"HTTP/1.1 200 OK\r\nbroken")))
+        ...     with socket.create_connection((srv.address, srv.port)) as sock:
+        ...         sock.sendall(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+        ...         sock.makefile("rb").read()  # all of it, until the server closes
+        b'HTTP/1.1 200 OK\r\nbroken'
     """
 
     data: bytes
@@ -279,7 +287,16 @@ class Response:
 
     Example::
 
-        Response(status=201, json={"id": 7}, headers={"Location": "/items/7"})
+        >>> from tserver import Response
+        >>> created = Response(status=201, json={"id": 7}, headers={"Location": "/items/7"})
+        >>> created
+        Response(status=201, json={'id': 7}, headers=(('Location', '/items/7'),))
+        >>> created.content_type
+        'application/json'
+        >>> Response(data=b"x", json={"id": 7})
+        Traceback (most recent call last):
+          ...
+        ValueError: Response: give data= or json=, not both
     """
 
     data: bytes = b""

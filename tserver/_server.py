@@ -64,12 +64,17 @@ class TestServer:
     :param max_body_size: larger declared bodies get ``413``.
     :param startup_timeout: seconds `start` may take.
 
-    Example::
+    Example (the client is `urllib.request`; leaving the ``with`` block stops
+    the server and runs `check`)::
 
-        with TestServer() as srv:
-            srv.set_response("data", b"hi")
-            urlopen(srv.get_url("/api?q=1")).read()
-            srv.assert_request().has_method("GET").has_path("/api")
+        >>> from urllib.request import urlopen
+        >>> from tserver import TestServer
+        >>> with TestServer() as srv:
+        ...     srv.set_response("data", b"hi")
+        ...     urlopen(srv.get_url("/api?q=1")).read()
+        ...     srv.assert_request().has_method("GET").has_path("/api").has_arg("q", "1")
+        b'hi'
+        <RequestAssertion request #0 of 1: GET /api?q=1>
     """
 
     __test__ = False  # not a pytest test class, despite its name

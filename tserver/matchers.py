@@ -14,14 +14,23 @@ subprocess mode).
 Something that is not a `~tserver.Request` never matches: the mismatch says
 ``was <42>, not a Request``.
 
-Example::
+Example: a `~tserver.Request` is a plain value, so the examples of this
+module build one by hand with only the fields they read (the server fills
+them all; in a test you read ``srv.request`` or ``srv.history``).  The
+imports of this example are in scope in the examples below::
 
-    from hamcrest import assert_that, has_entry
-    from tserver.matchers import has_header, has_json, request_with
-
-    assert_that(srv.request, has_header("X-Token", "abc"))
-    assert_that(srv.history, has_item(request_with(method="POST", path="/items")))
-    srv.add_response(Response(status=201), match=has_json(has_entry("id", 12)))
+    >>> from hamcrest import *
+    >>> from tserver import Headers, MultiDict, Request, UploadedFile
+    >>> from tserver.matchers import *
+    >>> req = Request("POST", "/items", headers=Headers({"X-Token": "abc"}), data=b'{"id": 12}')
+    >>> assert_that(req, all_of(has_header("X-Token", "abc"), has_json(has_entry("id", 12))))
+    >>> assert_that([req], has_item(request_with(method="POST", path="/items")))
+    >>> assert_that(req, has_header("X-Token", "abd"))
+    Traceback (most recent call last):
+      ...
+    AssertionError:
+    Expected: a request with header 'X-Token' matching 'abd'
+         but: header 'X-Token' was 'abc'
 
 .. versionadded:: 1.0
 """
@@ -96,9 +105,11 @@ def has_method(m: str | Matcher[Any]) -> Matcher[Request]:
 
     Examples::
 
-        has_method("POST")
-        has_method("post")                      # the same
-        has_method(is_in(["PUT", "PATCH"]))
+        >>> req = Request("POST", "/items")
+        >>> has_method("POST").matches(req), has_method("post").matches(req)
+        (True, True)
+        >>> has_method(is_in(["PUT", "PATCH"])).matches(req)
+        False
     """
     return _method_field(m)
 
@@ -108,8 +119,9 @@ def has_path(p: str | Matcher[Any]) -> Matcher[Request]:
 
     Examples::
 
-        has_path("/api/items")
-        has_path(starts_with("/api/"))
+        >>> req = Request("GET", "/api/items", query_string="page=2")
+        >>> has_path("/api/items").matches(req), has_path(starts_with("/api/")).matches(req)
+        (True, True)
     """
     return HasField("path", "path", wrap_matcher(p))
 
@@ -119,9 +131,13 @@ def has_query_string(q: str | Matcher[Any]) -> Matcher[Request]:
 
     Examples::
 
-        has_query_string("q=1&page=2")
-        has_query_string(contains_string("page="))
-        has_query_string("")                    # no query at all
+        >>> req = Request("GET", "/search", query_string="q=1&page=2")
+        >>> has_query_string("q=1&page=2").matches(req)
+        True
+        >>> has_query_string(contains_string("page=")).matches(req)
+        True
+        >>> has_query_string("").matches(Request("GET", "/search"))  # no query at all
+        True
     """
     return HasField("query string", "query_string", wrap_matcher(q))
 
@@ -134,9 +150,18 @@ def has_arg(name: str, value: str | Matcher[Any] = ANY) -> Matcher[Request]:
 
     Examples::
 
-        has_arg("q")                            # present, any value
-        has_arg("q", "1")
-        has_arg("page", matches_regexp("^[0-9]+$"))
+        >>> args = MultiDict([("q", "1"), ("q", "2"), ("page", "3")])
+        >>> req = Request("GET", "/search", query_string="q=1&q=2&page=3", args=args)
+        >>> has_arg("q").matches(req), has_arg("q", "2").matches(req)  # present; any value
+        (True, True)
+        >>> has_arg("page", matches_regexp("^[0-9]+$")).matches(req)
+        True
+        >>> assert_that(req, has_arg("q", "3"))
+        Traceback (most recent call last):
+          ...
+        AssertionError:
+        Expected: a request with arg 'q' matching '3'
+             but: arg 'q' had values ['1', '2']
     """
     return HasNamedValue("arg", "args", name, wrap_matcher(value))
 
@@ -146,9 +171,13 @@ def has_header(name: str, value: str | Matcher[Any] = ANY) -> Matcher[Request]:
 
     Examples::
 
-        has_header("X-Token")                   # present, any value
-        has_header("x-token", "abc")            # names ignore case
-        has_header("Accept", contains_string("json"))
+        >>> req = Request("GET", "/", headers=Headers({"X-Token": "abc", "Accept": "text/json"}))
+        >>> has_header("X-Token").matches(req)  # present, any value
+        True
+        >>> has_header("x-token", "abc").matches(req)  # names ignore case
+        True
+        >>> has_header("Accept", contains_string("json")).matches(req)
+        True
     """
     return HasNamedValue("header", "headers", name, wrap_matcher(value))
 
@@ -158,7 +187,9 @@ def has_no_header(name: str) -> Matcher[Request]:
 
     Examples::
 
-        has_no_header("Authorization")
+        >>> req = Request("GET", "/", headers=Headers({"X-Token": "abc"}))
+        >>> has_no_header("Authorization").matches(req), has_no_header("x-token").matches(req)
+        (True, False)
     """
     return HasNoHeader(name)
 
@@ -168,9 +199,11 @@ def has_cookie(name: str, value: str | Matcher[Any] = ANY) -> Matcher[Request]:
 
     Examples::
 
-        has_cookie("session")                   # present, any value
-        has_cookie("session", "s3cr3t")
-        has_cookie("theme", is_in(["dark", "light"]))
+        >>> req = Request("GET", "/", cookies={"session": "s3cr3t", "theme": "dark"})
+        >>> has_cookie("session").matches(req), has_cookie("session", "s3cr3t").matches(req)
+        (True, True)
+        >>> has_cookie("theme", is_in(["dark", "light"])).matches(req)
+        True
     """
     return HasNamedValue("cookie", "cookies", name, wrap_matcher(value))
 
@@ -187,9 +220,11 @@ def has_data(v: bytes | str | Matcher[Any]) -> Matcher[Request]:
 
     Examples::
 
-        has_data(b"request-data")
-        has_data("café")                        # the decoded body
-        has_data(has_length(greater_than(1000)))
+        >>> req = Request("POST", "/notes", data="café".encode())
+        >>> has_data("café".encode()).matches(req), has_data("café").matches(req)
+        (True, True)
+        >>> has_data(has_length(5)).matches(req)  # a matcher sees the bytes: é is two
+        True
     """
     return _body_field(v)
 
@@ -201,8 +236,11 @@ def has_text(v: str | Matcher[Any]) -> Matcher[Request]:
 
     Examples::
 
-        has_text("hello")
-        has_text(contains_string("error"))
+        >>> req = Request("POST", "/log", data=b"disk error on /dev/sda")
+        >>> has_text("disk error on /dev/sda").matches(req)
+        True
+        >>> has_text(contains_string("error")).matches(req)
+        True
     """
     return HasField("body text", "text", wrap_matcher(v), clip=True)
 
@@ -215,9 +253,17 @@ def has_json(v: Any) -> Matcher[Request]:
 
     Examples::
 
-        has_json({"id": 12, "tags": ["a"]})
-        has_json(has_entry("id", 12))
-        has_json(anything())                    # any valid JSON body
+        >>> req = Request("POST", "/items", data=b'{"id": 12, "tags": ["a"]}')
+        >>> has_json({"id": 12, "tags": ["a"]}).matches(req)
+        True
+        >>> has_json(has_entry("id", 12)).matches(req)
+        True
+        >>> assert_that(Request("POST", "/items", data=b"id=12"), has_json(anything()))
+        Traceback (most recent call last):
+          ...
+        AssertionError:
+        Expected: a request with JSON body
+             but: body was not JSON: b'id=12'
     """
     return HasJson(wrap_matcher(v))
 
@@ -230,9 +276,11 @@ def has_form_field(name: str, value: str | Matcher[Any] = ANY) -> Matcher[Reques
 
     Examples::
 
-        has_form_field("user")                  # present, any value
-        has_form_field("user", "alice")
-        has_form_field("age", matches_regexp("^[0-9]+$"))
+        >>> req = Request("POST", "/signup", form=MultiDict({"user": "alice", "age": "42"}))
+        >>> has_form_field("user").matches(req), has_form_field("user", "alice").matches(req)
+        (True, True)
+        >>> has_form_field("age", matches_regexp("^[0-9]+$")).matches(req)
+        True
     """
     return HasNamedValue("form field", "form", name, wrap_matcher(value))
 
@@ -250,10 +298,14 @@ def has_file(
 
     Examples::
 
-        has_file("upload")
-        has_file("upload", filename="report.csv")
-        has_file("upload", "a.txt", "text/plain", b"hello")
-        has_file("avatar", content_type=starts_with("image/"))
+        >>> report = UploadedFile("upload", "report.csv", "text/csv", b"id,name")
+        >>> req = Request("POST", "/upload", files={"upload": [report]})
+        >>> has_file("upload").matches(req)
+        True
+        >>> has_file("upload", "report.csv", "text/csv", b"id,name").matches(req)
+        True
+        >>> has_file("upload", content_type=starts_with("image/")).matches(req)
+        False
     """
     if isinstance(data, str):
         data = data.encode("utf-8")
@@ -265,8 +317,9 @@ def from_ip(ip: str | Matcher[Any]) -> Matcher[Request]:
 
     Examples::
 
-        from_ip("127.0.0.1")
-        from_ip(is_in(["127.0.0.1", "::1"]))
+        >>> req = Request("GET", "/", client_ip="::1")
+        >>> from_ip("127.0.0.1").matches(req), from_ip(is_in(["127.0.0.1", "::1"])).matches(req)
+        (False, True)
     """
     return HasField("client IP", "client_ip", wrap_matcher(ip))
 
@@ -276,8 +329,9 @@ def has_version(v: str | Matcher[Any]) -> Matcher[Request]:
 
     Examples::
 
-        has_version("HTTP/1.0")
-        has_version(is_not("HTTP/1.0"))
+        >>> req = Request("GET", "/", version="HTTP/1.0")
+        >>> has_version("HTTP/1.0").matches(req), has_version(is_not("HTTP/1.0")).matches(req)
+        (True, False)
     """
     return HasField("HTTP version", "version", wrap_matcher(v))
 
@@ -325,10 +379,19 @@ def request_with(
 
     Examples::
 
-        request_with(method="POST", path="/items")
-        request_with(args={"q": "1", "page": ANY}, headers={"X-Token": "abc"})
-        request_with(json=has_entry("id", 12), cookies={"session": "s3cr3t"})
-        request_with()                          # any request
+        >>> req = Request("POST", "/items", headers=Headers({"X-Token": "abd"}), data=b'{"id": 12}')
+        >>> request_with(method="POST", path="/items").matches(req)
+        True
+        >>> request_with(headers={"X-Token": ANY}, json=has_entry("id", 12)).matches(req)
+        True
+        >>> request_with().matches(req)  # any request
+        True
+        >>> assert_that(req, request_with(method="GET", headers={"X-Token": "abc"}))
+        Traceback (most recent call last):
+          ...
+        AssertionError:
+        Expected: a request with method matching 'GET', header 'X-Token' matching 'abc'
+             but: method was 'POST', header 'X-Token' was 'abd'
     """
     fields: list[RequestMatcher] = []
     if method is not ANY:

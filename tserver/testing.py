@@ -3,22 +3,8 @@
 The test case serves a `~tserver.TestServer` on the test's own IOLoop (the
 *inline* mode: no thread, no child process), so a client that runs on that
 loop, such as Tornado's `~tornado.httpclient.AsyncHTTPClient`, talks to it
-from ``self.fetch()`` or from a `~tornado.testing.gen_test` coroutine::
-
-    from tornado.testing import gen_test
-    from tserver.testing import AsyncTestServerTestCase
-
-    class ClientTest(AsyncTestServerTestCase):
-        def test_fetch(self):
-            self.server.set_response("data", b"pong")
-            assert self.fetch("/ping").body == b"pong"
-            self.server.assert_request().has_method("GET").has_path("/ping")
-
-        @gen_test
-        async def test_background(self):
-            self.io_loop.spawn_callback(self.http_client.fetch, self.get_url("/x"))
-            request = await self.server.await_request()
-            assert request.path == "/x"
+from ``self.fetch()`` or from a `~tornado.testing.gen_test` coroutine.  The
+page :doc:`tornado` shows both, with test cases that the test suite runs.
 
 .. versionadded:: 1.0
 """
@@ -73,15 +59,8 @@ class AsyncTestServerTestCase(AsyncHTTPTestCase):
 
     The server speaks plain HTTP only, on ``127.0.0.1``.
 
-    Example::
-
-        class StrictTest(AsyncTestServerTestCase):
-            def get_server_options(self):
-                return {"strict": True}
-
-            def test_rule(self):
-                self.server.add_response(Response(json={"id": 1}), path="/item")
-                assert self.fetch("/item").code == 200
+    Examples: :doc:`tornado`; its section *Options* overrides
+    `get_server_options`.
 
     .. versionadded:: 1.0
     """
