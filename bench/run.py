@@ -265,9 +265,11 @@ class Bench:
         blob = os.urandom(mib * MIB)
 
         def one(c: Contender) -> tuple[float, float]:
-            post = measures.big_post(c, blob)
+            # the best of two per round: a transfer is a fixed amount of
+            # work, and other jobs on the machine only ever slow it down
+            post = min(measures.big_post(c, blob) for _ in range(2))
             c.set_body(blob)
-            get = measures.big_get(c, len(blob))
+            get = min(measures.big_get(c, len(blob)) for _ in range(2))
             c.set_body(b"ok")
             return post, get
 
@@ -277,7 +279,7 @@ class Bench:
         self.data["transfer.post"], self.data["transfer.get"] = post, get
         self.data["transfer.post.rounds"] = {n: [r[0] for r in raw[n]] for n in names}
         self.data["transfer.get.rounds"] = {n: [r[1] for r in raw[n]] for n in names}
-        table = Table(f"{mib} MiB body, new connection", names)
+        table = Table(f"{mib} MiB body, new connection (best of 2 a round)", names)
         table.add("POST (time)", {n: fmt_time(v) for n, v in post.items()})
         table.add("POST (MiB/s)", {n: fmt_num(mib / v) for n, v in post.items()})
         table.add("GET (time)", {n: fmt_time(v) for n, v in get.items()})

@@ -127,7 +127,7 @@ def test_curl(https: TestServer) -> None:
 
 
 def test_pycurl(https: TestServer) -> None:
-    pycurl = pytest.importorskip("pycurl")
+    import pycurl
     body = BytesIO()
     curl = pycurl.Curl()
     try:
