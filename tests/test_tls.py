@@ -128,6 +128,7 @@ def test_curl(https: TestServer) -> None:
 
 def test_pycurl(https: TestServer) -> None:
     import pycurl
+
     body = BytesIO()
     curl = pycurl.Curl()
     try:

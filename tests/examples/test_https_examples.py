@@ -95,6 +95,7 @@ def test_curl(srv: TestServer, url: str) -> None:
 
 def test_pycurl(srv: TestServer, url: str) -> None:
     import pycurl
+
     c = pycurl.Curl()
     try:
         c.setopt(pycurl.URL, url)
