@@ -32,10 +32,11 @@ from tserver import Response, ServerStartError, TestServer
 
 pytestmark = pytest.mark.slow
 
-#: Start/stop cycles per mode.  A subprocess cycle spawns a Python child
-#: (about 0.19 s on 2 cores: interpreter start and Tornado import), so 500
-#: of them would take ~95 s; 250 take 50-65 s (alone, or beside other tests).
-CYCLES = {"thread": 500, "subprocess": 250}
+#: Start/stop cycles per mode (issue 9 asks for 500 in each).  A subprocess
+#: cycle spawns a Python child (interpreter start and Tornado import, about
+#: 0.15 s on 2 cores since the child skips interpreter teardown), so this is
+#: the slowest test of the suite: about 75 s, beside the other tests under -n.
+CYCLES = {"thread": 500, "subprocess": 500}
 TLS_CYCLES = 10
 
 #: Servers running at once.  A subprocess-mode server is a ~30 MB child
