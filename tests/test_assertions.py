@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import inspect
 from typing import Any
-from urllib.parse import parse_qsl
 
 import pytest
 from hamcrest import (
@@ -19,38 +18,19 @@ from hamcrest import (
     has_entry,
     has_property,
 )
+from helpers.requests import JSON, make_request
 
 import tserver._assertions
 from tserver import matchers
 from tserver._assertions import HistoryAssertion, RequestAssertion, assert_no_requests
 from tserver._errors import NoRequestError
-from tserver._headers import Headers, MultiDict
+from tserver._headers import MultiDict
 from tserver._request import Request, UploadedFile
 from tserver.matchers import has_method, has_path, request_with
 
 URL = "http://127.0.0.1:8080/"
 
 
-def make_request(
-    method: str = "GET",
-    target: str = "/",
-    headers: list[tuple[str, str]] | None = None,
-    data: bytes = b"",
-    **fields: Any,
-) -> Request:
-    path, _, query = target.partition("?")
-    return Request(
-        method,
-        path,
-        query,
-        args=MultiDict(parse_qsl(query, keep_blank_values=True)),
-        headers=Headers(headers or []),
-        data=data,
-        **fields,
-    )
-
-
-JSON = [("Content-Type", "application/json")]
 HISTORY = [
     make_request("GET", "/health"),
     make_request("POST", "/items?id=7", JSON, b'{"id": 12, "n": "y"}'),

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl
-
 import pytest
+from helpers.requests import JSON, make_request
 
 from tserver._formatting import (
     content_kind,
@@ -15,28 +14,6 @@ from tserver._formatting import (
     format_size,
     pluralize,
 )
-from tserver._headers import Headers, MultiDict
-from tserver._request import Request
-
-
-def make_request(
-    method: str = "GET",
-    target: str = "/",
-    headers: list[tuple[str, str]] | None = None,
-    data: bytes = b"",
-) -> Request:
-    path, _, query = target.partition("?")
-    return Request(
-        method,
-        path,
-        query,
-        args=MultiDict(parse_qsl(query, keep_blank_values=True)),
-        headers=Headers(headers or []),
-        data=data,
-    )
-
-
-JSON = [("Content-Type", "application/json")]
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import pickle
 from typing import Any
-from urllib.parse import parse_qsl
 
 import pytest
 from hamcrest import (
@@ -28,9 +27,10 @@ from hamcrest import (
 from hamcrest.core.base_matcher import BaseMatcher
 from hamcrest.core.matcher import Matcher
 from hamcrest.core.string_description import StringDescription
+from helpers.requests import make_request
 
 import tserver.matchers
-from tserver._headers import Headers, MultiDict
+from tserver._headers import MultiDict
 from tserver._request import Request, UploadedFile
 from tserver.matchers import (
     ANY,
@@ -50,25 +50,6 @@ from tserver.matchers import (
     has_version,
     request_with,
 )
-
-
-def make_request(
-    method: str = "GET",
-    target: str = "/",
-    headers: list[tuple[str, str]] | None = None,
-    data: bytes = b"",
-    **fields: Any,
-) -> Request:
-    path, _, query = target.partition("?")
-    return Request(
-        method,
-        path,
-        query,
-        args=MultiDict(parse_qsl(query, keep_blank_values=True)),
-        headers=Headers(headers or []),
-        data=data,
-        **fields,
-    )
 
 
 def description(matcher: Matcher[Any]) -> str:
