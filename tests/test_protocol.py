@@ -31,61 +31,76 @@ MESSAGES: list[object] = [
 ]
 
 
-def test_frame_is_a_length_header_then_the_pickle() -> None:
-    frame = encode_frame(GetRequest(3))
-    (size,) = struct.unpack(">Q", frame[:8])
-    assert size == len(frame) - 8
-    assert pickle.loads(frame[8:]) == GetRequest(3)
+def decoded(frames: list[tuple[int, bytes]]) -> list[tuple[int, object]]:
+    return [(seq, decode_frame(payload)) for seq, payload in frames]
+
+
+def test_frame_is_a_header_of_length_and_seq_then_the_pickle() -> None:
+    frame = encode_frame(GetRequest(3), seq=41)
+    size, seq = struct.unpack(">QQ", frame[:16])
+    assert (size, seq) == (len(frame) - 16, 41)
+    assert decode_frame(frame[16:]) == GetRequest(3)
 
 
 def test_one_whole_frame() -> None:
     decoder = FrameDecoder()
-    assert decoder.feed(encode_frame(MESSAGES[0])) == [MESSAGES[0]]
+    assert decoded(decoder.feed(encode_frame(MESSAGES[0], 5))) == [(5, MESSAGES[0])]
     assert decoder.pending == 0
+
+
+def test_seq_defaults_to_zero() -> None:
+    assert decoded(FrameDecoder().feed(encode_frame("first"))) == [(0, "first")]
 
 
 def test_several_frames_in_one_chunk_come_out_in_order() -> None:
     decoder = FrameDecoder()
-    stream = b"".join(encode_frame(m) for m in MESSAGES)
-    assert decoder.feed(stream) == MESSAGES
+    stream = b"".join(encode_frame(m, i) for i, m in enumerate(MESSAGES))
+    assert decoded(decoder.feed(stream)) == list(enumerate(MESSAGES))
     assert decoder.pending == 0
 
 
 def test_byte_by_byte_yields_each_message_when_its_last_byte_arrives() -> None:
     decoder = FrameDecoder()
-    frames = [encode_frame(m) for m in MESSAGES]
-    got: list[object] = []
-    for frame in frames:
+    frames = [encode_frame(m, i) for i, m in enumerate(MESSAGES)]
+    got: list[tuple[int, object]] = []
+    for n, frame in enumerate(frames):
         for i, byte in enumerate(frame):
-            out = decoder.feed(bytes([byte]))
+            out = decoded(decoder.feed(bytes([byte])))
             if i < len(frame) - 1:
                 assert out == []
             else:
-                assert out == [frame_message(frame)]
+                assert out == [(n, MESSAGES[n])]
             got += out
-    assert got == MESSAGES
+    assert got == list(enumerate(MESSAGES))
     assert decoder.pending == 0
-
-
-def frame_message(frame: bytes) -> object:
-    return pickle.loads(frame[8:])
 
 
 def test_split_inside_the_header() -> None:
     decoder = FrameDecoder()
-    frame = encode_frame(MESSAGES[1])
-    assert decoder.feed(frame[:3]) == []
-    assert decoder.pending == 3
-    assert decoder.feed(frame[3:]) == [MESSAGES[1]]
+    frame = encode_frame(MESSAGES[1], 9)
+    assert decoder.feed(frame[:11]) == []
+    assert decoder.pending == 11
+    assert decoded(decoder.feed(frame[11:])) == [(9, MESSAGES[1])]
+
+
+def test_split_right_after_the_header() -> None:
+    decoder = FrameDecoder()
+    frame = encode_frame(MESSAGES[1], 9)
+    assert len(frame) > 40
+    assert decoder.feed(frame[:16]) == []
+    assert decoded(decoder.feed(frame[16:] + encode_frame("more", 10))) == [
+        (9, MESSAGES[1]),
+        (10, "more"),
+    ]
 
 
 def test_chunk_ending_mid_frame_keeps_the_rest() -> None:
     decoder = FrameDecoder()
-    first, second = encode_frame(MESSAGES[0]), encode_frame(MESSAGES[2])
+    first, second = encode_frame(MESSAGES[0], 1), encode_frame(MESSAGES[2], 2)
     cut = len(first) + 5
     stream = first + second
-    assert decoder.feed(stream[:cut]) == [MESSAGES[0]]
-    assert decoder.feed(stream[cut:]) == [MESSAGES[2]]
+    assert decoded(decoder.feed(stream[:cut])) == [(1, MESSAGES[0])]
+    assert decoded(decoder.feed(memoryview(stream)[cut:])) == [(2, MESSAGES[2])]
 
 
 def test_empty_feed_yields_nothing() -> None:
@@ -95,18 +110,41 @@ def test_empty_feed_yields_nothing() -> None:
 def test_oversized_header_raises_frame_error() -> None:
     decoder = FrameDecoder(max_frame=1000)
     with pytest.raises(FrameError, match=r"announces 1001 bytes, over the 1000 limit"):
-        decoder.feed(struct.pack(">Q", 1001) + b"x")
+        decoder.feed(struct.pack(">QQ", 1001, 1) + b"x")
 
 
 def test_default_limit_refuses_a_garbage_length() -> None:
     with pytest.raises(FrameError, match="over the"):
-        FrameDecoder().feed(b"\xff" * 8)
+        FrameDecoder().feed(b"\xff" * 16)
 
 
-def test_corrupt_payload_raises_frame_error() -> None:
+def test_a_corrupt_payload_fails_alone_when_decoded() -> None:
     payload = b"this is not a pickle"
+    stream = struct.pack(">QQ", len(payload), 3) + payload + encode_frame("next", 4)
+    (seq, bad), good = FrameDecoder().feed(stream)
+    assert seq == 3
     with pytest.raises(FrameError, match=r"corrupt frame of 20 bytes"):
-        FrameDecoder().feed(struct.pack(">Q", len(payload)) + payload)
+        decode_frame(bad)
+    assert decoded([good]) == [(4, "next")]
+
+
+@pytest.mark.parametrize("message", [*MESSAGES, Failed(KeyError("k")), CheckReport()])
+def test_messages_compare_print_and_pickle_by_their_fields(message: object) -> None:
+    copy = pickle.loads(pickle.dumps(message, pickle.HIGHEST_PROTOCOL))
+    assert type(copy) is type(message)
+    assert repr(copy) == repr(message)
+    if not isinstance(message, Failed):  # exceptions compare by identity
+        assert copy == message
+
+
+def test_messages_of_different_types_never_compare_equal() -> None:
+    assert GetRequest(1) == GetRequest(1)
+    assert GetRequest(1) != GetRequest(2)
+    assert Ok(None) != Failed(KeyError())
+    assert Ok(1) != 1
+    assert repr(SetResponse("data", b"x")) == (
+        "SetResponse(key='data', value=b'x', method=None, once=False)"
+    )
 
 
 def test_frame_error_is_a_value_error() -> None:

@@ -2,12 +2,18 @@
 
 The parent spawns ``sys.executable -m tserver._child FD`` with one end of a
 ``socketpair`` and talks to it in frames of `tserver._protocol`: one
-``(seq, pickled command)``, one ``(seq, reply)``.  A reader thread hands each
-reply to the call waiting for that sequence number, so calls from several
-threads (a `wait_requests` in one, a `set_response` in another) do not queue
-behind each other, and the late reply to a call that gave up is dropped.
-This module imports no Tornado: a test process that uses only subprocess
-mode never builds a Tornado application.
+command, one reply, paired by the sequence number in the frame header.
+
+Replies are read leader/follower style: a blocking call reads the channel
+itself when no other thread is reading (no thread hop on the common path,
+which halves the cost of a control call), else it waits to be handed its
+reply by the thread that is.  Whoever reads hands every reply to the call
+waiting for its sequence number, so calls from several threads (a
+`wait_requests` in one, a `set_response` in another) do not queue behind
+each other, and the late reply to a call that gave up is dropped.  A
+helper thread reads for awaiting calls (`wait_async`), whose caller is an
+event loop that must not block.  This module imports no Tornado: a test
+process that uses only subprocess mode never builds a Tornado application.
 
 A dead child is noticed at the next call: the socketpair reads EOF, the
 child is reaped, and `ServerDiedError` carries its exit status and the tail
@@ -19,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import pickle
 import select
 import socket
 import subprocess
@@ -42,7 +47,9 @@ from ._protocol import (
     Snapshot,
     StartChild,
     WaitRequests,
+    decode_frame,
     encode_frame,
+    encode_payload,
 )
 
 if TYPE_CHECKING:
@@ -64,6 +71,8 @@ class _Stopped(Exception):
 
 #: What an awaiting call gets when the child's end closed without its reply.
 _CLOSED = object()
+#: `_read_once` did not read the reply its caller waits for.
+_NOTHING = object()
 
 
 def _spawn_child(channel: socket.socket, stderr: IO[bytes]) -> subprocess.Popen[bytes]:
@@ -95,11 +104,19 @@ class SubprocessBackend:
         self._channel: socket.socket | None = None
         self._stderr: IO[bytes] | None = None
         self._reader: threading.Thread | None = None
-        self._decoder = FrameDecoder()
+        self._decoder = FrameDecoder()  # used only by the thread holding _reading
+        self._buffer = bytearray(1 << 18)
+        self._poller = select.poll()  # used by the thread holding _reading
+        self._write_poller = select.poll()  # used under _send_lock
         self._send_lock = threading.Lock()  # one frame on the wire at a time
         self._death_lock = threading.Lock()
-        # Under _cond: the reply table and the state of the channel.
-        self._cond = threading.Condition()
+        # Under _lock: the reply table and the state of the channel.  _cond
+        # wakes blocking calls, _reader_wake the thread reading for awaits.
+        self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)
+        self._reader_wake = threading.Condition(self._lock)
+        self._reading = False  # a thread is reading the channel
+        self._reader_done = False  # stop(): the awaits' reader thread returns
         self._seq = 0
         self._waiting: set[int] = set()  # blocking calls in flight
         self._callbacks: dict[int, Callable[[object], None]] = {}  # awaiting calls
@@ -124,12 +141,13 @@ class SubprocessBackend:
             raise ServerStartError(f"cannot start the server child process: {exc}") from exc
         finally:
             theirs.close()
-        self._channel = ours
-        ours.settimeout(CALL_TIMEOUT)  # bounds a send; replies are awaited by select
+        self._channel = ours  # blocking, but read only when poll says so (see _write)
+        self._poller.register(ours, select.POLLIN)
+        self._write_poller.register(ours, select.POLLOUT)
         with self._cond:
-            self._waiting.add(0)  # the first reply comes without a seq
+            self._waiting.add(0)  # the first reply has seq 0
         self._reader = threading.Thread(
-            target=self._read_replies, name=f"tserver-child-{self._proc.pid}", daemon=True
+            target=self._read_for_awaits, name=f"tserver-child-{self._proc.pid}", daemon=True
         )
         self._reader.start()
         cfg = self._config
@@ -145,10 +163,10 @@ class SubprocessBackend:
                 max_body_size=cfg.max_body_size,
                 sys_path=tuple(sys.path),
                 # pickled apart: the child unpickles it once it has our sys.path
-                state=pickle.dumps(self._recorder.apply(Snapshot()), pickle.HIGHEST_PROTOCOL),
+                state=encode_payload(self._recorder.apply(Snapshot())),
             )
             with self._send_lock:
-                ours.sendall(encode_frame(start))
+                self._write(ours, encode_frame(start))
             reply = self._receive(0, cfg.startup_timeout)
         except (ServerDiedError, OSError):
             died = self._dead()
@@ -193,10 +211,13 @@ class SubprocessBackend:
         if unanswered and self.died is None:
             self._dead(f"did not answer stop() within {timeout:g}s and was killed")
         if channel is not None:
-            try:  # the child is reaped; this makes sure the reader sees EOF now
+            try:  # the child is reaped; this makes sure a reader sees EOF now
                 channel.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+        with self._cond:
+            self._reader_done = True
+            self._reader_wake.notify_all()
         if self._reader is not None:
             self._reader.join()
             self._reader = None
@@ -280,15 +301,13 @@ class SubprocessBackend:
         *,
         shutdown: bool = False,
     ) -> int:
-        """Send one ``(seq, pickled command)`` frame; register who waits for its reply."""
-        payload = pickle.dumps(command, pickle.HIGHEST_PROTOCOL)
+        """Send *command* in one frame; register who waits for its reply."""
         with self._send_lock:
             with self._cond:
-                # stop() got the child's final state: let it restore it first
-                self._cond.wait_for(
-                    lambda: not self._goodbye or self._finished or self.died is not None,
-                    CALL_TIMEOUT,
-                )
+                if self._goodbye:  # stop() got the final state: let it restore it first
+                    self._cond.wait_for(
+                        lambda: self._finished or self.died is not None, CALL_TIMEOUT
+                    )
                 if self.died is None and (self._finished or self._goodbye):
                     raise _Stopped
                 channel = self._channel
@@ -300,13 +319,14 @@ class SubprocessBackend:
                         self._waiting.add(seq)
                     else:
                         self._callbacks[seq] = callback
+                        self._reader_wake.notify()
                     if shutdown:
                         self._shutdown_seq = seq
             if not alive:
                 raise self._dead()
             assert channel is not None
             try:
-                channel.sendall(encode_frame((seq, payload)))
+                self._write(channel, encode_frame(command, seq))
             except OSError as exc:
                 with self._cond:
                     self._waiting.discard(seq)
@@ -316,69 +336,130 @@ class SubprocessBackend:
                 raise self._dead() from None
         return seq
 
-    def _receive(self, seq: int, timeout: float) -> object:
-        """The reply to *seq*, as the reader thread stores it."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
+    def _write(self, channel: socket.socket, frame: bytes) -> None:
+        """Send *frame* whole; `TimeoutError` if the child reads none of it for a while.
+
+        Under ``_send_lock``.  The socket stays blocking (no poll before each
+        read), so sends are non-blocking by flag and wait in poll if the
+        child's end is full: a child whose loop is stuck must not hang us.
+        """
+        view = memoryview(frame)
+        while view:
             try:
-                while seq not in self._replies:
+                view = view[channel.send(view, socket.MSG_DONTWAIT) :]
+            except BlockingIOError:
+                pass
+            if view and not self._write_poller.poll(int(CALL_TIMEOUT * 1000)):
+                raise TimeoutError(f"the child read nothing for {CALL_TIMEOUT:g}s")
+
+    def _receive(self, seq: int, timeout: float) -> object:
+        """The reply to *seq*: read it ourselves, or be handed it by whoever reads."""
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                left = deadline - time.monotonic()
+                with self._cond:
+                    if seq in self._replies:
+                        self._waiting.discard(seq)
+                        return self._replies.pop(seq)
                     if self._finished:
                         raise _Stopped
                     if self.died is not None or (self._closed and not self._goodbye):
                         break  # the child died: reap it outside the lock
-                    left = deadline - time.monotonic()
                     if left <= 0:
                         raise ServerStateError(self._late_text(timeout))
-                    self._cond.wait(left)
-                else:
-                    return self._replies.pop(seq)
-            finally:
+                    if self._reading or self._closed:
+                        self._cond.wait(left)  # a reader hands us the reply (or stop() ends)
+                        continue
+                    self._reading = True
+                reply = self._read_once(left, seq)
+                if reply is not _NOTHING:
+                    return reply
+            raise self._dead()
+        except BaseException:
+            with self._cond:
                 self._waiting.discard(seq)
                 self._replies.pop(seq, None)
-        raise self._dead()
+            raise
 
-    def _read_replies(self) -> None:
-        """The reader thread: hand each reply to its caller until the child's end closes."""
+    def _read_for_awaits(self) -> None:
+        """The helper thread: read while awaiting calls wait and no one else reads."""
+        with self._cond:
+            while True:
+                self._reader_wake.wait_for(
+                    lambda: (
+                        self._reader_done
+                        or self._closed
+                        or (bool(self._callbacks) and not self._reading)
+                    )
+                )
+                if self._reader_done or self._closed:
+                    return
+                self._reading = True
+                self._lock.release()
+                try:
+                    self._read_once(None)
+                finally:
+                    self._lock.acquire()
+
+    def _read_once(self, timeout: float | None, mine: int = -1) -> object:
+        """Read what the child sent (within *timeout* seconds) and hand it out.
+
+        Called without the lock by the one thread that set ``_reading``.
+        Returns the reply to seq *mine* if it came (no longer awaited then),
+        else ``_NOTHING``.
+        """
         channel = self._channel
-        assert channel is not None
-        buffer = bytearray(1 << 16)
-        while True:
-            messages: list[object] = []
-            try:
-                select.select([channel], [], [])
-                size = channel.recv_into(buffer)
+        frames: list[tuple[int, bytes]] = []
+        size = 1
+        try:
+            if channel is None:
+                size = 0
+            elif self._poller.poll(None if timeout is None else max(1, int(timeout * 1000))):
+                size = channel.recv_into(self._buffer)
                 if size:
-                    messages = self._decoder.feed(buffer[:size])
-            except TimeoutError:  # select woke us for nothing: wait again
-                continue
-            except FrameError as exc:  # a corrupt stream: nothing more can be trusted
-                if self._proc is not None:
-                    self._proc.kill()
-                self._dead(f"sent a bad frame ({exc}) and was killed")
-                size = 0
-            except OSError:
-                size = 0
-            callbacks: list[tuple[Callable[[object], None], object]] = []
-            with self._cond:
-                for message in messages:
-                    key, reply = message if isinstance(message, tuple) else (0, message)
-                    if key == self._shutdown_seq:
-                        self._goodbye = True
-                    if key in self._waiting:
-                        self._replies[key] = reply
-                    elif key in self._callbacks:
-                        callbacks.append((self._callbacks.pop(key), reply))
-                    # else: the late reply of a call that gave up
-                if not size:
-                    self._closed = True
-                    if not self._goodbye:
-                        callbacks += [(c, _CLOSED) for c in self._callbacks.values()]
-                        self._callbacks.clear()
-                self._cond.notify_all()
-            for callback, reply in callbacks:
-                callback(reply)
+                    frames = self._decoder.feed(memoryview(self._buffer)[:size])
+        except FrameError as exc:  # a corrupt stream: nothing more can be trusted
+            if self._proc is not None:
+                self._proc.kill()
+            self._dead(f"sent a bad frame ({exc}) and was killed")
+            size = 0
+        except BlockingIOError:  # woken for nothing: read again
+            pass
+        except OSError:
+            size = 0
+        replies = []
+        for seq, payload in frames:
+            try:
+                replies.append((seq, decode_frame(payload)))
+            except FrameError as exc:  # this reply alone is lost
+                replies.append((seq, Failed(exc)))
+        callbacks: list[tuple[Callable[[object], None], object]] = []
+        result: object = _NOTHING
+        with self._cond:
+            self._reading = False
+            for seq, reply in replies:
+                if seq == self._shutdown_seq:
+                    self._goodbye = True
+                if seq == mine:
+                    self._waiting.discard(seq)
+                    result = reply
+                elif seq in self._waiting:
+                    self._replies[seq] = reply
+                elif seq in self._callbacks:
+                    callbacks.append((self._callbacks.pop(seq), reply))
+                # else: the late reply of a call that gave up
             if not size:
-                return
+                self._closed = True
+                if not self._goodbye:
+                    callbacks += [(c, _CLOSED) for c in self._callbacks.values()]
+                    self._callbacks.clear()
+            self._cond.notify_all()
+            if self._callbacks or self._closed:
+                self._reader_wake.notify()
+        for callback, reply in callbacks:
+            callback(reply)
+        return result
 
     @staticmethod
     def _late_text(timeout: float) -> str:

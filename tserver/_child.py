@@ -3,9 +3,9 @@
 FD is the child's end of a ``socketpair`` shared with the parent.  The first
 frame is a `StartChild`; the child binds, reports ``Ok(port)`` (or
 ``Failed(error)``), then serves HTTP and the socketpair from one IOLoop.
-Each later frame is ``(seq, pickled command)`` and gets exactly one
-``(seq, reply)``; the command is pickled apart so that one the child cannot
-unpickle (its callback does not import here) fails alone, with its seq.
+Each later frame is a command and gets exactly one reply with the same
+sequence number; each frame is unpickled apart, so a command the child
+cannot unpickle (its callback does not import here) fails alone.
 A `WaitRequests` reply is sent when the awaited request arrives or its time
 is up.  When the socketpair reaches EOF (the parent stopped or died) the
 child exits by itself: no orphans.  Ctrl-C reaches the whole process group:
@@ -81,18 +81,22 @@ class Child:
         asyncio.set_event_loop(self.loop)
         self.ioloop = IOLoop.current()
 
-    def send(self, message: object) -> None:
-        """Write one frame to the parent (blocking: the parent is reading)."""
+    def send(self, message: object, seq: int = 0) -> None:
+        """Write one frame to the parent (blocking if need be: the parent reads it)."""
         try:
-            frame = encode_frame(message)
+            frame = encode_frame(message, seq)
         except Exception as exc:  # a reply that does not pickle
-            seq = message[0] if isinstance(message, tuple) else 0
-            frame = encode_frame((seq, Failed(RuntimeError(f"reply does not pickle: {exc!r}"))))
-        self.channel.setblocking(True)
+            frame = encode_frame(Failed(RuntimeError(f"reply does not pickle: {exc!r}")), seq)
         try:
-            self.channel.sendall(frame)
-        finally:
-            self.channel.setblocking(False)
+            sent = self.channel.send(frame)  # a small frame goes out whole, at once
+        except BlockingIOError:
+            sent = 0
+        if sent < len(frame):
+            self.channel.setblocking(True)
+            try:
+                self.channel.sendall(memoryview(frame)[sent:])
+            finally:
+                self.channel.setblocking(False)
 
     def start(self) -> bool:
         """Bind and serve; report the port or the error.  False: exit now."""
@@ -147,13 +151,11 @@ class Child:
             print(f"tserver child: {exc}; exiting", file=sys.stderr)
             self.finish()
             return
-        for message in messages:
-            assert isinstance(message, tuple)
-            seq, payload = message
+        for seq, payload in messages:
             try:
                 command = decode_frame(payload)
             except FrameError as exc:
-                self.send((seq, Failed(ValueError(_unpickle_text(exc)))))
+                self.send(Failed(ValueError(_unpickle_text(exc))), seq)
                 continue
             self.handle(seq, command)
 
@@ -163,14 +165,14 @@ class Child:
             self.wait(seq, command)
             return
         if isinstance(command, Shutdown):
-            self.send((seq, Ok(_portable(self.recorder.apply(Snapshot())))))
+            self.send(Ok(_portable(self.recorder.apply(Snapshot()))), seq)
             self.finish()
             return
         try:
             reply: object = Ok(_portable(self.recorder.apply(command)))
         except Exception as exc:
             reply = Failed(exc)
-        self.send((seq, reply))
+        self.send(reply, seq)
 
     def wait(self, seq: int, command: WaitRequests) -> None:
         """Reply once `command.count` requests arrived, or when time is up."""
@@ -181,7 +183,7 @@ class Child:
             nonlocal answered
             if not answered:
                 answered = True
-                self.send((seq, reply))
+                self.send(reply, seq)
 
         def wake() -> None:
             # Called by Recorder.record on this loop's thread, outside its lock.
@@ -234,9 +236,9 @@ def _read_start(channel: socket.socket) -> StartChild:
         data = channel.recv(1 << 16)
         if not data:
             raise SystemExit(0)  # the parent went away before starting us
-        messages = decoder.feed(data)
-        if messages:
-            config = messages[0]
+        frames = decoder.feed(data)
+        if frames:
+            config = decode_frame(frames[0][1])
             if not isinstance(config, StartChild):
                 raise SystemExit(f"tserver child: expected StartChild, got {config!r}")
             return config

@@ -83,7 +83,9 @@ class MultiDict(Mapping[str, str]):
         raise TypeError(f"{type(self).__name__} is read-only")
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self._items,))
+        # rebuilt from the pairs as they are: no copy, no checks (a history
+        # crosses the socketpair on every read in subprocess mode)
+        return (_rebuild, (type(self), self._items))
 
     def __getitem__(self, key: str) -> str:
         try:
@@ -175,3 +177,8 @@ class Headers(MultiDict):
 
     def __hash__(self) -> int:
         return hash(tuple((k.lower(), v) for k, v in self._items))
+
+
+def _rebuild(cls: type[_M], pairs: tuple[tuple[str, str], ...]) -> _M:
+    """Unpickle a `MultiDict` or `Headers` from its pairs."""
+    return cls._of(pairs)

@@ -1,24 +1,31 @@
 """Commands, replies and framing: the sans-I/O protocol between facade and recorder.
 
-Every control call of `~tserver.TestServer` becomes one frozen command
-object.  The thread and inline backends hand it straight to
-`Recorder.apply` under the recorder's lock; the subprocess backend pickles
-it into one frame over a private ``socketpair`` and the child calls the
-same ``apply``.  One code path, so every mode answers the same.
+Every control call of `~tserver.TestServer` becomes one command object.  The
+thread and inline backends hand it straight to `Recorder.apply` under the
+recorder's lock; the subprocess backend pickles it into one frame over a
+private ``socketpair`` and the child calls the same ``apply``.  One code
+path, so every mode answers the same.
 
-A frame is an 8-byte big-endian length followed by that many bytes of
-pickle.  `FrameDecoder` buffers partial input and yields whole messages.
-This module does no I/O: no sockets, no threads.
+A frame is a 16-byte header (big-endian: the payload's length, then the
+sequence number that pairs a reply with its command) and that many bytes of
+pickle.  `FrameDecoder` buffers partial input and yields ``(seq, payload)``
+pairs; `decode_frame` unpickles one payload, so a frame that does not
+unpickle fails alone.  This module does no I/O: no sockets, no threads.
+
+The messages are plain slotted classes rather than dataclasses: the child
+process imports this module on every start, and some twenty dataclasses
+cost about 10 ms to build there (the start-up budget of subprocess mode is
+a bare Tornado child's time plus 10 %).  They compare, print and pickle by
+their fields, and are treated as immutable.
 """
 
 from __future__ import annotations
 
 import pickle
 import struct
-from dataclasses import dataclass, field
 from typing import Any
 
-from ._request import Request
+from ._request import Request, request_from_wire, request_to_wire
 from ._response import Response
 
 __all__ = [
@@ -33,6 +40,7 @@ __all__ = [
     "GetRequest",
     "HandlerError",
     "MAX_FRAME",
+    "Message",
     "Ok",
     "RecorderState",
     "Reset",
@@ -45,145 +53,245 @@ __all__ = [
     "WaitRequests",
     "decode_frame",
     "encode_frame",
+    "encode_payload",
 ]
 
 #: The largest frame accepted (bodies of several hundred MiB still fit).
 MAX_FRAME = 4 * 1024**3
-_HEADER = struct.Struct(">Q")
+_HEADER = struct.Struct(">QQ")
 
 
 class FrameError(ValueError):
     """A frame is oversized or does not unpickle."""
 
 
+class Message:
+    """Base of every message: fields in ``__slots__``, compared and pickled by value.
+
+    ``__slots__`` lists the fields in the order of ``__init__``'s parameters:
+    a message unpickles as ``type(*fields)``.
+
+    Example::
+
+        >>> GetRequest(2) == GetRequest(2), GetRequest(2) == GetRequest(3)
+        (True, False)
+        >>> GetRequest(2)
+        GetRequest(index=2)
+    """
+
+    __slots__: tuple[str, ...] = ()
+
+    def fields(self) -> tuple[Any, ...]:
+        """The field values, in declaration order."""
+        return tuple([getattr(self, name) for name in self.__slots__])
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Message):
+            return NotImplemented
+        return type(self) is type(other) and self.fields() == other.fields()
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.fields()))
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"{type(self).__name__}({shown})"
+
+    def __reduce__(self) -> tuple[type[Message], tuple[Any, ...]]:
+        return type(self), self.fields()
+
+
 # -- commands ----------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Command:
+class Command(Message):
     """Base of every command sent to the recorder."""
 
+    __slots__ = ()
 
-@dataclass(frozen=True)
+
 class SetResponse(Command):
     """`set_response` / `set_response_once` of one validated key."""
 
-    key: str
-    value: Any
-    method: str | None = None
-    once: bool = False
+    __slots__ = ("key", "value", "method", "once")  # noqa: RUF023 (the order of __init__)
+
+    def __init__(self, key: str, value: Any, method: str | None = None, once: bool = False) -> None:
+        self.key = key
+        self.value = value
+        self.method = method
+        self.once = once
 
 
-@dataclass(frozen=True)
 class AddRule(Command):
     """`add_response`: a rule with its selectors."""
 
-    response: Response
-    count: int | None = 1
-    methods: tuple[str, ...] | None = None
-    path: Any = None
-    match: Any = None
+    __slots__ = ("response", "count", "methods", "path", "match")  # noqa: RUF023 (the order of __init__)
+
+    def __init__(
+        self,
+        response: Response,
+        count: int | None = 1,
+        methods: tuple[str, ...] | None = None,
+        path: Any = None,
+        match: Any = None,
+    ) -> None:
+        self.response = response
+        self.count = count
+        self.methods = methods
+        self.path = path
+        self.match = match
 
 
-@dataclass(frozen=True)
 class Reset(Command):
     """Empty history, rules, default response, once-overrides and errors."""
 
+    __slots__ = ()
 
-@dataclass(frozen=True)
+
 class GetHistory(Command):
     """The whole history, oldest first."""
 
+    __slots__ = ()
 
-@dataclass(frozen=True)
+
 class GetRequest(Command):
     """One request by index (negative counts from the end)."""
 
-    index: int = -1
+    __slots__ = ("index",)
+
+    def __init__(self, index: int = -1) -> None:
+        self.index = index
 
 
-@dataclass(frozen=True)
 class GetCount(Command):
     """How many requests arrived since the last reset."""
 
+    __slots__ = ()
 
-@dataclass(frozen=True)
+
 class TakeReport(Command):
     """What `check()` needs: handler errors, unmatched requests, unused rules."""
 
+    __slots__ = ()
 
-@dataclass(frozen=True)
+
 class WaitRequests(Command):
     """Reply once `count` requests have arrived, or after `timeout` seconds."""
 
-    count: int
-    timeout: float
+    __slots__ = ("count", "timeout")
+
+    def __init__(self, count: int, timeout: float) -> None:
+        self.count = count
+        self.timeout = timeout
 
 
-@dataclass(frozen=True)
 class Snapshot(Command):
     """The whole recorder state (sent before a child stops)."""
 
+    __slots__ = ()
 
-@dataclass(frozen=True)
+
 class Restore(Command):
     """Replace the whole recorder state (sent to a child as it starts)."""
 
-    state: RecorderState
+    __slots__ = ("state",)
+
+    def __init__(self, state: RecorderState) -> None:
+        self.state = state
 
 
-@dataclass(frozen=True)
 class Shutdown(Command):
     """Stop serving and exit (the child replies, then exits)."""
 
+    __slots__ = ()
 
-@dataclass(frozen=True)
-class StartChild:
-    """The first frame to a child: what to serve and where."""
 
-    address: str
-    port: int
-    tls_cert: str | None
-    tls_key: str | None
-    strict: bool
-    history_limit: int | None
-    max_body_size: int
-    sys_path: tuple[str, ...]
-    #: The pickled `RecorderState` set before ``start()``, unpickled by the
-    #: child only once ``sys_path`` is in place (callbacks must import).
-    state: bytes | None = None
+class StartChild(Message):
+    """The first frame to a child: what to serve and where.
+
+    ``state`` is the pickled `RecorderState` set before ``start()``,
+    unpickled by the child only once ``sys_path`` is in place (callbacks
+    must import).
+    """
+
+    __slots__ = (  # noqa: RUF023 (the order of __init__)
+        "address",
+        "port",
+        "tls_cert",
+        "tls_key",
+        "strict",
+        "history_limit",
+        "max_body_size",
+        "sys_path",
+        "state",
+    )
+
+    def __init__(
+        self,
+        address: str,
+        port: int,
+        tls_cert: str | None,
+        tls_key: str | None,
+        strict: bool,
+        history_limit: int | None,
+        max_body_size: int,
+        sys_path: tuple[str, ...],
+        state: bytes | None = None,
+    ) -> None:
+        self.address = address
+        self.port = port
+        self.tls_cert = tls_cert
+        self.tls_key = tls_key
+        self.strict = strict
+        self.history_limit = history_limit
+        self.max_body_size = max_body_size
+        self.sys_path = sys_path
+        self.state = state
 
 
 # -- replies and data ---------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Ok:
+class Ok(Message):
     """A command succeeded with this value."""
 
-    value: Any = None
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any = None) -> None:
+        self.value = value
 
 
-@dataclass(frozen=True)
-class Failed:
+class Failed(Message):
     """A command raised this exception."""
 
-    error: BaseException
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
 
 
-@dataclass(frozen=True)
-class HandlerError:
+class HandlerError(Message):
     """An exception raised while serving a request (say, in a callback).
 
     ``exception`` is the original when it could cross the process boundary,
     else `None`; ``type_name``, ``message`` and ``traceback`` always are set.
     """
 
-    type_name: str
-    message: str
-    traceback: str
-    request: Request | None = None
-    exception: BaseException | None = None
+    __slots__ = ("type_name", "message", "traceback", "request", "exception")  # noqa: RUF023 (the order of __init__)
+
+    def __init__(
+        self,
+        type_name: str,
+        message: str,
+        traceback: str,
+        request: Request | None = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        self.type_name = type_name
+        self.message = message
+        self.traceback = traceback
+        self.request = request
+        self.exception = exception
 
     def portable(self) -> HandlerError:
         """A copy without the exception object when that does not pickle."""
@@ -196,46 +304,129 @@ class HandlerError:
         return self
 
 
-@dataclass(frozen=True)
-class CheckReport:
+class CheckReport(Message):
     """Everything `check()` may complain about, rendered lines included."""
 
-    errors: tuple[HandlerError, ...] = ()
-    unmatched: tuple[str, ...] = ()
-    unused_rules: tuple[str, ...] = ()
+    __slots__ = ("errors", "unmatched", "unused_rules")
+
+    def __init__(
+        self,
+        errors: tuple[HandlerError, ...] = (),
+        unmatched: tuple[str, ...] = (),
+        unused_rules: tuple[str, ...] = (),
+    ) -> None:
+        self.errors = errors
+        self.unmatched = unmatched
+        self.unused_rules = unused_rules
 
     def __bool__(self) -> bool:
         return bool(self.errors or self.unmatched or self.unused_rules)
 
 
-@dataclass(frozen=True)
-class RecorderState:
+class RecorderState(Message):
     """A picklable copy of the recorder's configuration and records."""
 
-    rules: tuple[Any, ...] = ()
-    defaults: tuple[tuple[str | None, tuple[tuple[str, Any], ...]], ...] = ()
-    once: tuple[tuple[str | None, tuple[tuple[str, Any], ...]], ...] = ()
-    history: tuple[Request, ...] = ()
-    count: int = 0
-    errors: tuple[HandlerError, ...] = ()
-    unmatched: tuple[str, ...] = field(default=())
+    __slots__ = ("rules", "defaults", "once", "history", "count", "errors", "unmatched")  # noqa: RUF023 (the order of __init__)
+
+    def __init__(
+        self,
+        rules: tuple[Any, ...] = (),
+        defaults: tuple[tuple[str | None, tuple[tuple[str, Any], ...]], ...] = (),
+        once: tuple[tuple[str | None, tuple[tuple[str, Any], ...]], ...] = (),
+        history: tuple[Request, ...] = (),
+        count: int = 0,
+        errors: tuple[HandlerError, ...] = (),
+        unmatched: tuple[str, ...] = (),
+    ) -> None:
+        self.rules = rules
+        self.defaults = defaults
+        self.once = once
+        self.history = history
+        self.count = count
+        self.errors = errors
+        self.unmatched = unmatched
+
+
+# -- the wire form -------------------------------------------------------------
+#
+# Pickle names the class of every object it writes, and the reader looks each
+# name up through the import system: some 7 us a class when the caches are
+# cold, as they are after a hop between processes.  That was half the cost of
+# a control call.  So a message travels as a tuple of builtins, ``(code,
+# *fields)``, and a recorded request as the tuple of its fields; whatever else
+# it holds (a `Response` in a rule, an exception) pickles as usual.
+
+_TYPES: tuple[type[Message], ...] = (
+    SetResponse,
+    AddRule,
+    Reset,
+    GetHistory,
+    GetRequest,
+    GetCount,
+    TakeReport,
+    WaitRequests,
+    Snapshot,
+    Restore,
+    Shutdown,
+    StartChild,
+    Ok,
+    Failed,
+    HandlerError,
+    CheckReport,
+    RecorderState,
+)
+_CODES: dict[type, int] = {cls: code for code, cls in enumerate(_TYPES)}
+_PLAIN = -1  # not a message: pickled as it is
+_OK = _CODES[Ok]
+_OK_REQUEST = len(_TYPES)  # Ok(Request)
+_OK_HISTORY = _OK_REQUEST + 1  # Ok(list[Request])
+
+
+def _to_wire(message: object) -> tuple[Any, ...]:
+    code = _CODES.get(type(message))
+    if code is None:
+        return (_PLAIN, message)
+    assert isinstance(message, Message)
+    if code == _OK:
+        value = message.fields()[0]
+        if type(value) is Request:
+            return (_OK_REQUEST, request_to_wire(value))
+        if type(value) is list and all(type(r) is Request for r in value):
+            return (_OK_HISTORY, [request_to_wire(r) for r in value])
+    return (code, *message.fields())
+
+
+def _from_wire(wire: Any) -> object:
+    code = wire[0]
+    if code == _PLAIN:
+        return wire[1]
+    if code == _OK_REQUEST:
+        return Ok(request_from_wire(wire[1]))
+    if code == _OK_HISTORY:
+        return Ok([request_from_wire(r) for r in wire[1]])
+    return _TYPES[code](*wire[1:])
 
 
 # -- framing -----------------------------------------------------------------
 
 
-def encode_frame(message: object) -> bytes:
-    """One frame: the length header and the pickled *message*."""
-    payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+def encode_payload(message: object) -> bytes:
+    """*message* pickled in its wire form: what `decode_frame` reads back."""
+    return pickle.dumps(_to_wire(message), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def encode_frame(message: object, seq: int = 0) -> bytes:
+    """One frame: the header (length, *seq*) and the pickled *message*."""
+    payload = encode_payload(message)
     if len(payload) > MAX_FRAME:
         raise FrameError(f"frame of {len(payload)} bytes exceeds the {MAX_FRAME} limit")
-    return _HEADER.pack(len(payload)) + payload
+    return _HEADER.pack(len(payload), seq) + payload
 
 
 def decode_frame(payload: bytes) -> object:
     """Unpickle one frame's payload, or `FrameError` saying why it failed."""
     try:
-        return pickle.loads(payload)
+        return _from_wire(pickle.loads(payload))
     except Exception as exc:
         raise FrameError(
             f"corrupt frame of {len(payload)} bytes: {type(exc).__name__}: {exc}"
@@ -243,47 +434,61 @@ def decode_frame(payload: bytes) -> object:
 
 
 class FrameDecoder:
-    """Turns a byte stream into messages; partial frames wait for more input.
+    """Turns a byte stream into ``(seq, payload)`` pairs; partial frames wait.
 
     Example: a frame that arrives in two pieces, the second carrying another::
 
         >>> decoder = FrameDecoder()
-        >>> frame = encode_frame(("ping", 1))
+        >>> frame = encode_frame(("ping", 1), seq=7)
         >>> decoder.feed(frame[:5]), decoder.pending
         ([], 5)
-        >>> decoder.feed(frame[5:] + encode_frame("pong")), decoder.pending
-        ([('ping', 1), 'pong'], 0)
+        >>> [(seq, decode_frame(p)) for seq, p in decoder.feed(frame[5:] + encode_frame("pong"))]
+        [(7, ('ping', 1)), (0, 'pong')]
+        >>> decoder.pending
+        0
     """
 
     def __init__(self, max_frame: int = MAX_FRAME) -> None:
         self._buffer = bytearray()
         self._max_frame = max_frame
         self._need: int | None = None
+        self._seq = 0
 
     @property
     def pending(self) -> int:
         """Bytes received that do not yet form a whole frame."""
         return len(self._buffer)
 
-    def feed(self, data: bytes | bytearray) -> list[object]:
-        """Add *data*; return every message now complete, oldest first."""
-        self._buffer += data
-        messages: list[object] = []
+    def feed(self, data: bytes | bytearray | memoryview) -> list[tuple[int, bytes]]:
+        """Add *data*; return every frame now complete, oldest first."""
+        buffer = self._buffer
+        frames: list[tuple[int, bytes]] = []
+        if not buffer and self._need is None:  # whole frames: cut them out of *data*
+            view = memoryview(data)
+            end, pos = len(view), 0
+            while end - pos >= _HEADER.size:
+                size, seq = _HEADER.unpack_from(view, pos)
+                start = pos + _HEADER.size
+                if size > self._max_frame or end - start < size:
+                    break  # the general case below reports or waits
+                frames.append((seq, bytes(view[start : start + size])))
+                pos = start + size
+            data = view[pos:]
+        buffer += data
         while True:
             if self._need is None:
-                if len(self._buffer) < _HEADER.size:
-                    return messages
-                (size,) = _HEADER.unpack_from(self._buffer)
+                if len(buffer) < _HEADER.size:
+                    return frames
+                size, self._seq = _HEADER.unpack_from(buffer)
                 if size > self._max_frame:
                     raise FrameError(
                         f"frame header announces {size} bytes, over the "
                         f"{self._max_frame} limit (corrupt stream?)"
                     )
-                del self._buffer[: _HEADER.size]
+                del buffer[: _HEADER.size]
                 self._need = size
-            if len(self._buffer) < self._need:
-                return messages
-            payload = bytes(self._buffer[: self._need])
-            del self._buffer[: self._need]
+            if len(buffer) < self._need:
+                return frames
+            frames.append((self._seq, bytes(buffer[: self._need])))
+            del buffer[: self._need]
             self._need = None
-            messages.append(decode_frame(payload))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import json as _json
+import operator
 import re
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -157,7 +158,7 @@ class Request:
     def __reduce__(self) -> tuple[Any, ...]:
         # positional fields: compact, and independent of how a Python
         # version pickles frozen dataclasses with slots
-        return (type(self), tuple(getattr(self, name) for name in _REQUEST_FIELDS))
+        return (type(self), _request_values(self))
 
     @property
     def text(self) -> str:
@@ -193,3 +194,42 @@ class Request:
 
 
 _REQUEST_FIELDS = tuple(f.name for f in fields(Request))
+_request_values = operator.attrgetter(*_REQUEST_FIELDS)
+
+
+def request_to_wire(request: Request) -> tuple[Any, ...]:
+    """*request*'s fields as builtins (multidicts as their pairs), for `request_from_wire`."""
+    r = request
+    return (
+        r.method,
+        r.path,
+        r.query_string,
+        r.args._items,
+        r.headers._items,
+        r.cookies,
+        r.data,
+        r.form._items,
+        r.files,
+        r.client_ip,
+        r.client_port,
+        r.version,
+        r.scheme,
+        r.url,
+        r.received_at,
+    )
+
+
+def request_from_wire(values: tuple[Any, ...]) -> Request:
+    """The `Request` that `request_to_wire` gave *values* for."""
+    (method, path, query, args, headers, cookies, data, form, *rest) = values
+    return Request(
+        method,
+        path,
+        query,
+        MultiDict._of(args),
+        Headers._of(headers),
+        cookies,
+        data,
+        MultiDict._of(form),
+        *rest,
+    )
