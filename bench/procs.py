@@ -130,32 +130,29 @@ class FloorChild:
         self.sock.close()
         self.proc.wait()
 
+    def prime(self, history: list[Any]) -> None:
+        """Make the child answer a history read with *history*'s twin.
 
-def floor_round_trips(history: list[Any], count: int) -> dict[str, list[float]]:
-    """Round trips of the floor: a setting, and a read returning *history*'s twin.
-
-    The twin is the recorded request as plain Python (its fields in a dict,
-    headers as pairs), so the child needs nothing of tserver and the pickle
-    carries the same amount of data.
-    """
-    child = FloorChild()
-    try:
-        twin = [_plain(r) for r in history]
-        child.call(("prime", twin))
+        The twin is the recorded request as plain Python (its fields in a
+        dict, headers as pairs), so the child needs nothing of tserver and
+        the pickle carries the same amount of data.
+        """
+        self.call(("prime", [_plain(r) for r in history]))
         for _ in range(50):
-            child.call(("set", "data", b"ok", None, False))
-        result = {"set_response": [], "history (1 request)": []}  # type: dict[str, list[float]]
+            self.call(("set", "data", b"ok", None, False))
+
+    def round_trips(self, count: int) -> dict[str, list[float]]:
+        """*count* round trips of each kind: a setting, and a history read."""
+        result: dict[str, list[float]] = {"set_response": [], "history (1 request)": []}
         for _ in range(count):
             t0 = clock()
-            child.call(("set", "data", b"ok", None, False))
+            self.call(("set", "data", b"ok", None, False))
             result["set_response"].append(clock() - t0)
         for _ in range(count):
             t0 = clock()
-            child.call(("history",))
+            self.call(("history",))
             result["history (1 request)"].append(clock() - t0)
         return result
-    finally:
-        child.close()
 
 
 def _plain(request: Any) -> dict[str, Any]:

@@ -104,6 +104,23 @@ SIZES: dict[str, dict[str, Any]] = {
 }
 
 
+def compile_bytecode() -> bool:
+    """Write tserver's ``__pycache__`` if Python would not (True if it did).
+
+    The peers come from wheels, byte-compiled when pip installed them; an
+    editable tserver under ``PYTHONDONTWRITEBYTECODE`` would instead compile
+    its sources in every fresh interpreter, which start-up figures would
+    charge to tserver.
+    """
+    if not sys.flags.dont_write_bytecode:
+        return False
+    import compileall
+
+    import tserver
+
+    return bool(compileall.compile_dir(os.path.dirname(tserver.__file__), quiet=1))
+
+
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.size = SIZES["tiny" if args.tiny else "quick" if args.quick else "full"]
@@ -122,6 +139,12 @@ class Bench:
         )
         self.data: dict[str, Any] = {}
         self.tables: list[Table] = []
+        if compile_bytecode():
+            self.notes.append(
+                "compiled tserver's bytecode first (as pip does at install): "
+                "PYTHONDONTWRITEBYTECODE is set, so an editable install would "
+                "recompile it in every fresh interpreter and child"
+            )
 
     def pick(self, names: list[str]) -> list[str]:
         return [n for n in names if n in self.contenders]
@@ -165,6 +188,9 @@ class Bench:
         for key in ("start", "stop", "start+stop"):
             values = {n: median(x for r in raw[n] for x in r[key]) for n in names}
             self.data[f"startstop.{key}"] = values
+            self.data[f"startstop.{key}.rounds"] = {
+                n: [median(r[key]) for r in raw[n]] for n in names
+            }
             table.add(f"{key} (median)", {n: fmt_time(v) for n, v in values.items()})
         table.notes.append(
             "tornado-child: the bare app in `python -c`, started once it printed its port"
@@ -294,21 +320,44 @@ class Bench:
             "thread": self.size["control"] * 10,
             "subprocess": self.size["control"],
         }
-        raw = self.serving(names, lambda c: measures.control_calls(c, counts[c.name]))
+        started: dict[str, Contender] = {}
+        floor: procs.FloorChild | None = None
+        try:
+            for name in names:
+                started[name] = make(name)
+                started[name].start()
+            measured = list(names)
+            if "subprocess" in names:  # its floor runs in the same rounds, interleaved
+                floor = procs.FloorChild()
+                floor.prime(measures.one_request_history())
+                measured.append("socketpair floor")
+
+            def measure(name: str) -> dict[str, list[float]]:
+                if name == "socketpair floor":
+                    assert floor is not None
+                    return floor.round_trips(counts["subprocess"])
+                return measures.control_calls(started[name], counts[name])
+
+            raw = self.interleave(measured, measure)
+        finally:
+            for contender in started.values():
+                contender.stop()
+            if floor is not None:
+                floor.close()
         calls = list(raw[names[0]][0])
-        values = {n: {k: median(x for r in raw[n] for x in r[k]) for k in calls} for n in names}
-        columns = list(names)
+        values = {
+            n: {k: median(x for r in raw[n] for x in r.get(k, [])) for k in calls if k in raw[n][0]}
+            for n in measured
+        }
+        for call in ("set_response", "history (1 request)"):
+            self.data[f"control.{call}"] = {n: values[n][call] for n in measured}
+            self.data[f"control.{call}.rounds"] = {
+                n: [median(r[call]) for r in raw[n]] for n in measured
+            }
+        columns = list(measured)
         if "thread" in names:
             values["thread floor"] = measures.thread_floor(counts["thread"])
             columns.insert(1, "thread floor")
-        if "subprocess" in names:
-            history = measures.one_request_history()
-            floor = [procs.floor_round_trips(history, counts["subprocess"])]
-            floor += [procs.floor_round_trips(history, counts["subprocess"])]
-            values["socketpair floor"] = {
-                k: median(x for r in floor for x in r[k]) for k in floor[0]
-            }
-            columns.append("socketpair floor")
         self.data["control"] = values
         table = Table("control calls (median per call)", columns)
         for call in calls:
