@@ -178,7 +178,7 @@ class Bench:
 
     def startstop(self) -> None:
         names = self.pick(ALL)
-        reps = {"thread": 30, "tornado": 30, "subprocess": 6, "tornado-child": 6}
+        reps = {"thread": 30, "tornado": 30, "subprocess": 10, "tornado-child": 10}
         scale = self.size["startstop"]
         raw = self.interleave(
             names,

@@ -49,6 +49,7 @@ RANK: dict[str, float] = {
     # row 0, leaves
     "_errors": 0,
     "_version": 0,
+    "_frozen": 0.5,
     # row 1, values (``_request`` and ``_response`` build on ``_headers``)
     "_headers": 1,
     "_request": 1.5,
@@ -93,6 +94,7 @@ KNOWN_EXCEPTIONS: dict[tuple[str, str], str] = {}
 
 NO_TORNADO = (
     "_errors",
+    "_frozen",
     "_version",
     "_headers",
     "_request",

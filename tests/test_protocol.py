@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from tserver import Request, Response
+from tserver import Headers, MultiDict, Request, Response, UploadedFile
 from tserver._protocol import (
     AddRule,
     CheckReport,
@@ -184,3 +184,35 @@ def test_check_report_is_true_only_with_problems() -> None:
     assert CheckReport(unmatched=("x",))
     assert CheckReport(unused_rules=("r",))
     assert CheckReport(errors=(HandlerError("E", "m", "tb"),))
+
+
+def test_history_replies_carry_every_field_of_every_request() -> None:
+    rich = Request(
+        "POST",
+        "/up",
+        "a=1&a=2",
+        MultiDict([("a", "1"), ("a", "2")]),
+        Headers([("Content-Type", "multipart/form-data; boundary=x"), ("X-Two", "2")]),
+        {"session": "s"},
+        b"--x...",
+        MultiDict([("field", "value")]),
+        {"file": [UploadedFile("file", "a.txt", "text/plain", b"hello")]},
+        "::1",
+        5555,
+        "HTTP/1.0",
+        "https",
+        "https://[::1]:8443/up?a=1&a=2",
+        1700000000.25,
+    )
+    for reply in (Ok([rich, Request("GET", "/")]), Ok(rich), Ok([])):
+        frame = encode_frame(reply, 3)
+        [(seq, payload)] = FrameDecoder().feed(frame)
+        back = decode_frame(payload)
+        assert (seq, back) == (3, reply)
+        assert isinstance(back, Ok)
+        requests = back.value if isinstance(back.value, list) else [back.value]
+        for got in requests:
+            assert isinstance(got.headers, Headers)
+            assert isinstance(got.args, MultiDict)
+    plain = Request("GET", "/", "q=1", MultiDict([("q", "1")]), Headers([("A", "b")]))
+    assert b"tserver" not in encode_frame(Ok([plain]))  # no class names on the hot path

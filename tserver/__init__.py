@@ -16,6 +16,8 @@ The matchers live in `tserver.matchers`, the Tornado integration in
 `tserver.testing`, the pytest fixtures in `tserver.pytest_plugin`.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from ._errors import NoRequestError as NoRequestError
 from ._errors import ServerDiedError as ServerDiedError
 from ._errors import ServerStartError as ServerStartError
@@ -30,8 +32,10 @@ from ._response import UNSET as UNSET
 from ._response import Cookie as Cookie
 from ._response import Raw as Raw
 from ._response import Response as Response
-from ._server import TestServer as TestServer
 from ._version import __version__ as __version__
+
+if TYPE_CHECKING:
+    from ._server import TestServer as TestServer
 
 __all__ = (
     "UNSET",
@@ -51,3 +55,18 @@ __all__ = (
     "WaitTimeoutError",
     "__version__",
 )
+
+
+def __getattr__(name: str) -> Any:
+    # TestServer is imported on first use: the child process of subprocess
+    # mode imports this package too, and needs none of the facade.
+    if name == "TestServer":
+        from ._server import TestServer
+
+        globals()["TestServer"] = TestServer
+        return TestServer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -11,13 +11,16 @@ import codecs
 import json as _json
 import operator
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import field, fields
 from typing import Any
 
+from ._frozen import Frozen, assign, frozen_value
 from ._headers import Headers, MultiDict
 
 __all__ = ["Request", "UploadedFile"]
 
+_EMPTY = MultiDict()  # read-only, so one empty instance serves every request
+_NO_HEADERS = Headers()
 _CHARSET_RE = re.compile(r"""charset\s*=\s*"?([^";\s]+)""", re.IGNORECASE)
 
 
@@ -33,8 +36,8 @@ def charset_of(content_type: str | None, default: str = "utf-8") -> str:
     return default
 
 
-@dataclass(frozen=True)
-class UploadedFile:
+@frozen_value()
+class UploadedFile(Frozen):
     """One file part of a ``multipart/form-data`` body.
 
     .. attribute:: name
@@ -59,6 +62,9 @@ class UploadedFile:
     content_type: str
     data: bytes
 
+    def __init__(self, name: str, filename: str, content_type: str, data: bytes) -> None:
+        assign(self, name=name, filename=filename, content_type=content_type, data=data)
+
     def __repr__(self) -> str:
         return (
             f"UploadedFile(name={self.name!r}, filename={self.filename!r}, "
@@ -66,8 +72,8 @@ class UploadedFile:
         )
 
 
-@dataclass(frozen=True, eq=True, slots=True)
-class Request:
+@frozen_value(slots=True)  # a server keeps thousands: no per-instance __dict__
+class Request(Frozen):
     """One HTTP request as the server received it.
 
     Built by the server, read by tests: every field is read-only, and a
@@ -153,7 +159,42 @@ class Request:
 
     __hash__ = None  # type: ignore[assignment]  # cookies and files are dicts
 
-    # slots: a server keeps thousands of these; no per-instance __dict__
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        query_string: str = "",
+        args: MultiDict | None = None,
+        headers: Headers | None = None,
+        cookies: dict[str, str] | None = None,
+        data: bytes = b"",
+        form: MultiDict | None = None,
+        files: dict[str, list[UploadedFile]] | None = None,
+        client_ip: str = "127.0.0.1",
+        client_port: int = 0,
+        version: str = "HTTP/1.1",
+        scheme: str = "http",
+        url: str = "",
+        received_at: float = 0.0,
+    ) -> None:
+        assign(
+            self,
+            method=method,
+            path=path,
+            query_string=query_string,
+            args=_EMPTY if args is None else args,
+            headers=_NO_HEADERS if headers is None else headers,
+            cookies={} if cookies is None else cookies,
+            data=data,
+            form=_EMPTY if form is None else form,
+            files={} if files is None else files,
+            client_ip=client_ip,
+            client_port=client_port,
+            version=version,
+            scheme=scheme,
+            url=url,
+            received_at=received_at,
+        )
 
     def __reduce__(self) -> tuple[Any, ...]:
         # positional fields: compact, and independent of how a Python

@@ -13,10 +13,12 @@ import math
 import numbers
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime, timezone
 from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any, Union
+
+from ._frozen import Frozen, assign, frozen_value
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable
@@ -103,8 +105,8 @@ def normalize_headers(where: str, headers: object) -> tuple[tuple[str, str], ...
     return tuple(out)
 
 
-@dataclass(frozen=True)
-class Cookie:
+@frozen_value()
+class Cookie(Frozen):
     """One cookie to set, rendered as one ``Set-Cookie`` header.
 
     ``expires`` is a `~datetime.datetime` (naive means UTC) or an HTTP-date
@@ -128,7 +130,36 @@ class Cookie:
     httponly: bool = False
     samesite: str | None = None
 
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        name: str,
+        value: str,
+        path: str | None = None,
+        domain: str | None = None,
+        expires: datetime | str | None = None,
+        max_age: int | None = None,
+        secure: bool = False,
+        httponly: bool = False,
+        samesite: str | None = None,
+    ) -> None:
+        assign(
+            self,
+            name=name,
+            value=value,
+            path=path,
+            domain=domain,
+            expires=expires,
+            max_age=max_age,
+            secure=secure,
+            httponly=httponly,
+            samesite=samesite,
+        )
+        self._validate()
+
+    def __repr__(self) -> str:
+        return self._fields_repr()
+
+    def _validate(self) -> None:
         if not isinstance(self.name, str) or not _TOKEN_RE.match(self.name):
             raise ValueError(f"Cookie: name {self.name!r} is not an HTTP token")
         if not isinstance(self.value, str) or re.search(r'[\x00-\x20";\\,\x7f]', self.value):
@@ -209,8 +240,8 @@ def normalize_cookies(where: str, cookies: object) -> tuple[Cookie, ...]:
     return tuple(out)
 
 
-@dataclass(frozen=True)
-class Raw:
+@frozen_value()
+class Raw(Frozen):
     r"""A fault that writes exactly these bytes on the connection, then closes it.
 
     Example: a status line and half a header, read with a plain socket::
@@ -227,9 +258,13 @@ class Raw:
 
     data: bytes
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.data, bytes):
-            raise TypeError(f"Raw: data must be bytes, not {type(self.data).__name__}")
+    def __init__(self, data: bytes) -> None:
+        if not isinstance(data, bytes):
+            raise TypeError(f"Raw: data must be bytes, not {type(data).__name__}")
+        assign(self, data=data)
+
+    def __repr__(self) -> str:
+        return self._fields_repr()
 
 
 def _check_status(where: str, status: object) -> int:
@@ -269,8 +304,8 @@ def _check_callback(where: str, callback: object) -> object:
     return callback
 
 
-@dataclass(frozen=True, init=False, repr=False)
-class Response:
+@frozen_value()
+class Response(Frozen):
     """One answer: an immutable, picklable description of a response.
 
     ``data`` (bytes or str, sent UTF-8) and ``json`` (any JSON value, with
@@ -367,8 +402,7 @@ class Response:
             "reason": reason,
             "body": body,
         }
-        for name, value in values.items():
-            object.__setattr__(self, name, value)
+        assign(self, **values)
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild_response, (self._init_kwargs(),))
