@@ -310,6 +310,9 @@ class _StdlibHandler(BaseHTTPRequestHandler):
 
 
 class _QuietServer(ThreadingHTTPServer):
+    body = b""
+    hits = 0
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         """wrk resets its connections when it stops: not worth a traceback."""
 

@@ -140,7 +140,7 @@ def build_targets(d: dict[str, Any], mib: int) -> list[Target]:
     ctl = d.get("control", {})
     startstop = d.get("startstop.start+stop", {})
     # label, value, bound, at most (else at least), unit ("x": a ratio)
-    rows: list[tuple[str, float | None, float, bool, str]] = [
+    rows: list[tuple[str, float | None, float, int, str]] = [
         ("thread throughput >= 1.0x tornado", paired(d, "wrk.rps", "thread", "tornado"), 1, 0, "x"),
         ("  by server CPU per request", paired(d, "wrk.cpu", "tornado", "thread"), 1, 0, "x"),
         (

@@ -16,6 +16,7 @@ import os
 import socket
 import sys
 import time
+from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -63,6 +64,7 @@ def send(port: int, count: int) -> None:
 def main() -> None:
     mode, requests = sys.argv[1], int(sys.argv[2])
     limit = int(sys.argv[3]) if len(sys.argv) > 3 else None
+    server: Any
     if mode == "tornado":
         server = BareTornado()
         server.set_body(b"")

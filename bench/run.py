@@ -383,7 +383,9 @@ class Bench:
 
     def rss(self) -> None:
         requests = self.size["rss"]
-        runs = [(m, None) for m in ("thread", "subprocess") if m in self.contenders]
+        runs: list[tuple[str, int | None]] = [
+            (m, None) for m in ("thread", "subprocess") if m in self.contenders
+        ]
         runs += [(m, 100) for m, _ in list(runs)]
         if "tornado" in self.contenders:
             runs.append(("tornado", None))

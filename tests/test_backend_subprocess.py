@@ -485,6 +485,66 @@ def test_calls_from_another_thread_are_not_held_up_by_a_pending_wait(srv: TestSe
     assert [r.path for r in history] == ["/wake"]
 
 
+@pytest.mark.parametrize("pending", ["a wait", "an await", "both"])
+def test_replies_reach_their_own_callers_across_threads(srv: TestServer, pending: str) -> None:
+    """Whichever thread reads the socketpair hands each reply to its caller.
+
+    Eight threads read requests by index while a blocking wait (whose thread
+    then reads for everyone) and/or an awaiting wait (read for by the helper
+    thread) are pending: a reply handed to the wrong caller would show as a
+    wrong path, a lost one as a timeout.
+    """
+    for number in range(20):
+        get(srv, f"/{number}")
+    failures: list[str] = []
+    waits = {"a wait": 1, "an await": 1, "both": 2}[pending]
+    ready = threading.Barrier(9 + waits)
+
+    def reader(offset: int) -> None:
+        ready.wait(10)
+        for call in range(150):
+            index = (offset * 7 + call) % 20
+            path = srv.get_request("path", index)
+            if path != f"/{index}":
+                failures.append(f"thread {offset}: request {index} came back as {path}")
+            if call % 10 == 0 and len(srv.history) < 20:
+                failures.append(f"thread {offset}: a history too short")
+
+    waited: list[object] = []
+
+    def blocking_wait() -> None:
+        ready.wait(10)
+        waited.append([r.path for r in srv.wait_requests(22, timeout=20.0)])
+
+    def awaiting_wait() -> None:
+        async def main() -> list[str]:
+            ready.wait(10)
+            return [r.path for r in await srv.await_requests(22, timeout=20.0)]
+
+        waited.append(asyncio.run(main()))
+
+    threads = [threading.Thread(target=reader, args=(n,)) for n in range(8)]
+    if pending != "an await":
+        threads.append(threading.Thread(target=blocking_wait))
+    if pending != "a wait":
+        threads.append(threading.Thread(target=awaiting_wait))
+    for thread in threads:
+        thread.start()
+    try:
+        ready.wait(10)
+        for thread in threads[:8]:
+            thread.join(60.0)
+        assert not any(thread.is_alive() for thread in threads[:8])
+        get(srv, "/20")
+        get(srv, "/21")
+    finally:
+        for thread in threads:
+            thread.join(30.0)
+    assert not any(thread.is_alive() for thread in threads)
+    assert failures == []
+    assert waited == [[f"/{n}" for n in range(22)]] * waits
+
+
 def test_stop_with_a_wait_pending_returns_promptly_and_the_wait_times_out() -> None:
     server = TestServer(mode="subprocess").start()
     results: list[object] = []
