@@ -27,6 +27,7 @@ import asyncio
 import os
 import select
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -62,6 +63,9 @@ __all__ = ["SubprocessBackend"]
 
 #: Seconds a control call may wait for the child beyond its own timeout.
 CALL_TIMEOUT = 10.0
+#: The longest a read blocks before its caller looks at its deadline again.
+#: A read with less time left than this polls first, to keep its deadline.
+_READ_SLICE = 0.25
 _STDERR_TAIL = 4000
 
 
@@ -143,6 +147,12 @@ class SubprocessBackend:
             theirs.close()
         self._channel = ours  # blocking, but read only when poll says so (see _write)
         self._poller.register(ours, select.POLLIN)
+        seconds = int(_READ_SLICE)
+        ours.setsockopt(
+            socket.SOL_SOCKET,
+            socket.SO_RCVTIMEO,
+            struct.pack("ll", seconds, int((_READ_SLICE - seconds) * 1e6)),
+        )
         self._write_poller.register(ours, select.POLLOUT)
         with self._cond:
             self._waiting.add(0)  # the first reply has seq 0
@@ -415,7 +425,12 @@ class SubprocessBackend:
         try:
             if channel is None:
                 size = 0
-            elif self._poller.poll(None if timeout is None else max(1, int(timeout * 1000))):
+            elif (
+                timeout is None
+                or timeout >= _READ_SLICE
+                or self._poller.poll(max(1, int(timeout * 1000)))
+            ):
+                # one syscall: recv blocks, for _READ_SLICE at most (SO_RCVTIMEO)
                 size = channel.recv_into(self._buffer)
                 if size:
                     frames = self._decoder.feed(memoryview(self._buffer)[:size])
@@ -424,7 +439,7 @@ class SubprocessBackend:
                 self._proc.kill()
             self._dead(f"sent a bad frame ({exc}) and was killed")
             size = 0
-        except BlockingIOError:  # woken for nothing: read again
+        except BlockingIOError:  # _READ_SLICE passed: the caller checks its deadline
             pass
         except OSError:
             size = 0

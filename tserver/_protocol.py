@@ -383,16 +383,18 @@ _OK_HISTORY = _OK_REQUEST + 1  # Ok(list[Request])
 
 
 def _to_wire(message: object) -> tuple[Any, ...]:
-    code = _CODES.get(type(message))
-    if code is None:
-        return (_PLAIN, message)
-    assert isinstance(message, Message)
-    if code == _OK:
-        value = message.fields()[0]
+    kind = type(message)
+    if kind is Ok:  # the most frequent message: no generic path
+        value = message.value  # type: ignore[attr-defined]
         if type(value) is Request:
             return (_OK_REQUEST, request_to_wire(value))
         if type(value) is list and all(type(r) is Request for r in value):
             return (_OK_HISTORY, [request_to_wire(r) for r in value])
+        return (_OK, value)
+    code = _CODES.get(kind)
+    if code is None:
+        return (_PLAIN, message)
+    assert isinstance(message, Message)
     return (code, *message.fields())
 
 

@@ -19,6 +19,7 @@ from ._headers import Headers, MultiDict
 
 __all__ = ["Request", "UploadedFile"]
 
+_set = object.__setattr__  # how a frozen value sets its fields in __init__
 _EMPTY = MultiDict()  # read-only, so one empty instance serves every request
 _NO_HEADERS = Headers()
 _CHARSET_RE = re.compile(r"""charset\s*=\s*"?([^";\s]+)""", re.IGNORECASE)
@@ -177,24 +178,23 @@ class Request(Frozen):
         url: str = "",
         received_at: float = 0.0,
     ) -> None:
-        assign(
-            self,
-            method=method,
-            path=path,
-            query_string=query_string,
-            args=_EMPTY if args is None else args,
-            headers=_NO_HEADERS if headers is None else headers,
-            cookies={} if cookies is None else cookies,
-            data=data,
-            form=_EMPTY if form is None else form,
-            files={} if files is None else files,
-            client_ip=client_ip,
-            client_port=client_port,
-            version=version,
-            scheme=scheme,
-            url=url,
-            received_at=received_at,
-        )
+        # one line a field, not assign(**fields): the server builds one
+        # Request per request, and this is twice as fast
+        _set(self, "method", method)
+        _set(self, "path", path)
+        _set(self, "query_string", query_string)
+        _set(self, "args", _EMPTY if args is None else args)
+        _set(self, "headers", _NO_HEADERS if headers is None else headers)
+        _set(self, "cookies", {} if cookies is None else cookies)
+        _set(self, "data", data)
+        _set(self, "form", _EMPTY if form is None else form)
+        _set(self, "files", {} if files is None else files)
+        _set(self, "client_ip", client_ip)
+        _set(self, "client_port", client_port)
+        _set(self, "version", version)
+        _set(self, "scheme", scheme)
+        _set(self, "url", url)
+        _set(self, "received_at", received_at)
 
     def __reduce__(self) -> tuple[Any, ...]:
         # positional fields: compact, and independent of how a Python
