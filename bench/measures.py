@@ -193,6 +193,9 @@ def big_get(contender: Contender, size: int) -> float:
 
 
 def _timed(fn: Any, count: int) -> list[float]:
+    """*count* timings of ``fn()``, after ``count // 4`` untimed calls to warm it up."""
+    for _ in range(count // 4):
+        fn()
     samples = []
     for _ in range(count):
         t0 = clock()

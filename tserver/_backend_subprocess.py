@@ -154,7 +154,7 @@ class SubprocessBackend:
             struct.pack("ll", seconds, int((_READ_SLICE - seconds) * 1e6)),
         )
         self._write_poller.register(ours, select.POLLOUT)
-        with self._cond:
+        with self._lock:
             self._waiting.add(0)  # the first reply has seq 0
         self._reader = threading.Thread(
             target=self._read_for_awaits, name=f"tserver-child-{self._proc.pid}", daemon=True
@@ -225,7 +225,7 @@ class SubprocessBackend:
                 channel.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
-        with self._cond:
+        with self._lock:
             self._reader_done = True
             self._reader_wake.notify_all()
         if self._reader is not None:
@@ -235,7 +235,7 @@ class SubprocessBackend:
             channel.close()
         self._channel = None
         self._release_stderr()
-        with self._cond:
+        with self._lock:
             self._finished = True
             callbacks = list(self._callbacks.values())
             self._callbacks.clear()
@@ -289,7 +289,7 @@ class SubprocessBackend:
         except asyncio.TimeoutError:
             raise ServerStateError(self._late_text(timeout + CALL_TIMEOUT)) from None
         finally:
-            with self._cond:
+            with self._lock:
                 self._callbacks.pop(seq, None)
         if reply is _CLOSED:
             if self.died is not None or not self._finished:
@@ -313,7 +313,7 @@ class SubprocessBackend:
     ) -> int:
         """Send *command* in one frame; register who waits for its reply."""
         with self._send_lock:
-            with self._cond:
+            with self._lock:
                 if self._goodbye:  # stop() got the final state: let it restore it first
                     self._cond.wait_for(
                         lambda: self._finished or self.died is not None, CALL_TIMEOUT
@@ -338,7 +338,7 @@ class SubprocessBackend:
             try:
                 self._write(channel, encode_frame(command, seq))
             except OSError as exc:
-                with self._cond:
+                with self._lock:
                     self._waiting.discard(seq)
                     self._callbacks.pop(seq, None)
                 if isinstance(exc, TimeoutError):  # half a frame sent: the stream is lost
@@ -353,14 +353,20 @@ class SubprocessBackend:
         read), so sends are non-blocking by flag and wait in poll if the
         child's end is full: a child whose loop is stuck must not hang us.
         """
-        view = memoryview(frame)
+        try:
+            sent = channel.send(frame, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            sent = 0
+        if sent == len(frame):  # the common case: all of it at once
+            return
+        view = memoryview(frame)[sent:]
         while view:
+            if not self._write_poller.poll(int(CALL_TIMEOUT * 1000)):
+                raise TimeoutError(f"the child read nothing for {CALL_TIMEOUT:g}s")
             try:
                 view = view[channel.send(view, socket.MSG_DONTWAIT) :]
             except BlockingIOError:
                 pass
-            if view and not self._write_poller.poll(int(CALL_TIMEOUT * 1000)):
-                raise TimeoutError(f"the child read nothing for {CALL_TIMEOUT:g}s")
 
     def _receive(self, seq: int, timeout: float) -> object:
         """The reply to *seq*: read it ourselves, or be handed it by whoever reads."""
@@ -368,7 +374,7 @@ class SubprocessBackend:
         try:
             while True:
                 left = deadline - time.monotonic()
-                with self._cond:
+                with self._lock:
                     if seq in self._replies:
                         self._waiting.discard(seq)
                         return self._replies.pop(seq)
@@ -387,14 +393,14 @@ class SubprocessBackend:
                     return reply
             raise self._dead()
         except BaseException:
-            with self._cond:
+            with self._lock:
                 self._waiting.discard(seq)
                 self._replies.pop(seq, None)
             raise
 
     def _read_for_awaits(self) -> None:
         """The helper thread: read while awaiting calls wait and no one else reads."""
-        with self._cond:
+        with self._lock:
             while True:
                 self._reader_wake.wait_for(
                     lambda: (
@@ -451,7 +457,7 @@ class SubprocessBackend:
                 replies.append((seq, Failed(exc)))
         callbacks: list[tuple[Callable[[object], None], object]] = []
         result: object = _NOTHING
-        with self._cond:
+        with self._lock:
             self._reading = False
             for seq, reply in replies:
                 if seq == self._shutdown_seq:
@@ -507,7 +513,7 @@ class SubprocessBackend:
                 returncode,
                 tail,
             )
-        with self._cond:
+        with self._lock:
             self._cond.notify_all()
         return self.died
 

@@ -138,10 +138,11 @@ class Child:
             return False
         self.send(Ok(int(sockets[0].getsockname()[1])))
         self.channel.setblocking(False)
-        self.ioloop.add_handler(self.channel.fileno(), self.on_readable, IOLoop.READ)
+        # straight on the asyncio loop Tornado runs on: one wrapper less per command
+        self.loop.add_reader(self.channel.fileno(), self.on_readable)
         return True
 
-    def on_readable(self, fd: int, events: int) -> None:
+    def on_readable(self) -> None:
         """Read what the parent sent; EOF means the parent is gone."""
         try:
             size = self.channel.recv_into(self.buffer)
@@ -212,7 +213,7 @@ class Child:
     def finish(self) -> None:
         """Stop the loop (serving ends; main() closes everything)."""
         with contextlib.suppress(KeyError, ValueError):
-            self.ioloop.remove_handler(self.channel.fileno())
+            self.loop.remove_reader(self.channel.fileno())
         if self.server is not None:
             self.server.stop()
         self.loop.stop()
