@@ -14,9 +14,9 @@ turn, in a rotating order, so drift on a shared machine hits them all alike.
 Figures are medians over the rounds; ratios divide medians of the same run.
 
 The process pins itself to CPU 0 (its server threads and children inherit
-that) and runs wrk on CPU 1 with ``taskset``.  Needs: ``pip install
-pytest-httpserver`` (else that column is skipped with a note) and ``wrk``
-(``apt-get install wrk``; else the throughput section is skipped).
+that) and runs wrk on CPU 1 with ``taskset``.  Needs: ``pip install -e
+'.[bench]'`` for pytest-httpserver (else that column is skipped with a note)
+and ``wrk`` (``apt-get install wrk``; else the throughput section is skipped).
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ class Bench:
             self.contenders.remove("httpserver")
             self.notes.append(
                 "pytest-httpserver is not installed: its column is skipped "
-                "(pip install pytest-httpserver)"
+                "(pip install -e '.[bench]')"
             )
         self.pin = (
             not args.no_pin and hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) >= 2
