@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 import struct
 
@@ -216,3 +217,12 @@ def test_history_replies_carry_every_field_of_every_request() -> None:
             assert isinstance(got.args, MultiDict)
     plain = Request("GET", "/", "q=1", MultiDict([("q", "1")]), Headers([("A", "b")]))
     assert b"tserver" not in encode_frame(Ok([plain]))  # no class names on the hot path
+
+
+def test_messages_are_frozen() -> None:
+    message = SetResponse("data", b"x")
+    with pytest.raises(dataclasses.FrozenInstanceError, match="cannot assign to field 'key'"):
+        message.key = "json"  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError, match="cannot delete field 'value'"):
+        del message.value  # type: ignore[misc]
+    assert message == SetResponse("data", b"x")

@@ -12,17 +12,18 @@ pickle.  `FrameDecoder` buffers partial input and yields ``(seq, payload)``
 pairs; `decode_frame` unpickles one payload, so a frame that does not
 unpickle fails alone.  This module does no I/O: no sockets, no threads.
 
-The messages are plain slotted classes rather than dataclasses: the child
+The messages are frozen slotted classes rather than dataclasses: the child
 process imports this module on every start, and some twenty dataclasses
 cost about 10 ms to build there (the start-up budget of subprocess mode is
 a bare Tornado child's time plus 10 %).  They compare, print and pickle by
-their fields, and are treated as immutable.
+their fields, and assigning to one raises `~dataclasses.FrozenInstanceError`.
 """
 
 from __future__ import annotations
 
 import pickle
 import struct
+from dataclasses import FrozenInstanceError
 from typing import Any
 
 from ._request import Request, request_from_wire, request_to_wire
@@ -59,6 +60,7 @@ __all__ = [
 #: The largest frame accepted (bodies of several hundred MiB still fit).
 MAX_FRAME = 4 * 1024**3
 _HEADER = struct.Struct(">QQ")
+_set = object.__setattr__  # how a frozen message sets its fields in __init__
 
 
 class FrameError(ValueError):
@@ -66,7 +68,7 @@ class FrameError(ValueError):
 
 
 class Message:
-    """Base of every message: fields in ``__slots__``, compared and pickled by value.
+    """Base of every message: frozen, fields in ``__slots__``, compared and pickled by value.
 
     ``__slots__`` lists the fields in the order of ``__init__``'s parameters:
     a message unpickles as ``type(*fields)``.
@@ -80,6 +82,12 @@ class Message:
     """
 
     __slots__: tuple[str, ...] = ()
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
 
     def fields(self) -> tuple[Any, ...]:
         """The field values, in declaration order."""
@@ -115,17 +123,28 @@ class SetResponse(Command):
 
     __slots__ = ("key", "value", "method", "once")  # noqa: RUF023 (the order of __init__)
 
+    key: str
+    value: Any
+    method: str | None
+    once: bool
+
     def __init__(self, key: str, value: Any, method: str | None = None, once: bool = False) -> None:
-        self.key = key
-        self.value = value
-        self.method = method
-        self.once = once
+        _set(self, "key", key)
+        _set(self, "value", value)
+        _set(self, "method", method)
+        _set(self, "once", once)
 
 
 class AddRule(Command):
     """`add_response`: a rule with its selectors."""
 
     __slots__ = ("response", "count", "methods", "path", "match")  # noqa: RUF023 (the order of __init__)
+
+    response: Response
+    count: int | None
+    methods: tuple[str, ...] | None
+    path: Any
+    match: Any
 
     def __init__(
         self,
@@ -135,11 +154,11 @@ class AddRule(Command):
         path: Any = None,
         match: Any = None,
     ) -> None:
-        self.response = response
-        self.count = count
-        self.methods = methods
-        self.path = path
-        self.match = match
+        _set(self, "response", response)
+        _set(self, "count", count)
+        _set(self, "methods", methods)
+        _set(self, "path", path)
+        _set(self, "match", match)
 
 
 class Reset(Command):
@@ -159,8 +178,10 @@ class GetRequest(Command):
 
     __slots__ = ("index",)
 
+    index: int
+
     def __init__(self, index: int = -1) -> None:
-        self.index = index
+        _set(self, "index", index)
 
 
 class GetCount(Command):
@@ -180,9 +201,12 @@ class WaitRequests(Command):
 
     __slots__ = ("count", "timeout")
 
+    count: int
+    timeout: float
+
     def __init__(self, count: int, timeout: float) -> None:
-        self.count = count
-        self.timeout = timeout
+        _set(self, "count", count)
+        _set(self, "timeout", timeout)
 
 
 class Snapshot(Command):
@@ -196,8 +220,10 @@ class Restore(Command):
 
     __slots__ = ("state",)
 
+    state: RecorderState
+
     def __init__(self, state: RecorderState) -> None:
-        self.state = state
+        _set(self, "state", state)
 
 
 class Shutdown(Command):
@@ -226,6 +252,16 @@ class StartChild(Message):
         "state",
     )
 
+    address: str
+    port: int
+    tls_cert: str | None
+    tls_key: str | None
+    strict: bool
+    history_limit: int | None
+    max_body_size: int
+    sys_path: tuple[str, ...]
+    state: bytes | None
+
     def __init__(
         self,
         address: str,
@@ -238,15 +274,15 @@ class StartChild(Message):
         sys_path: tuple[str, ...],
         state: bytes | None = None,
     ) -> None:
-        self.address = address
-        self.port = port
-        self.tls_cert = tls_cert
-        self.tls_key = tls_key
-        self.strict = strict
-        self.history_limit = history_limit
-        self.max_body_size = max_body_size
-        self.sys_path = sys_path
-        self.state = state
+        _set(self, "address", address)
+        _set(self, "port", port)
+        _set(self, "tls_cert", tls_cert)
+        _set(self, "tls_key", tls_key)
+        _set(self, "strict", strict)
+        _set(self, "history_limit", history_limit)
+        _set(self, "max_body_size", max_body_size)
+        _set(self, "sys_path", sys_path)
+        _set(self, "state", state)
 
 
 # -- replies and data ---------------------------------------------------------
@@ -257,8 +293,10 @@ class Ok(Message):
 
     __slots__ = ("value",)
 
+    value: Any
+
     def __init__(self, value: Any = None) -> None:
-        self.value = value
+        _set(self, "value", value)
 
 
 class Failed(Message):
@@ -266,8 +304,10 @@ class Failed(Message):
 
     __slots__ = ("error",)
 
+    error: BaseException
+
     def __init__(self, error: BaseException) -> None:
-        self.error = error
+        _set(self, "error", error)
 
 
 class HandlerError(Message):
@@ -279,6 +319,12 @@ class HandlerError(Message):
 
     __slots__ = ("type_name", "message", "traceback", "request", "exception")  # noqa: RUF023 (the order of __init__)
 
+    type_name: str
+    message: str
+    traceback: str
+    request: Request | None
+    exception: BaseException | None
+
     def __init__(
         self,
         type_name: str,
@@ -287,11 +333,11 @@ class HandlerError(Message):
         request: Request | None = None,
         exception: BaseException | None = None,
     ) -> None:
-        self.type_name = type_name
-        self.message = message
-        self.traceback = traceback
-        self.request = request
-        self.exception = exception
+        _set(self, "type_name", type_name)
+        _set(self, "message", message)
+        _set(self, "traceback", traceback)
+        _set(self, "request", request)
+        _set(self, "exception", exception)
 
     def portable(self) -> HandlerError:
         """A copy without the exception object when that does not pickle."""
@@ -309,15 +355,19 @@ class CheckReport(Message):
 
     __slots__ = ("errors", "unmatched", "unused_rules")
 
+    errors: tuple[HandlerError, ...]
+    unmatched: tuple[str, ...]
+    unused_rules: tuple[str, ...]
+
     def __init__(
         self,
         errors: tuple[HandlerError, ...] = (),
         unmatched: tuple[str, ...] = (),
         unused_rules: tuple[str, ...] = (),
     ) -> None:
-        self.errors = errors
-        self.unmatched = unmatched
-        self.unused_rules = unused_rules
+        _set(self, "errors", errors)
+        _set(self, "unmatched", unmatched)
+        _set(self, "unused_rules", unused_rules)
 
     def __bool__(self) -> bool:
         return bool(self.errors or self.unmatched or self.unused_rules)
@@ -327,6 +377,14 @@ class RecorderState(Message):
     """A picklable copy of the recorder's configuration and records."""
 
     __slots__ = ("rules", "defaults", "once", "history", "count", "errors", "unmatched")  # noqa: RUF023 (the order of __init__)
+
+    rules: tuple[Any, ...]
+    defaults: tuple[tuple[str | None, tuple[tuple[str, Any], ...]], ...]
+    once: tuple[tuple[str | None, tuple[tuple[str, Any], ...]], ...]
+    history: tuple[Request, ...]
+    count: int
+    errors: tuple[HandlerError, ...]
+    unmatched: tuple[str, ...]
 
     def __init__(
         self,
@@ -338,13 +396,13 @@ class RecorderState(Message):
         errors: tuple[HandlerError, ...] = (),
         unmatched: tuple[str, ...] = (),
     ) -> None:
-        self.rules = rules
-        self.defaults = defaults
-        self.once = once
-        self.history = history
-        self.count = count
-        self.errors = errors
-        self.unmatched = unmatched
+        _set(self, "rules", rules)
+        _set(self, "defaults", defaults)
+        _set(self, "once", once)
+        _set(self, "history", history)
+        _set(self, "count", count)
+        _set(self, "errors", errors)
+        _set(self, "unmatched", unmatched)
 
 
 # -- the wire form -------------------------------------------------------------
