@@ -53,6 +53,7 @@ RANK: dict[str, float] = {
     # row 1, values (``_request`` and ``_response`` build on ``_headers``)
     "_headers": 1,
     "_request": 1.5,
+    "_cookie": 1.4,
     "_response": 1.5,
     # rendering: stdlib only, usable by any layer above the values
     "_formatting": 1.8,
@@ -62,6 +63,7 @@ RANK: dict[str, float] = {
     "_recorder": 3,
     # row 4, loop side, and the backend interface and waits the hosts share
     "_handler": 4,
+    "_faults": 3.9,
     "_listen": 4,
     "_tls": 4,
     "_backend": 4,
@@ -94,6 +96,7 @@ KNOWN_EXCEPTIONS: dict[tuple[str, str], str] = {}
 
 NO_TORNADO = (
     "_errors",
+    "_cookie",
     "_frozen",
     "_version",
     "_headers",

@@ -18,6 +18,7 @@ The matchers live in `tserver.matchers`, the Tornado integration in
 
 from typing import TYPE_CHECKING, Any
 
+from ._cookie import Cookie as Cookie
 from ._errors import NoRequestError as NoRequestError
 from ._errors import ServerDiedError as ServerDiedError
 from ._errors import ServerStartError as ServerStartError
@@ -29,7 +30,6 @@ from ._headers import MultiDict as MultiDict
 from ._request import Request as Request
 from ._request import UploadedFile as UploadedFile
 from ._response import UNSET as UNSET
-from ._response import Cookie as Cookie
 from ._response import Raw as Raw
 from ._response import Response as Response
 from ._version import __version__ as __version__

@@ -19,16 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import socket
-import struct
 import time
 import traceback
-from http.client import responses
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qsl
 
 from tornado import httputil, iostream, web
 
+from . import _faults
 from ._headers import Headers, MultiDict
 from ._protocol import HandlerError
 from ._request import Request, UploadedFile, charset_of
@@ -104,10 +102,6 @@ def _http_date() -> str:
         text = httputil.format_timestamp(now)
         _date = (now, text)
     return text
-
-
-#: How long a refused body (``413``) is read and discarded before closing.
-LINGER_SECONDS = 2.0
 
 
 class _AnyMethod(tuple[str, ...]):
@@ -202,12 +196,12 @@ class RecordingHandler(web.RequestHandler):
         self._method = self.request.method or "GET"
         declared = self.request.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > self.max_body_size:
-            return self._refuse_body(
-                _raw_response(
-                    413,
-                    f"tserver: body of {declared} bytes is over max_body_size="
-                    f"{self.max_body_size}\n".encode(),
-                ),
+            answer = (
+                f"tserver: body of {declared} bytes is over max_body_size={self.max_body_size}\n"
+            )
+            return _faults.refuse_body(
+                self.detach(),
+                _faults.plain_response(413, answer.encode(), SERVER_HEADER),
                 int(declared),
             )
         # Tornado dispatches on getattr(self, method.lower()); route every
@@ -348,63 +342,15 @@ class RecordingHandler(web.RequestHandler):
     async def _fault(self, response: Response) -> None:
         fault = response.fault
         if isinstance(fault, Raw):
-            await self._write_raw(fault.data)
-            return
-        if fault == "truncate":
+            await _faults.write_and_close(self.detach(), fault.data)
+        elif fault == "truncate":
             self._apply_headers(response)
-            body = response.body
-            status = response.status
-            reason = response.reason or responses.get(status, "Unknown")
-            lines = [f"HTTP/1.1 {status} {reason}"]
-            lines += [f"{k}: {v}" for k, v in self._headers.get_all()]
-            lines.append(f"Content-Length: {len(body)}")
-            head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-            await self._write_raw(head + body[: len(body) // 2])
-            return
-        stream = self.detach()
-        if fault == "reset":
-            sock = stream.socket
-            if sock is not None:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        stream.close()
-
-    async def _refuse_body(self, data: bytes, declared: int) -> None:
-        """Answer *data* without reading the body, then close gracefully.
-
-        Closing a socket with unread bytes makes the kernel send a TCP RST,
-        which can reach the client before it reads the answer (a client that
-        writes its whole body first then sees "connection reset", not the
-        ``413``).  So: send the answer, half-close, and read and discard what
-        the client still sends (up to *declared* bytes, for at most
-        ``LINGER_SECONDS``) before closing.
-        """
-        stream = self.detach()
-        try:
-            await stream.write(data)
-            sock = stream.socket
-            if sock is not None:
-                sock.shutdown(socket.SHUT_WR)
-            deadline = time.monotonic() + LINGER_SECONDS
-            drained = 0
-            while drained < declared:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                chunk = await asyncio.wait_for(stream.read_bytes(1 << 16, partial=True), left)
-                drained += len(chunk)
-        except (iostream.StreamClosedError, OSError, asyncio.TimeoutError):
-            pass
-        finally:
-            stream.close()
-
-    async def _write_raw(self, data: bytes) -> None:
-        stream = self.detach()
-        try:
-            await stream.write(data)
-        except iostream.StreamClosedError:
-            pass
-        finally:
-            stream.close()
+            data = _faults.truncated(
+                response.status, response.reason, self._headers.get_all(), response.body
+            )
+            await _faults.write_and_close(self.detach(), data)
+        else:
+            _faults.close(self.detach(), reset=fault == "reset")
 
     def log_exception(
         self,
@@ -417,16 +363,6 @@ class RecordingHandler(web.RequestHandler):
             return
         text = "".join(traceback.format_exception(type(value), value, tb))
         self.recorder.add_error(HandlerError(type(value).__name__, str(value), text, None, value))
-
-
-def _raw_response(status: int, body: bytes) -> bytes:
-    reason = responses.get(status, "Unknown")
-    head = (
-        f"HTTP/1.1 {status} {reason}\r\nServer: {SERVER_HEADER}\r\n"
-        "Content-Type: text/plain; charset=utf-8\r\n"
-        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-    )
-    return head.encode("latin-1") + body
 
 
 def _no_log(handler: web.RequestHandler) -> None:
