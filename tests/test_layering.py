@@ -72,6 +72,7 @@ RANK: dict[str, float] = {
     "_backend_thread": 5,
     "_backend_inline": 5,
     "_backend_subprocess": 5,
+    "_childproc": 4.9,
     "_child": 5,
     # argument checks of the facade
     "_args": 5.5,
@@ -111,6 +112,7 @@ NO_TORNADO = (
     "_args",
     "_backend",
     "_backend_subprocess",
+    "_childproc",
 )
 
 PUBLIC_MODULES = ("tserver", "tserver.matchers", "tserver.testing", "tserver.pytest_plugin")

@@ -17,25 +17,24 @@ process that uses only subprocess mode never builds a Tornado application.
 
 A dead child is noticed at the next call: the socketpair reads EOF, the
 child is reaped, and `ServerDiedError` carries its exit status and the tail
-of its stderr (kept in a temporary file, and copied to our stderr at stop so
-nothing it said is lost).
+of its stderr (`tserver._childproc` spawns the child, keeps its stderr and
+explains its death).
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import select
 import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
+from ._childproc import ChildProcess
 from ._errors import ServerDiedError, ServerStartError, ServerStateError
 from ._protocol import (
     Failed,
@@ -66,7 +65,6 @@ CALL_TIMEOUT = 10.0
 #: The longest a read blocks before its caller looks at its deadline again.
 #: A read with less time left than this polls first, to keep its deadline.
 _READ_SLICE = 0.25
-_STDERR_TAIL = 4000
 
 
 class _Stopped(Exception):
@@ -79,21 +77,6 @@ _CLOSED = object()
 _NOTHING = object()
 
 
-def _spawn_child(channel: socket.socket, stderr: IO[bytes]) -> subprocess.Popen[bytes]:
-    """Start the child with *channel* as an inherited fd (the one POSIX-only spot)."""
-    package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
-    fd = channel.fileno()
-    return subprocess.Popen(
-        [sys.executable, "-m", "tserver._child", str(fd)],
-        pass_fds=(fd,),
-        stdin=subprocess.DEVNULL,
-        stderr=stderr,
-        env=env,
-    )
-
-
 class SubprocessBackend:
     """Runs the server in a child process and forwards commands to it.
 
@@ -104,16 +87,15 @@ class SubprocessBackend:
     def __init__(self, recorder: Recorder, config: ServeConfig) -> None:
         self._recorder = recorder  # the local copy: seeds the child, gets the final state
         self._config = config
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._child: ChildProcess | None = None
+        self._proc: subprocess.Popen[bytes] | None = None  # the child's (tests read its pid)
         self._channel: socket.socket | None = None
-        self._stderr: IO[bytes] | None = None
         self._reader: threading.Thread | None = None
         self._decoder = FrameDecoder()  # used only by the thread holding _reading
         self._buffer = bytearray(1 << 18)
         self._poller = select.poll()  # used by the thread holding _reading
         self._write_poller = select.poll()  # used under _send_lock
         self._send_lock = threading.Lock()  # one frame on the wire at a time
-        self._death_lock = threading.Lock()
         # Under _lock: the reply table and the state of the channel.  _cond
         # wakes blocking calls, _reader_wake the thread reading for awaits.
         self._lock = threading.RLock()
@@ -136,15 +118,14 @@ class SubprocessBackend:
     def start(self) -> int:
         """Spawn the child, send it the configuration, return its bound port."""
         ours, theirs = socket.socketpair()
-        self._stderr = tempfile.TemporaryFile(prefix="tserver-child-stderr-")
         try:
-            self._proc = _spawn_child(theirs, self._stderr)
-        except OSError as exc:
+            self._child = ChildProcess(theirs)
+        except ServerStartError:
             ours.close()
-            self._release_stderr()
-            raise ServerStartError(f"cannot start the server child process: {exc}") from exc
+            raise
         finally:
             theirs.close()
+        self._proc = self._child.proc
         self._channel = ours  # blocking, but read only when poll says so (see _write)
         self._poller.register(ours, select.POLLIN)
         seconds = int(_READ_SLICE)
@@ -201,8 +182,8 @@ class SubprocessBackend:
 
     def stop(self, timeout: float) -> None:
         """Ask the child for its final state and to exit; reap it; close all."""
-        proc, channel = self._proc, self._channel
-        if proc is None or self._finished:
+        child, channel = self._child, self._channel
+        if child is None or self._finished:
             return
         unanswered = False
         try:
@@ -213,11 +194,7 @@ class SubprocessBackend:
             state, unanswered = None, True
         if isinstance(state, RecorderState):
             self._recorder.apply(Restore(state))
-        try:  # a child that did not answer in time gets no second timeout
-            proc.wait(0.0 if unanswered else timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        child.wait(0.0 if unanswered else timeout)  # no second timeout if it did not answer
         if unanswered and self.died is None:
             self._dead(f"did not answer stop() within {timeout:g}s and was killed")
         if channel is not None:
@@ -234,7 +211,7 @@ class SubprocessBackend:
         if channel is not None:
             channel.close()
         self._channel = None
-        self._release_stderr()
+        child.release_stderr()
         with self._lock:
             self._finished = True
             callbacks = list(self._callbacks.values())
@@ -441,8 +418,8 @@ class SubprocessBackend:
                 if size:
                     frames = self._decoder.feed(memoryview(self._buffer)[:size])
         except FrameError as exc:  # a corrupt stream: nothing more can be trusted
-            if self._proc is not None:
-                self._proc.kill()
+            if self._child is not None:
+                self._child.kill()
             self._dead(f"sent a bad frame ({exc}) and was killed")
             size = 0
         except BlockingIOError:  # _READ_SLICE passed: the caller checks its deadline
@@ -492,52 +469,13 @@ class SubprocessBackend:
     # -- death ---------------------------------------------------------------
 
     def _dead(self, how: str | None = None) -> ServerDiedError:
-        """Reap the child (killing it if need be) and build its `ServerDiedError`."""
-        with self._death_lock:
-            if self.died is not None:
-                return self.died
-            proc = self._proc
-            returncode = None
-            if proc is not None:
-                try:
-                    returncode = proc.wait(1.0)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    returncode = proc.wait()
-            tail = self._stderr_tail()
-            pid = proc.pid if proc is not None else "?"
-            what = how or "died"
-            self.died = ServerDiedError(
-                f"the tserver child process (pid {pid}) {what} with exit status {returncode}"
-                + (f"; its stderr ends with:\n{tail}" if tail else " and wrote nothing to stderr"),
-                returncode,
-                tail,
-            )
+        """Reap the child (killing it if need be) and keep its `ServerDiedError`."""
+        assert self._child is not None
+        died = self._child.reap(how)
+        self.died = died
         with self._lock:
             self._cond.notify_all()
-        return self.died
-
-    def _stderr_tail(self) -> str:
-        stream = self._stderr
-        if stream is None:
-            return ""
-        stream.flush()
-        size = stream.seek(0, os.SEEK_END)
-        stream.seek(max(0, size - _STDERR_TAIL))
-        return stream.read().decode("utf-8", "replace")
-
-    def _release_stderr(self) -> None:
-        """Copy what the child wrote to our stderr (never lose it); close the file."""
-        with self._death_lock:  # not while _dead() reads its tail
-            stream, self._stderr = self._stderr, None
-            if stream is None:
-                return
-            with stream:
-                stream.seek(0)
-                text = stream.read()
-            if text:
-                sys.stderr.write(text.decode("utf-8", "replace"))
-                sys.stderr.flush()
+        return died
 
 
 def _unwrap(reply: object) -> Any:
