@@ -88,6 +88,7 @@ RANK: dict[str, float] = {
     "pytest_plugin": 9,
     "testing": 9,
     "cli": 9,
+    "_demo": 8.9,
     "__main__": 9.5,
 }
 
@@ -118,7 +119,8 @@ NO_TORNADO = (
 PUBLIC_MODULES = ("tserver", "tserver.matchers", "tserver.testing", "tserver.pytest_plugin")
 INTEGRATIONS: dict[str, tuple[str, ...]] = {
     "pytest_plugin": (),
-    "cli": (),
+    "cli": ("tserver._demo",),
+    "_demo": (),
     "__main__": ("tserver.cli",),
     "testing": ("tserver._backend_inline",),
 }

@@ -32,6 +32,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TextIO
 
 from tserver import TestServer, TestServerError, WaitTimeoutError, __version__
+from tserver._demo import demo
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -335,64 +336,6 @@ def _serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 # -- demo ---------------------------------------------------------------------------
 
 
-def _demo(out: TextIO) -> int:
-    """A tour: start, answer, send, read back, assert (pass and fail), stop."""
-    from urllib.request import ProxyHandler, build_opener
-    from urllib.request import Request as UrlRequest
-
-    from hamcrest import has_entry
-
-    def say(text: str = "") -> None:
-        out.write(text + "\n")
-        out.flush()
-
-    say(f"tserver {__version__} demo: a real HTTP server for testing HTTP clients\n")
-    with TestServer() as srv:
-        say("1. Start a server on loopback (port 0 picks a free port):")
-        say("   >>> srv = TestServer().start()")
-        say(f"   serving on {srv.url}\n")
-
-        say("2. Tell it what to answer:")
-        say('   >>> srv.set_response("json", {"id": 12, "name": "demo"})\n')
-        srv.set_response("json", {"id": 12, "name": "demo"})
-
-        say("3. Let the client under test talk to it (urllib here; any client works):")
-        url = srv.get_url("/items?page=2")
-        body = b'{"name": "demo"}'
-        headers = {"Content-Type": "application/json", "X-Token": "abc"}
-        say(f"   POST {url} with headers {headers} and body {body!r}")
-        opener = build_opener(ProxyHandler({}))  # loopback: never via a proxy
-        with opener.open(UrlRequest(url, data=body, headers=headers), timeout=10) as reply:
-            say(f"   answer: {reply.status} {reply.read()!r}\n")
-
-        say("4. Read what the server recorded:")
-        request = srv.request
-        say(f"   >>> srv.request\n   {request!r}")
-        say(f"   method={request.method!r} path={request.path!r} args={dict(request.args)!r}")
-        say(f"   headers['X-Token']={request.headers['X-Token']!r} json()={request.json()!r}\n")
-
-        say("5. Assert on it with the fluent layer (hamcrest matchers inside):")
-        say('   >>> srv.assert_request().has_method("POST").has_path("/items") \\')
-        say('   ...     .has_arg("page", "2").has_json(has_entry("name", "demo"))')
-        srv.assert_request().has_method("POST").has_path("/items").has_arg("page", "2").has_json(
-            has_entry("name", "demo")
-        )
-        say("   passed\n")
-
-        say("6. And this is what a failure looks like (the client sent 'abc'):")
-        say('   >>> srv.assert_request().has_header("X-Token", "abd")')
-        try:
-            srv.assert_request().has_header("X-Token", "abd")
-        except AssertionError as exc:
-            say("   AssertionError: " + str(exc).replace("\n", "\n   "))
-        else:  # pragma: no cover - the assertion layer is broken
-            say("   (unexpectedly passed)")
-            return 1
-    say("\nThe server is stopped: the socket is closed and the port is free again.")
-    say("Next: read the tutorial, or run `tserver serve` and point a client at it.")
-    return 0
-
-
 # -- main -------------------------------------------------------------------------
 
 
@@ -430,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return _serve(args, out, err)
-        return _demo(out)
+        return demo(out)
     except TestServerError as exc:
         err.write(f"tserver: error: {exc}\n")
         return 1
