@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import http.client
 import os
+import pickle
 import select
 import signal
 import socket
@@ -39,6 +40,7 @@ from tserver import (
     TestServer,
     WaitTimeoutError,
 )
+from tserver._protocol import SetResponse
 
 HELPERS = Path(__file__).parent / "helpers"
 
@@ -543,6 +545,35 @@ def test_replies_reach_their_own_callers_across_threads(srv: TestServer, pending
     assert not any(thread.is_alive() for thread in threads)
     assert failures == []
     assert waited == [[f"/{n}" for n in range(22)]] * waits
+
+
+def test_a_command_that_does_not_pickle_registers_nothing(srv: TestServer) -> None:
+    backend: Any = srv._backend
+    with pytest.raises((pickle.PicklingError, AttributeError, TypeError)):
+        backend.call(SetResponse("data", lambda: None))
+    assert backend._waiting == set()
+    srv.set_response("data", b"still in step")
+    assert get(srv) == b"still in step"
+
+
+def test_an_interrupt_in_the_reading_thread_hands_reading_on(
+    srv: TestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend: Any = srv._backend
+    decoder = backend._decoder
+    real_feed = decoder.feed
+
+    def interrupted(data: Any) -> Any:
+        monkeypatch.setattr(decoder, "feed", real_feed)  # once
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(decoder, "feed", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _ = srv.request_count  # its reply (one whole frame) is dropped with the interrupt
+    assert not backend._reading
+    srv.set_response("data", b"after the interrupt")
+    assert get(srv) == b"after the interrupt"
+    assert srv.request_count == 1
 
 
 def test_stop_with_a_wait_pending_returns_promptly_and_the_wait_times_out() -> None:

@@ -50,6 +50,7 @@ from ._protocol import (
     decode_frame,
     encode_frame,
     encode_payload,
+    frame,
 )
 
 if TYPE_CHECKING:
@@ -289,6 +290,7 @@ class SubprocessBackend:
         shutdown: bool = False,
     ) -> int:
         """Send *command* in one frame; register who waits for its reply."""
+        payload = encode_payload(command)  # a command that does not pickle registers nothing
         with self._send_lock:
             with self._lock:
                 if self._goodbye:  # stop() got the final state: let it restore it first
@@ -313,7 +315,7 @@ class SubprocessBackend:
                 raise self._dead()
             assert channel is not None
             try:
-                self._write(channel, encode_frame(command, seq))
+                self._write(channel, frame(payload, seq))
             except OSError as exc:
                 with self._lock:
                     self._waiting.discard(seq)
@@ -426,6 +428,12 @@ class SubprocessBackend:
             pass
         except OSError:
             size = 0
+        except BaseException:  # Ctrl-C in the reading thread: let another thread read
+            with self._lock:
+                self._reading = False
+                self._cond.notify_all()
+                self._reader_wake.notify()
+            raise
         replies = []
         for seq, payload in frames:
             try:

@@ -55,6 +55,7 @@ __all__ = [
     "decode_frame",
     "encode_frame",
     "encode_payload",
+    "frame",
 ]
 
 #: The largest frame accepted (bodies of several hundred MiB still fit).
@@ -475,12 +476,16 @@ def encode_payload(message: object) -> bytes:
     return pickle.dumps(_to_wire(message), protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def encode_frame(message: object, seq: int = 0) -> bytes:
-    """One frame: the header (length, *seq*) and the pickled *message*."""
-    payload = encode_payload(message)
+def frame(payload: bytes, seq: int = 0) -> bytes:
+    """One frame: the header (length, *seq*) and *payload*, from `encode_payload`."""
     if len(payload) > MAX_FRAME:
         raise FrameError(f"frame of {len(payload)} bytes exceeds the {MAX_FRAME} limit")
     return _HEADER.pack(len(payload), seq) + payload
+
+
+def encode_frame(message: object, seq: int = 0) -> bytes:
+    """One frame: the header (length, *seq*) and the pickled *message*."""
+    return frame(encode_payload(message), seq)
 
 
 def decode_frame(payload: bytes) -> object:
