@@ -547,6 +547,23 @@ def test_replies_reach_their_own_callers_across_threads(srv: TestServer, pending
     assert waited == [[f"/{n}" for n in range(22)]] * waits
 
 
+def test_a_late_large_reply_nobody_reads_does_not_stop_the_child(srv: TestServer) -> None:
+    """The parent reads only while a call waits; the child must not block on its writes."""
+
+    async def give_up() -> None:
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(srv.await_requests(1, timeout=30.0), 0.2)
+
+    asyncio.run(give_up())  # the child still waits, and will answer with the history
+    big = b"x" * (4 << 20)
+    # recorded: the late answer to the wait carries these 4 MiB, and nobody reads it
+    assert requests.post(srv.url, data=big, timeout=10).status_code == 200
+    assert get(srv, "/still-serving") == b""
+    srv.set_response("data", big)  # a large command while that answer is unread
+    assert get(srv, "/big") == big
+    assert [r.path for r in srv.history] == ["/", "/still-serving", "/big"]
+
+
 def test_a_command_that_does_not_pickle_registers_nothing(srv: TestServer) -> None:
     backend: Any = srv._backend
     with pytest.raises((pickle.PicklingError, AttributeError, TypeError)):
@@ -556,18 +573,21 @@ def test_a_command_that_does_not_pickle_registers_nothing(srv: TestServer) -> No
     assert get(srv) == b"still in step"
 
 
+@pytest.mark.parametrize("where", ["reading", "unpickling"])
 def test_an_interrupt_in_the_reading_thread_hands_reading_on(
-    srv: TestServer, monkeypatch: pytest.MonkeyPatch
+    srv: TestServer, monkeypatch: pytest.MonkeyPatch, where: str
 ) -> None:
     backend: Any = srv._backend
-    decoder = backend._decoder
-    real_feed = decoder.feed
+    owner, name = (
+        (backend._decoder, "feed") if where == "reading" else (backend_module, "decode_frame")
+    )
+    real = getattr(owner, name)
 
     def interrupted(data: Any) -> Any:
-        monkeypatch.setattr(decoder, "feed", real_feed)  # once
+        monkeypatch.setattr(owner, name, real)  # once
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(decoder, "feed", interrupted)
+    monkeypatch.setattr(owner, name, interrupted)
     with pytest.raises(KeyboardInterrupt):
         _ = srv.request_count  # its reply (one whole frame) is dropped with the interrupt
     assert not backend._reading

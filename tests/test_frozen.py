@@ -11,6 +11,7 @@ import copy
 import dataclasses
 import pickle
 from datetime import datetime
+from typing import Any
 
 import pytest
 
@@ -97,3 +98,23 @@ def test_request_defaults_are_empty_and_the_mutable_ones_not_shared() -> None:
 
 def test_request_has_no_instance_dict() -> None:
     assert not hasattr(Request("GET", "/"), "__dict__")
+
+
+def test_a_frozen_dataclass_may_subclass_them_and_keeps_their_checks() -> None:
+    @dataclasses.dataclass(frozen=True)
+    class TaggedCookie(Cookie):
+        tag: str = "t"
+
+    cookie = TaggedCookie("a", "1", tag="mine")
+    assert (cookie.name, cookie.value, cookie.tag) == ("a", "1", "mine")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cookie.tag = "other"  # type: ignore[misc]
+    with pytest.raises(ValueError, match="not an HTTP token"):
+        TaggedCookie("bad name", "1")
+    for cls in (Cookie, Raw, Response, Request, UploadedFile):
+        params: Any = cls.__dataclass_params__  # type: ignore[attr-defined]
+        assert (params.frozen, params.eq) == (True, True), cls
+
+
+def test_one_field_values_hash_like_a_dataclass() -> None:
+    assert hash(Raw(b"x")) == hash((b"x",))

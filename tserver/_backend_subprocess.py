@@ -206,6 +206,9 @@ class SubprocessBackend:
         with self._lock:
             self._reader_done = True
             self._reader_wake.notify_all()
+            # a caller of another thread may be reading: the shutdown above
+            # ends its read; let it leave before the fd is closed (and reused)
+            self._cond.wait_for(lambda: not self._reading, 1.0)
         if self._reader is not None:
             self._reader.join()
             self._reader = None
@@ -406,6 +409,7 @@ class SubprocessBackend:
         """
         channel = self._channel
         frames: list[tuple[int, bytes]] = []
+        replies: list[tuple[int, object]] = []
         size = 1
         try:
             if channel is None:
@@ -419,6 +423,11 @@ class SubprocessBackend:
                 size = channel.recv_into(self._buffer)
                 if size:
                     frames = self._decoder.feed(memoryview(self._buffer)[:size])
+            for seq, payload in frames:
+                try:
+                    replies.append((seq, decode_frame(payload)))
+                except FrameError as exc:  # this reply alone is lost
+                    replies.append((seq, Failed(exc)))
         except FrameError as exc:  # a corrupt stream: nothing more can be trusted
             if self._child is not None:
                 self._child.kill()
@@ -428,18 +437,12 @@ class SubprocessBackend:
             pass
         except OSError:
             size = 0
-        except BaseException:  # Ctrl-C in the reading thread: let another thread read
+        except BaseException:  # say, Ctrl-C while reading or unpickling: let another read
             with self._lock:
                 self._reading = False
                 self._cond.notify_all()
                 self._reader_wake.notify()
             raise
-        replies = []
-        for seq, payload in frames:
-            try:
-                replies.append((seq, decode_frame(payload)))
-            except FrameError as exc:  # this reply alone is lost
-                replies.append((seq, Failed(exc)))
         callbacks: list[tuple[Callable[[object], None], object]] = []
         result: object = _NOTHING
         with self._lock:

@@ -23,6 +23,7 @@ if __name__ == "__main__":
     gc.disable()
 
 import asyncio
+import collections
 import contextlib
 import os
 import signal
@@ -55,6 +56,9 @@ from ._recorder import Recorder
 
 __all__ = ["main"]
 
+#: How long the child tries to write its last frames once it stops serving.
+_FLUSH_SECONDS = 10.0
+
 
 def _portable(value: Any) -> Any:
     """Replace exceptions that would not pickle in reports and snapshots."""
@@ -84,27 +88,64 @@ class Child:
         self.recorder = Recorder(strict=config.strict, history_limit=config.history_limit)
         self.decoder = FrameDecoder()
         self.buffer = bytearray(1 << 16)
+        self.pending: collections.deque[memoryview] = collections.deque()  # unsent output
         self.server: HTTPServer | None = None
         self.loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self.loop)
         self.ioloop = IOLoop.current()
 
     def send(self, message: object, seq: int = 0) -> None:
-        """Write one frame to the parent (blocking if need be: the parent reads it)."""
+        """Send one frame to the parent: at once if the socket takes it, else queued.
+
+        Never blocks the loop.  The parent reads only while a call waits, so
+        a late reply it gave up on may fill the socket; the child must go on
+        serving HTTP meanwhile (the next call drains the socket).
+        """
         try:
             frame = encode_frame(message, seq)
         except Exception as exc:  # a reply that does not pickle
             frame = encode_frame(Failed(RuntimeError(f"reply does not pickle: {exc!r}")), seq)
+        if self.pending:  # keep the order of frames
+            self.pending.append(memoryview(frame))
+            return
         try:
             sent = self.channel.send(frame)  # a small frame goes out whole, at once
         except BlockingIOError:
             sent = 0
+        except OSError:
+            return  # the parent is gone: on_readable sees the EOF
         if sent < len(frame):
-            self.channel.setblocking(True)
+            self.pending.append(memoryview(frame)[sent:])
+            self.loop.add_writer(self.channel.fileno(), self.write_pending)
+
+    def write_pending(self) -> None:
+        """Write queued frames as the socket takes them (the loop's writer callback)."""
+        pending = self.pending
+        while pending:
             try:
-                self.channel.sendall(memoryview(frame)[sent:])
-            finally:
-                self.channel.setblocking(False)
+                sent = self.channel.send(pending[0])
+            except BlockingIOError:
+                return
+            except OSError:  # the parent is gone
+                pending.clear()
+                break
+            if sent < len(pending[0]):
+                pending[0] = pending[0][sent:]
+                return
+            pending.popleft()
+        self.loop.remove_writer(self.channel.fileno())
+
+    def flush(self, timeout: float) -> None:
+        """Write what is still queued, blocking for *timeout* s at most (the loop is done)."""
+        with contextlib.suppress(KeyError, ValueError):
+            self.loop.remove_writer(self.channel.fileno())
+        if not self.pending:
+            return
+        self.channel.settimeout(timeout)
+        with contextlib.suppress(OSError):  # the parent is gone, or did not read
+            for view in self.pending:
+                self.channel.sendall(view)
+        self.pending.clear()
 
     def start(self) -> bool:
         """Bind and serve; report the port or the error.  False: exit now."""
@@ -269,6 +310,8 @@ def main(argv: list[str] | None = None) -> int:
         gc.enable()
         if started:
             child.loop.run_forever()
+        child.flush(_FLUSH_SECONDS)  # the final state, or the start error
+        if started:
             child.loop.run_until_complete(child.close_connections())
         child.ioloop.close(all_fds=True)
     finally:

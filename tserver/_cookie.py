@@ -70,6 +70,10 @@ class Cookie(Frozen):
     def __repr__(self) -> str:
         return self._fields_repr()
 
+    def __post_init__(self) -> None:
+        # what a dataclass subclass's generated __init__ calls
+        self._validate()
+
     def _validate(self) -> None:
         if not isinstance(self.name, str) or not TOKEN_RE.match(self.name):
             raise ValueError(f"Cookie: name {self.name!r} is not an HTTP token")

@@ -71,8 +71,18 @@ def frozen_value(*, slots: bool = False) -> Callable[[type[_F]], type[_F]]:
 
     def decorate(cls: type[_F]) -> type[_F]:
         cls = dataclass(init=False, repr=False, eq=False, slots=slots)(cls)
+        # what Frozen provides, said to dataclasses too: a frozen dataclass
+        # may then subclass it, as it could a @dataclass(frozen=True)
+        params: Any = cls.__dataclass_params__  # type: ignore[attr-defined]
+        params.frozen = params.eq = True
         compared = [f.name for f in fields(cls) if f.compare]  # type: ignore[arg-type]
-        cls._compare = operator.attrgetter(*compared)  # not a descriptor: stays unbound
+        # a tuple even for one field (attrgetter of one name gives the value);
+        # attrgetter is no descriptor, so the class attribute stays unbound
+        getter = operator.attrgetter(*compared)
+        if len(compared) == 1:
+            cls._compare = staticmethod(lambda obj: (getter(obj),))
+        else:
+            cls._compare = getter
         return cls
 
     return decorate

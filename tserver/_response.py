@@ -121,9 +121,12 @@ class Raw(Frozen):
     data: bytes
 
     def __init__(self, data: bytes) -> None:
-        if not isinstance(data, bytes):
-            raise TypeError(f"Raw: data must be bytes, not {type(data).__name__}")
         assign(self, data=data)
+        self.__post_init__()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.data, bytes):
+            raise TypeError(f"Raw: data must be bytes, not {type(self.data).__name__}")
 
     def __repr__(self) -> str:
         return self._fields_repr()
