@@ -225,15 +225,23 @@ class Bench:
         table.add("p99", {n: fmt_time(v) for n, v in p99.items()})
         self.tables.append(table)
 
-    def newconn(self) -> None:
-        names = self.pick(SERVING)
-        count = self.size["newconn"]
-        raw = self.serving(names, lambda c: measures.new_connection(c, count))
+    def p50_section(self, key: str, title: str, names: list[str], measure: Any) -> None:
+        """Serve *names*, collect ``measure(contender)`` samples, show their median."""
+        raw = self.serving(names, measure)
         p50 = {n: percentile([x for r in raw[n] for x in r], 0.5) for n in names}
-        self.data["newconn.p50"] = p50
-        table = Table("GET on a new connection", names)
+        self.data[f"{key}.p50"] = p50
+        table = Table(title, names)
         table.add("p50", {n: fmt_time(v) for n, v in p50.items()})
         self.tables.append(table)
+
+    def newconn(self) -> None:
+        count = self.size["newconn"]
+        self.p50_section(
+            "newconn",
+            "GET on a new connection",
+            self.pick(SERVING),
+            lambda c: measures.new_connection(c, count),
+        )
 
     def wrk(self) -> None:
         if shutil.which("wrk") is None:
@@ -374,12 +382,12 @@ class Bench:
         if not names:
             return
         count = self.size["wait"]
-        raw = self.serving(names, lambda c: measures.wait_latency(c, count))
-        p50 = {n: percentile([x for r in raw[n] for x in r], 0.5) for n in names}
-        self.data["wait.p50"] = p50
-        table = Table("wait latency: recorded -> wait_request returns", names)
-        table.add("p50", {n: fmt_time(v) for n, v in p50.items()})
-        self.tables.append(table)
+        self.p50_section(
+            "wait",
+            "wait latency: recorded -> wait_request returns",
+            names,
+            lambda c: measures.wait_latency(c, count),
+        )
 
     def rss(self) -> None:
         requests = self.size["rss"]

@@ -17,12 +17,12 @@ usable `str` fields.
 
 from __future__ import annotations
 
-import http.client
 import logging
 import os
 import socket
 
 import pytest
+from helpers.requests import fetch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_malformed import assert_usable
@@ -119,13 +119,7 @@ def send_and_read(srv: TestServer, payload: bytes) -> bytes:
 
 
 def get(srv: TestServer, path: str) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection(srv.address, srv.port, timeout=READ_TIMEOUT)
-    try:
-        conn.request("GET", path)
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
+    return fetch(srv, path, timeout=READ_TIMEOUT)
 
 
 def test_fuzzed_requests_never_take_the_server_down(

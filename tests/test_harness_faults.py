@@ -31,6 +31,7 @@ from pathlib import Path
 import callbacks_for_robustness as cb
 import pytest
 import requests
+from helpers.requests import fetch as get
 
 from tserver import Response, ServerDiedError, TestServer
 from tserver._protocol import encode_frame
@@ -76,16 +77,6 @@ def gate() -> Iterator[socket.socket]:
         yield server
     finally:
         server.close()
-
-
-def get(srv: TestServer, path: str = "/") -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection(srv.address, srv.port, timeout=10)
-    try:
-        conn.request("GET", path)
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
 
 
 def server_thread(srv: TestServer) -> threading.Thread:

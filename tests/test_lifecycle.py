@@ -8,6 +8,7 @@ import socket
 import threading
 
 import pytest
+from helpers.requests import fetch as get
 
 from tserver import (
     NoRequestError,
@@ -21,16 +22,6 @@ from tserver import (
 
 def explode(request: Request) -> bytes:
     raise ZeroDivisionError(f"kaboom at {request.path}")
-
-
-def get(srv: TestServer, path: str = "/") -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection(srv.address, srv.port, timeout=10)
-    try:
-        conn.request("GET", path)
-        resp = conn.getresponse()
-        return resp.status, resp.read()
-    finally:
-        conn.close()
 
 
 def open_fds() -> int:

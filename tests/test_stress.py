@@ -27,6 +27,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+from helpers.requests import fetch as get
 
 from tserver import Response, ServerStartError, TestServer
 
@@ -61,21 +62,6 @@ def open_fds() -> set[int]:
 def children() -> set[int]:
     with open(f"/proc/{os.getpid()}/task/{os.getpid()}/children") as f:
         return {int(pid) for pid in f.read().split()}
-
-
-def get(srv: TestServer, path: str = "/", **kwargs: object) -> tuple[int, bytes]:
-    if srv.url.startswith("https"):
-        conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-            srv.address, srv.port, timeout=10, context=srv.client_ssl_context()
-        )
-    else:
-        conn = http.client.HTTPConnection(srv.address, srv.port, timeout=10)
-    try:
-        conn.request("GET", path)
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
 
 
 # -- start/stop cycles --------------------------------------------------------------------

@@ -89,7 +89,6 @@ class SubprocessBackend:
         self._recorder = recorder  # the local copy: seeds the child, gets the final state
         self._config = config
         self._child: ChildProcess | None = None
-        self._proc: subprocess.Popen[bytes] | None = None  # the child's (tests read its pid)
         self._channel: socket.socket | None = None
         self._reader: threading.Thread | None = None
         self._decoder = FrameDecoder()  # used only by the thread holding _reading
@@ -112,7 +111,16 @@ class SubprocessBackend:
         self._goodbye = False  # the child answered Shutdown: its EOF is expected
         self._closed = False  # the child's end closed
         self._finished = False  # stop() is done: the local recorder holds the final state
-        self.died: ServerDiedError | None = None
+
+    @property
+    def died(self) -> ServerDiedError | None:
+        """The child's `ServerDiedError`, once it is known to have died."""
+        return None if self._child is None else self._child.died
+
+    @property
+    def _proc(self) -> subprocess.Popen[bytes] | None:
+        """The child's process (tests and the bench read its pid)."""
+        return None if self._child is None else self._child.proc
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -126,7 +134,6 @@ class SubprocessBackend:
             raise
         finally:
             theirs.close()
-        self._proc = self._child.proc
         self._channel = ours  # blocking, but read only when poll says so (see _write)
         self._poller.register(ours, select.POLLIN)
         seconds = int(_READ_SLICE)
@@ -139,7 +146,7 @@ class SubprocessBackend:
         with self._lock:
             self._waiting.add(0)  # the first reply has seq 0
         self._reader = threading.Thread(
-            target=self._read_for_awaits, name=f"tserver-child-{self._proc.pid}", daemon=True
+            target=self._read_for_awaits, name=f"tserver-child-{self._child.proc.pid}", daemon=True
         )
         self._reader.start()
         cfg = self._config
@@ -483,7 +490,6 @@ class SubprocessBackend:
         """Reap the child (killing it if need be) and keep its `ServerDiedError`."""
         assert self._child is not None
         died = self._child.reap(how)
-        self.died = died
         with self._lock:
             self._cond.notify_all()
         return died
