@@ -101,7 +101,7 @@ class TServer(Contender):
     def cpu_seconds(self) -> float:
         if self.mode != "subprocess":
             return time.process_time()
-        return child_cpu_seconds(self.srv._backend._proc.pid)
+        return child_cpu_seconds(self.srv._backend.pid)
 
 
 # -- bare Tornado in a thread ---------------------------------------------------

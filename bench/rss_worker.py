@@ -74,7 +74,7 @@ def main() -> None:
     server.start()
     pid: int | str = "self"
     if mode == "subprocess":
-        pid = server.srv._backend._proc.pid
+        pid = server.srv._backend.pid
     try:
         send(server.port, min(2000, requests))  # warm-up: buffers, caches, allocations
         server.reset()

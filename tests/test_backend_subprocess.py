@@ -40,7 +40,8 @@ from tserver import (
     TestServer,
     WaitTimeoutError,
 )
-from tserver._protocol import SetResponse
+import tserver._channel as channel_module
+from tserver._commands import SetResponse
 
 HELPERS = Path(__file__).parent / "helpers"
 
@@ -57,7 +58,7 @@ def srv() -> Iterator[TestServer]:
 def child_pid(server: TestServer) -> int:
     """The pid of the running child (private: only tests look at it)."""
     backend: Any = server._backend
-    return int(backend._proc.pid)
+    return int(backend.pid)
 
 
 def get(server: TestServer, path: str = "/", headers: dict[str, str] | None = None) -> bytes:
@@ -568,7 +569,7 @@ def test_a_command_that_does_not_pickle_registers_nothing(srv: TestServer) -> No
     backend: Any = srv._backend
     with pytest.raises((pickle.PicklingError, AttributeError, TypeError)):
         backend.call(SetResponse("data", lambda: None))
-    assert backend._waiting == set()
+    assert backend._channel._waiting == set()
     srv.set_response("data", b"still in step")
     assert get(srv) == b"still in step"
 
@@ -579,7 +580,9 @@ def test_an_interrupt_in_the_reading_thread_hands_reading_on(
 ) -> None:
     backend: Any = srv._backend
     owner, name = (
-        (backend._decoder, "feed") if where == "reading" else (backend_module, "decode_frame")
+        (backend._channel._decoder, "feed")
+        if where == "reading"
+        else (channel_module, "decode_frame")
     )
     real = getattr(owner, name)
 
@@ -590,7 +593,7 @@ def test_an_interrupt_in_the_reading_thread_hands_reading_on(
     monkeypatch.setattr(owner, name, interrupted)
     with pytest.raises(KeyboardInterrupt):
         _ = srv.request_count  # its reply (one whole frame) is dropped with the interrupt
-    assert not backend._reading
+    assert backend._channel._reader is None
     srv.set_response("data", b"after the interrupt")
     assert get(srv) == b"after the interrupt"
     assert srv.request_count == 1

@@ -147,7 +147,7 @@ def serving_pid(srv: TestServer) -> int:
     if srv.mode == "thread":
         return os.getpid()
     backend: Any = srv._backend  # private: only tests look at the child's pid
-    return int(backend._proc.pid)
+    return int(backend.pid)
 
 
 def post_with_headers(conn: http.client.HTTPConnection, number: int, i: int) -> None:

@@ -119,6 +119,7 @@ def check_server_args(
     max_body_size: object,
     *,
     modes: tuple[str, ...],
+    crosses_process: bool,
 ) -> None:
     """The constructor arguments of `~tserver.TestServer` (not its timeout)."""
     where = "TestServer"
@@ -127,10 +128,11 @@ def check_server_args(
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
         raise ValueError(f"{where}: port {port!r} must be an int from 0 (any free port) to 65535")
     if mode not in modes:
-        raise ValueError(f"{where}: mode {mode!r}; expected 'thread' or 'subprocess'")
+        expected = " or ".join(repr(m) for m in modes)
+        raise ValueError(f"{where}: mode {mode!r}; expected {expected}")
     if not isinstance(ssl, (bool, _ssl.SSLContext)):
         raise TypeError(f"{where}: ssl {ssl!r} must be True, False or an ssl.SSLContext")
-    if isinstance(ssl, _ssl.SSLContext) and mode == "subprocess":
+    if isinstance(ssl, _ssl.SSLContext) and crosses_process:
         raise ValueError(
             f"{where}: ssl=<SSLContext> cannot cross to the child process of "
             "subprocess mode; use ssl=True (a throwaway CA) or mode='thread'"

@@ -1,30 +1,61 @@
-"""The interface shared by the three ways of hosting a recorder.
+"""The interface of the transports between the facade and a `~tserver._host.Host`.
 
-A backend owns the event loop and the sockets; the `~tserver.TestServer`
-facade owns argument checking and the public API.  Every backend takes the
-same `~tserver._protocol` commands, so the facade never branches on the mode
-for a setting or a read.
+A *backend* carries `~tserver._commands` commands to the one host of a
+running server: by a direct call (thread and inline modes), or by frames on
+a socketpair (subprocess mode).  When no server runs (before `start`,
+after `stop`) the facade's backend is a `LocalBackend`: the same commands
+applied to a recorder that nothing serves, so configuration made before
+`start` is kept and the history stays readable after `stop`.  The facade
+never branches on the mode or on the state: it calls its backend.
+
+Waiting is written once: the loop side delivers the history in a
+`~tserver._waiting.Pending` (`Recorder.pending_history`), and `wait_local`
+/ `await_local` wait for it, blocking or awaiting.  This module imports no
+Tornado.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from ._errors import ServerStateError
 
 if TYPE_CHECKING:
-    from ._protocol import Command
-    from ._request import Request
+    import ssl
 
-__all__ = ["Backend", "ServeConfig"]
+    from ._commands import Command
+    from ._errors import ServerDiedError
+    from ._recorder import Recorder
+    from ._request import Request
+    from ._waiting import Pending
+
+__all__ = [
+    "Backend",
+    "LocalBackend",
+    "ServeConfig",
+    "await_local",
+    "refuse_blocking_wait",
+    "settle_wait",
+    "wait_local",
+]
+
+R = TypeVar("R")
 
 
 class ServeConfig:
-    """Where and how to serve: the arguments a backend needs to start."""
+    """Where and how to serve: what a backend needs to start.
+
+    ``tls`` is the `~tserver._tls.TlsFiles` of ``ssl=True`` (its paths
+    cross to a child process), ``ssl_context`` the context a thread or
+    inline host serves with.
+    """
 
     __slots__ = (
         "address",
         "history_limit",
         "max_body_size",
         "port",
+        "ssl_context",
         "startup_timeout",
         "strict",
         "tls",
@@ -35,11 +66,12 @@ class ServeConfig:
         address: str,
         port: int,
         *,
-        strict: bool,
-        history_limit: int | None,
-        max_body_size: int,
-        startup_timeout: float,
+        strict: bool = False,
+        history_limit: int | None = None,
+        max_body_size: int = 100 * 1024 * 1024,
+        startup_timeout: float = 10.0,
         tls: Any = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.address = address
         self.port = port
@@ -48,19 +80,32 @@ class ServeConfig:
         self.max_body_size = max_body_size
         self.startup_timeout = startup_timeout
         self.tls = tls
+        self.ssl_context = ssl_context
 
 
 class Backend(Protocol):
-    """start / stop / call / close, plus the two forms of waiting."""
+    """What the facade needs of a transport (or of the stopped state)."""
+
+    @property
+    def running(self) -> bool:
+        """Whether a server is being served (not the stopped state)."""
+
+    @property
+    def died(self) -> ServerDiedError | None:
+        """The error of a child process that died, raised again by every call."""
+
+    @property
+    def abandoned(self) -> tuple[str, ...]:
+        """What `stop` could not end within its timeout."""
 
     def start(self) -> int:
-        """Bind, start serving, return the bound port once accepting."""
+        """Bind and serve; the bound port once accepting."""
 
-    def stop(self, timeout: float) -> None:
-        """Stop serving, close every socket, join or reap what was started."""
+    def stop(self, timeout: float) -> LocalBackend:
+        """Stop serving, close every socket, join or reap; the state that stays readable."""
 
-    def call(self, command: Command) -> Any:
-        """Apply one command to the recorder and return its result."""
+    def call(self, command: Command[R]) -> R:
+        """Carry out one command and return its result."""
 
     def wait(self, count: int, timeout: float) -> list[Request]:
         """Block until *count* requests arrived; the history snapshot."""
@@ -68,5 +113,91 @@ class Backend(Protocol):
     async def wait_async(self, count: int, timeout: float) -> list[Request]:
         """`wait` without blocking the caller's event loop."""
 
-    def close(self) -> None:
-        """Release what `stop` may have left (idempotent)."""
+
+class LocalBackend:
+    """The stopped state: commands applied to a recorder nothing serves.
+
+    :param recorder: the state: what was configured before `start`, or
+        what a server had when it stopped.
+    :param died: the `ServerDiedError` of a child that died; every call
+        raises it again.
+    :param abandoned: what the `stop` that made this state left running.
+    """
+
+    running = False
+
+    def __init__(
+        self,
+        recorder: Recorder,
+        died: ServerDiedError | None = None,
+        abandoned: tuple[str, ...] = (),
+    ) -> None:
+        self.recorder = recorder
+        self.died = died
+        self.abandoned = abandoned
+
+    def start(self) -> int:
+        """A stopped state does not serve: the facade makes a transport instead."""
+        raise ServerStateError("the stopped state cannot start; make a backend")
+
+    def stop(self, timeout: float) -> LocalBackend:
+        """Already stopped: itself."""
+        return self
+
+    def call(self, command: Command[R]) -> R:
+        """Apply *command* to the recorder (or raise how the child died)."""
+        if self.died is not None:
+            raise self.died
+        return self.recorder.apply(command)
+
+    def wait(self, count: int, timeout: float) -> list[Request]:
+        """What a wait sees of a stopped server: the final count, or a timeout."""
+        if self.died is not None:
+            raise self.died
+        return wait_local(self.recorder, count, timeout)
+
+    async def wait_async(self, count: int, timeout: float) -> list[Request]:
+        """`wait` that lets the caller's event loop run meanwhile."""
+        if self.died is not None:
+            raise self.died
+        return await await_local(self.recorder, count, timeout)
+
+
+def settle_wait(
+    recorder: Recorder,
+    pending: Pending[list[Request]],
+    cancel: Any,
+    done: bool,
+    count: int,
+    timeout: float,
+) -> list[Request]:
+    """The end of every local wait: the history, or `WaitTimeoutError` once withdrawn."""
+    if not done:
+        cancel()  # the history may still have arrived meanwhile: look again
+        if not pending.done:
+            raise recorder.timeout_error(count, timeout)
+    return pending.result()
+
+
+def wait_local(recorder: Recorder, count: int, timeout: float) -> list[Request]:
+    """Block until *recorder* has *count* requests; its history."""
+    pending, cancel = recorder.pending_history(count)
+    return settle_wait(recorder, pending, cancel, pending.wait(timeout), count, timeout)
+
+
+async def await_local(recorder: Recorder, count: int, timeout: float) -> list[Request]:
+    """`wait_local` that suspends the calling task instead (asyncio, Tornado or trio)."""
+    pending, cancel = recorder.pending_history(count)
+    done = await pending.wait_async(timeout)
+    return settle_wait(recorder, pending, cancel, done, count, timeout)
+
+
+def refuse_blocking_wait(count: int, arrived: int) -> ServerStateError:
+    """The error of a blocking wait on the thread that runs the server's own loop."""
+    return ServerStateError(
+        f"a blocking wait_request()/wait_requests() for {count} request(s) "
+        f"({arrived} arrived so far) on the thread that runs the server's event "
+        "loop would deadlock, since the loop cannot serve while the call blocks; "
+        "in a coroutine use 'await srv.await_request()' or "
+        "'await srv.await_requests(count)'"
+    )

@@ -1,60 +1,86 @@
-"""Thread mode: a Tornado IOLoop in a daemon thread of the test process.
+"""Thread mode: the `Host` on a Tornado IOLoop in a daemon thread of the test process.
 
-The listening socket is bound in the caller's thread, so a port in use
-raises `ServerStartError` right there and `start()` knows the port at once;
-the loop thread then adds it to an `HTTPServer` and signals that it is
-serving.  Settings and reads never hop onto the loop: the facade applies
-commands to the shared `Recorder` under its lock.
+`DirectBackend` is the transport of the two in-process modes: a command is
+a direct call on the host (under the recorder's lock: no hop onto the
+loop, which would cost a round trip of some 50 us for every setting and
+every read), and a wait is the recorder's `Pending`, refused on the loop's
+own thread where it would deadlock.  `ThreadBackend` adds the thread: the
+listening socket is bound in the caller's thread, so a port in use raises
+`ServerStartError` right in ``start()``; the loop thread then serves it
+and signals that it does.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypeVar
 
-from tornado.httpserver import HTTPServer
 from tornado.ioloop import IOLoop
 
-from ._errors import ServerStartError, ServerStateError
-from ._handler import drop_header_timeout, make_app
+from ._backend import LocalBackend, await_local, refuse_blocking_wait, wait_local
+from ._errors import ServerStartError
+from ._host import Host
 from ._listen import bind_listening
-from ._waiting import wait_async
 
 if TYPE_CHECKING:
-    import ssl
+    import socket
 
     from ._backend import ServeConfig
-    from ._protocol import Command
+    from ._commands import Command
+    from ._errors import ServerDiedError
     from ._recorder import Recorder
     from ._request import Request
 
-__all__ = ["ThreadBackend"]
+__all__ = ["DirectBackend", "ThreadBackend"]
+
+R = TypeVar("R")
 
 
-class ThreadBackend:
-    """Serves a `Recorder` from an IOLoop running in a daemon thread."""
+class DirectBackend:
+    """Commands and waits as direct calls on a `Host` of this process."""
 
-    def __init__(
-        self, recorder: Recorder, config: ServeConfig, ssl_context: ssl.SSLContext | None
-    ) -> None:
-        self._recorder = recorder
-        self._config = config
-        self._ssl = ssl_context
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._server: HTTPServer | None = None
-        self._started = threading.Event()
-        self._failure: BaseException | None = None
-        self.abandoned: list[str] = []
+    running = True
+    died: ServerDiedError | None = None
+
+    def __init__(self, recorder: Recorder, config: ServeConfig) -> None:
+        self.host = Host(recorder, config, config.ssl_context)
+        self._left: list[str] = []
 
     @property
-    def loop_thread_id(self) -> int | None:
-        """`threading.get_ident` of the loop thread while it runs."""
-        thread = self._thread
-        return thread.ident if thread is not None else None
+    def abandoned(self) -> tuple[str, ...]:
+        """What `stop` could not end: the host's leftovers and the transport's."""
+        return (*self.host.abandoned, *self._left)
+
+    def call(self, command: Command[R]) -> R:
+        """Apply *command* on the host directly (any thread, no hop onto the loop)."""
+        return self.host.apply(command)
+
+    def wait(self, count: int, timeout: float) -> list[Request]:
+        """Block until *count* requests arrived; refused on the loop's own thread."""
+        arrived = self.host.recorder.count
+        if arrived < count and self.host.on_loop_thread():
+            raise refuse_blocking_wait(count, arrived)
+        return wait_local(self.host.recorder, count, timeout)
+
+    async def wait_async(self, count: int, timeout: float) -> list[Request]:
+        """Wait without blocking the caller's event loop."""
+        return await await_local(self.host.recorder, count, timeout)
+
+    def _stopped(self) -> LocalBackend:
+        return LocalBackend(self.host.recorder, abandoned=self.abandoned)
+
+
+class ThreadBackend(DirectBackend):
+    """Serves a `Host` from an IOLoop running in a daemon thread."""
+
+    def __init__(self, recorder: Recorder, config: ServeConfig) -> None:
+        super().__init__(recorder, config)
+        self._config = config
+        self._thread: threading.Thread | None = None
+        self._started = threading.Event()
+        self._failure: BaseException | None = None
 
     def start(self) -> int:
         """Bind, start the loop thread, return the port once it is serving."""
@@ -79,20 +105,13 @@ class ThreadBackend:
         asyncio.set_event_loop(loop)
         ioloop = IOLoop.current()
         try:
-            server = HTTPServer(
-                make_app(self._recorder, self._config.max_body_size),
-                ssl_options=self._ssl,
-                max_body_size=self._config.max_body_size,
-            )
-            drop_header_timeout(server)
-            server.add_sockets(sockets)
+            self.host.serve(sockets)
         except BaseException as exc:  # reported by start()
             self._failure = exc
             self._started.set()
             ioloop.close(all_fds=True)
+            asyncio.set_event_loop(None)
             return
-        self._server = server
-        self._loop = loop
         self._started.set()
         try:
             loop.run_forever()
@@ -101,59 +120,26 @@ class ThreadBackend:
             ioloop.close(all_fds=True)
             asyncio.set_event_loop(None)
 
-    async def _shutdown(self, server: HTTPServer | None) -> None:
-        # *server* is passed in: a stop() that gave up on a blocked loop has
-        # cleared self._server by the time this runs
-        if server is None:
+    async def _shutdown(self) -> None:
+        try:
+            await self.host.shutdown()
+        finally:
             asyncio.get_running_loop().stop()
-            return
-        server.stop()
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(server.close_all_connections(), 2.0)
-        me = asyncio.current_task()
-        tasks = [t for t in asyncio.all_tasks() if t is not me]
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=1.0)
-            self.abandoned += [repr(t) for t in pending]
-        asyncio.get_running_loop().stop()
 
-    def stop(self, timeout: float) -> None:
-        """Close the server and its connections, stop the loop, join the thread."""
-        thread, loop, server = self._thread, self._loop, self._server
+    def stop(self, timeout: float) -> LocalBackend:
+        """Shut the host down on its loop, stop the loop, join the thread."""
+        thread, loop = self._thread, self.host.loop
+        self._thread = None
         if thread is None:
-            return
+            return self._stopped()
         if loop is not None and thread.is_alive():
-            with contextlib.suppress(RuntimeError):  # loop already closed
-                loop.call_soon_threadsafe(lambda: loop.create_task(self._shutdown(server)))
+            with contextlib.suppress(RuntimeError):  # the loop closed already
+                loop.call_soon_threadsafe(lambda: loop.create_task(self._shutdown()))
         if threading.get_ident() != thread.ident:
             thread.join(timeout)
         if thread.is_alive():
-            self.abandoned.append(
+            self._left.append(
                 f"the server thread {thread.name} is still running after {timeout}s "
                 "(a response callback that never returns?); it was left as a daemon"
             )
-        self._thread = None
-        self._loop = None
-        self._server = None
-
-    def close(self) -> None:
-        """Nothing beyond `stop` to release."""
-
-    def call(self, command: Command) -> Any:
-        """Apply *command* to the recorder directly (no hop onto the loop)."""
-        return self._recorder.apply(command)
-
-    def wait(self, count: int, timeout: float) -> list[Request]:
-        """Block on the recorder's condition; refused on the loop thread itself."""
-        if threading.get_ident() == self.loop_thread_id and self._recorder.count < count:
-            raise ServerStateError(
-                "a blocking wait for requests on the server's own event loop thread "
-                "would deadlock; use 'await srv.await_requests(...)' instead"
-            )
-        return self._recorder.wait(count, timeout)
-
-    async def wait_async(self, count: int, timeout: float) -> list[Request]:
-        """Wait without blocking the caller's event loop."""
-        return await wait_async(self._recorder, count, timeout)
+        return self._stopped()

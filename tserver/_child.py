@@ -2,14 +2,20 @@
 
 FD is the child's end of a ``socketpair`` shared with the parent.  The first
 frame is a `StartChild`; the child binds, reports ``Ok(port)`` (or
-``Failed(error)``), then serves HTTP and the socketpair from one IOLoop.
-Each later frame is a command and gets exactly one reply with the same
-sequence number; each frame is unpickled apart, so a command the child
-cannot unpickle (its callback does not import here) fails alone.
-A `WaitRequests` reply is sent when the awaited request arrives or its time
-is up.  When the socketpair reaches EOF (the parent stopped or died) the
-child exits by itself: no orphans.  Ctrl-C reaches the whole process group:
-the child ignores it and lets the parent stop it.
+``Failed(error)``), then runs a `~tserver._host.Host` (the same as thread
+mode's) and the socketpair on one IOLoop.  Each later frame is a command
+and gets exactly one reply with the same sequence number; each frame is
+unpickled apart, so a command the child cannot unpickle (its callback does
+not import here) fails alone.  A `WaitRequests` is answered when the
+awaited request arrives or its time is up; a `Shutdown` once the host has
+shut down, with the final state.  When the socketpair reaches EOF (the
+parent stopped or died) the child exits by itself: no orphans.
+
+Ctrl-C reaches the whole process group: the child ignores it and lets the
+parent stop it.  A process that user code forks off the child (a callback
+calling ``os.fork()``) drops its copy of the socketpair and dies with the
+child (a parent-death signal), so it neither steals commands nor outlives
+the server.
 """
 
 from __future__ import annotations
@@ -26,114 +32,169 @@ import asyncio
 import collections
 import contextlib
 import os
+import pickle
 import signal
 import socket
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tornado.httpserver import HTTPServer
 from tornado.ioloop import IOLoop
 
+from ._backend import ServeConfig
+from ._commands import CheckReport, RecorderState, Restore, Shutdown, Snapshot, WaitRequests
 from ._errors import ServerStartError
-from ._handler import drop_header_timeout, make_app
+from ._host import Host
 from ._listen import bind_listening
-from ._protocol import (
-    CheckReport,
+from ._recorder import Recorder
+from ._wire import (
     Failed,
     FrameDecoder,
     FrameError,
     Ok,
-    RecorderState,
-    Restore,
-    Shutdown,
-    Snapshot,
     StartChild,
-    WaitRequests,
     decode_frame,
     encode_frame,
+    encode_frames,
 )
-from ._recorder import Recorder
 
-__all__ = ["main"]
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+__all__ = ["main", "portable"]
 
 #: How long the child tries to write its last frames once it stops serving.
 _FLUSH_SECONDS = 10.0
 
 
-def _portable(value: Any) -> Any:
-    """Replace exceptions that would not pickle in reports and snapshots."""
+def _pickles(value: object) -> Exception | None:
+    try:
+        pickle.dumps(value)
+    except Exception as exc:
+        return exc
+    return None
+
+
+def portable(value: Any) -> Any:
+    """*value* with what would not pickle replaced: exceptions, rules, callbacks.
+
+    A `RecorderState` says in ``lost`` what it had to describe instead of
+    keep (a matcher that holds a lock once it has run, say).
+    """
     if isinstance(value, CheckReport):
         return CheckReport(
             tuple(e.portable() for e in value.errors), value.unmatched, value.unused_rules
         )
-    if isinstance(value, RecorderState):
-        return RecorderState(
-            value.rules,
-            value.defaults,
-            value.once,
-            value.history,
-            value.count,
-            tuple(e.portable() for e in value.errors),
-            value.unmatched,
-        )
-    return value
+    if not isinstance(value, RecorderState):
+        return value
+    lost = list(value.lost)
+    rules = []
+    for rule in value.rules:
+        problem = _pickles(rule)
+        if problem is not None:
+            lost.append(f"rule #{rule.id} ({type(problem).__name__}: {problem}); it is described")
+            rule = rule.described()
+        rules.append(rule)
+    layers = []
+    for table in (value.defaults, value.once):
+        kept = []
+        for method, overlay in table:
+            fields = []
+            for key, field_value in overlay:
+                problem = _pickles(field_value)
+                if problem is None:
+                    fields.append((key, field_value))
+                else:
+                    lost.append(f"the default response's {key} ({problem}); it was dropped")
+            kept.append((method, tuple(fields)))
+        layers.append(tuple(kept))
+    return RecorderState(
+        rules=tuple(rules),
+        next_rule=value.next_rule,
+        defaults=layers[0],
+        once=layers[1],
+        history=value.history,
+        count=value.count,
+        errors=tuple(e.portable() for e in value.errors),
+        unmatched=value.unmatched,
+        lost=tuple(lost),
+    )
 
 
 class Child:
-    """Serves one recorder over HTTP and answers commands on the socketpair."""
+    """Runs one host and answers commands on the socketpair."""
 
     def __init__(self, channel: socket.socket, config: StartChild) -> None:
         self.channel = channel
         self.config = config
-        self.recorder = Recorder(strict=config.strict, history_limit=config.history_limit)
-        self.decoder = FrameDecoder()
-        self.buffer = bytearray(1 << 16)
-        self.pending: collections.deque[memoryview] = collections.deque()  # unsent output
-        self.server: HTTPServer | None = None
         self.loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self.loop)
         self.ioloop = IOLoop.current()
+        ssl_context = None
+        if config.tls_cert is not None and config.tls_key is not None:
+            from ._tls import server_context_from_pem
 
-    def send(self, message: object, seq: int = 0) -> None:
-        """Send one frame to the parent: at once if the socket takes it, else queued.
+            ssl_context = server_context_from_pem(config.tls_cert, config.tls_key)
+        serve = ServeConfig(
+            config.address,
+            config.port,
+            strict=config.strict,
+            history_limit=config.history_limit,
+            max_body_size=config.max_body_size,
+            ssl_context=ssl_context,
+        )
+        recorder = Recorder(strict=config.strict, history_limit=config.history_limit)
+        self.host = Host(recorder, serve, ssl_context)
+        self.decoder = FrameDecoder()
+        self.buffer = bytearray(1 << 16)
+        # unsent output: bytes, and the frames of a big reply still to pickle
+        self.pending: collections.deque[memoryview | Iterator[bytes]] = collections.deque()
+
+    # -- writing ------------------------------------------------------------------
+
+    def send(self, message: object, seq: int) -> None:
+        """Send a reply: at once if the socket takes it, else queued.
 
         Never blocks the loop.  The parent reads only while a call waits, so
         a late reply it gave up on may fill the socket; the child must go on
         serving HTTP meanwhile (the next call drains the socket).
         """
+        frames = encode_frames(message, seq)
         try:
-            frame = encode_frame(message, seq)
+            first = next(frames)
         except Exception as exc:  # a reply that does not pickle
-            frame = encode_frame(Failed(RuntimeError(f"reply does not pickle: {exc!r}")), seq)
-        if self.pending:  # keep the order of frames
-            self.pending.append(memoryview(frame))
-            return
-        try:
-            sent = self.channel.send(frame)  # a small frame goes out whole, at once
-        except BlockingIOError:
-            sent = 0
-        except OSError:
-            return  # the parent is gone: on_readable sees the EOF
-        if sent < len(frame):
-            self.pending.append(memoryview(frame)[sent:])
-            self.loop.add_writer(self.channel.fileno(), self.write_pending)
+            frames = iter(())
+            first = encode_frame(Failed(RuntimeError(f"reply does not pickle: {exc!r}")), seq)
+        self.pending.append(memoryview(first))
+        self.pending.append(frames)
+        if len(self.pending) == 2:  # nothing was queued before: write now
+            self.write_pending()
 
     def write_pending(self) -> None:
-        """Write queued frames as the socket takes them (the loop's writer callback)."""
+        """Write queued frames as the socket takes them (also the loop's writer callback)."""
         pending = self.pending
         while pending:
+            head = pending[0]
+            if not isinstance(head, memoryview):
+                frame = next(head, None)
+                if frame is None:
+                    pending.popleft()
+                else:
+                    pending.appendleft(memoryview(frame))
+                continue
             try:
-                sent = self.channel.send(pending[0])
+                sent = self.channel.send(head)
             except BlockingIOError:
-                return
-            except OSError:  # the parent is gone
+                sent = 0
+            except OSError:  # the parent is gone: on_readable sees the EOF
                 pending.clear()
                 break
-            if sent < len(pending[0]):
-                pending[0] = pending[0][sent:]
+            if sent < len(head):
+                pending[0] = head[sent:]
+                self.loop.add_writer(self.channel.fileno(), self.write_pending)
                 return
             pending.popleft()
-        self.loop.remove_writer(self.channel.fileno())
+        with contextlib.suppress(KeyError, ValueError):
+            self.loop.remove_writer(self.channel.fileno())
 
     def flush(self, timeout: float) -> None:
         """Write what is still queued, blocking for *timeout* s at most (the loop is done)."""
@@ -143,11 +204,14 @@ class Child:
             return
         self.channel.settimeout(timeout)
         with contextlib.suppress(OSError):  # the parent is gone, or did not read
-            for view in self.pending:
-                self.channel.sendall(view)
+            for item in self.pending:
+                for data in [item] if isinstance(item, memoryview) else item:
+                    self.channel.sendall(data)
         self.pending.clear()
 
-    def start(self) -> bool:
+    # -- serving ------------------------------------------------------------------
+
+    def start(self, seq: int) -> bool:
         """Bind and serve; report the port or the error.  False: exit now."""
         cfg = self.config
         try:
@@ -160,24 +224,13 @@ class Child:
                         f"process ({exc}); callbacks and matchers must be importable there"
                     ) from None
                 assert isinstance(state, RecorderState)
-                self.recorder.apply(Restore(state))
+                self.host.apply(Restore(state))
             sockets = bind_listening(cfg.address, cfg.port)
-            ssl_context = None
-            if cfg.tls_cert is not None and cfg.tls_key is not None:
-                from ._tls import server_context_from_files
-
-                ssl_context = server_context_from_files(cfg.tls_cert, cfg.tls_key)
-            self.server = HTTPServer(
-                make_app(self.recorder, cfg.max_body_size),
-                ssl_options=ssl_context,
-                max_body_size=cfg.max_body_size,
-            )
-            drop_header_timeout(self.server)
-            self.server.add_sockets(sockets)
+            self.host.serve(sockets)
         except Exception as exc:
-            self.send(Failed(exc))
+            self.send(Failed(exc), seq)
             return False
-        self.send(Ok(int(sockets[0].getsockname()[1])))
+        self.send(Ok(int(sockets[0].getsockname()[1])), seq)
         self.channel.setblocking(False)
         # straight on the asyncio loop Tornado runs on: one wrapper less per command
         self.loop.add_reader(self.channel.fileno(), self.on_readable)
@@ -201,7 +254,7 @@ class Child:
             print(f"tserver child: {exc}; exiting", file=sys.stderr)
             self.finish()
             return
-        for seq, payload in messages:
+        for seq, _, payload in messages:
             try:
                 command = decode_frame(payload)
             except FrameError as exc:
@@ -210,66 +263,52 @@ class Child:
             self.handle(seq, command)
 
     def handle(self, seq: int, command: Any) -> None:
-        """Answer one command (a wait may answer later)."""
+        """Answer one command (a wait and a shutdown answer later)."""
         if isinstance(command, WaitRequests):
             self.wait(seq, command)
             return
         if isinstance(command, Shutdown):
-            self.send(Ok(_portable(self.recorder.apply(Snapshot()))), seq)
-            self.finish()
+            self.loop.remove_reader(self.channel.fileno())  # the goodbye is the last command
+            self.host.track(self.loop.create_task(self.shutdown(seq)))
             return
         try:
-            reply: object = Ok(_portable(self.recorder.apply(command)))
+            reply: object = Ok(portable(self.host.apply(command)))
         except Exception as exc:
             reply = Failed(exc)
         self.send(reply, seq)
 
     def wait(self, seq: int, command: WaitRequests) -> None:
         """Reply once `command.count` requests arrived, or when time is up."""
-        recorder = self.recorder
-        answered = False
+        recorder = self.host.recorder
+        pending, cancel = recorder.pending_history(command.count)
 
-        def answer(reply: object) -> None:
-            nonlocal answered
-            if not answered:
-                answered = True
-                self.send(reply, seq)
-
-        def wake() -> None:
-            # Called by Recorder.record on this loop's thread, outside its lock.
+        def answer() -> None:  # on the loop: a wake-up is handed over by call_soon
             timer.cancel()
-            answer(Ok(recorder.wait(command.count, 0.0)))
-
-        def expire() -> None:
-            if cancel is not None:
+            if pending.done:
+                self.send(Ok(pending.result()), seq)
+            else:
                 cancel()
-            answer(Failed(recorder.timeout_error(command.count, command.timeout)))
+                self.send(Failed(recorder.timeout_error(command.count, command.timeout)), seq)
 
-        timer = self.loop.call_later(command.timeout, expire)
-        cancel = recorder.add_waiter(command.count, wake)
-        if cancel is None:
-            timer.cancel()
-            answer(Ok(recorder.wait(command.count, 0.0)))
+        def arrived() -> None:  # on the recording thread (this loop's own)
+            self.loop.call_soon(answer)
+
+        timer = self.loop.call_later(command.timeout, answer)
+        pending.add_done_callback(arrived)
+
+    async def shutdown(self, seq: int) -> None:
+        """Shut the host down, send the final state, stop the loop."""
+        try:
+            await self.host.shutdown()
+        finally:
+            self.send(Ok(portable(self.host.apply(Snapshot()))), seq)
+            self.finish()
 
     def finish(self) -> None:
         """Stop the loop (serving ends; main() closes everything)."""
         with contextlib.suppress(KeyError, ValueError):
             self.loop.remove_reader(self.channel.fileno())
-        if self.server is not None:
-            self.server.stop()
         self.loop.stop()
-
-    async def close_connections(self) -> None:
-        """Close open client connections and cancel handlers still running."""
-        if self.server is not None:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self.server.close_all_connections(), 2.0)
-        me = asyncio.current_task()
-        tasks = [t for t in asyncio.all_tasks() if t is not me]
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.wait(tasks, timeout=1.0)
 
 
 def _unpickle_text(exc: FrameError) -> str:
@@ -280,7 +319,7 @@ def _unpickle_text(exc: FrameError) -> str:
     )
 
 
-def _read_start(channel: socket.socket) -> StartChild:
+def _read_start(channel: socket.socket) -> tuple[int, StartChild]:
     decoder = FrameDecoder()
     while True:
         data = channel.recv(1 << 16)
@@ -288,10 +327,38 @@ def _read_start(channel: socket.socket) -> StartChild:
             raise SystemExit(0)  # the parent went away before starting us
         frames = decoder.feed(data)
         if frames:
-            config = decode_frame(frames[0][1])
+            seq, _, payload = frames[0]
+            config = decode_frame(payload)
             if not isinstance(config, StartChild):
                 raise SystemExit(f"tserver child: expected StartChild, got {config!r}")
-            return config
+            return seq, config
+
+
+def _die_with_parent() -> None:
+    """Ask the kernel to kill this process when its parent dies (Linux; elsewhere nothing)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        pass
+
+
+def _forked_copy(channel_fd: int, parent: int) -> None:
+    """In a process forked off the child: let go of the socketpair; die with the child.
+
+    The copy shares the child's event loop and descriptors; without this it
+    could read commands meant for the child, and it would outlive the server.
+    """
+    _die_with_parent()
+    if os.getppid() != parent:  # the child is gone already
+        os._exit(0)
+    with contextlib.suppress(OSError):
+        devnull = os.open(os.devnull, os.O_RDWR)
+        os.dup2(devnull, channel_fd)  # its reads now see EOF, and it stops serving
+        os.close(devnull)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -300,19 +367,21 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us
     fd = int(args[0])
     os.set_inheritable(fd, False)  # a process the user's code spawns must not hold it
+    me = os.getpid()
+    os.register_at_fork(after_in_child=lambda: _forked_copy(fd, me))
     channel = socket.socket(fileno=fd)
     try:
-        config = _read_start(channel)
+        seq, config = _read_start(channel)
         sys.path[:] = list(config.sys_path)
         child = Child(channel, config)
-        started = child.start()
+        started = child.start(seq)
         gc.freeze()
         gc.enable()
         if started:
             child.loop.run_forever()
         child.flush(_FLUSH_SECONDS)  # the final state, or the start error
         if started:
-            child.loop.run_until_complete(child.close_connections())
+            child.loop.run_until_complete(child.host.shutdown(0.5))
         child.ioloop.close(all_fds=True)
     finally:
         channel.close()

@@ -20,6 +20,8 @@ _SAMESITE = ("Strict", "Lax", "None")
 class Cookie(Frozen):
     """One cookie to set, rendered as one ``Set-Cookie`` header.
 
+    Everything after the value is given by keyword.
+
     ``expires`` is a `~datetime.datetime` (naive means UTC) or an HTTP-date
     string; ``max_age`` a number of seconds; ``samesite`` one of ``"Strict"``,
     ``"Lax"``, ``"None"``.
@@ -45,6 +47,7 @@ class Cookie(Frozen):
         self,
         name: str,
         value: str,
+        *,
         path: str | None = None,
         domain: str | None = None,
         expires: datetime | str | None = None,

@@ -62,8 +62,12 @@ class ServerDiedError(TestServerError):
         return (type(self), (str(self), self.returncode, self.stderr_tail))
 
 
-class NoRequestError(TestServerError, LookupError):
-    """No request was recorded at the index asked for."""
+class NoRequestError(TestServerError, LookupError, AssertionError):
+    """No request was recorded at the index asked for.
+
+    Also an `AssertionError`: in a test, a request that never came is a
+    failed expectation, and pytest reports it as a failure.
+    """
 
 
 class WaitTimeoutError(TestServerError, TimeoutError):

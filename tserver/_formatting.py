@@ -1,9 +1,12 @@
 """Human-readable rendering of requests and histories.
 
-Every text tserver shows a person about recorded traffic is built here: the
-traffic dump under a failed assertion, the clipped bodies in matcher
-mismatches, and the one-line summaries.  The module imports only the
-standard library, so any layer may use it.
+Every text tserver shows a person is built here: the traffic dump under a
+failed assertion, the clipped bodies in matcher mismatches, the one-line
+summaries, the report of `~tserver.TestServer.check`, the description of a
+rule and why it did not match, the body of a strict server's ``500`` and
+the one wording of "no request at that index".  The module imports only the
+standard library at load time (hamcrest's `StringDescription` when a
+matcher is described), so any layer may use it.
 
 A history renders as one line per request, oldest first, the *subject* (the
 request an assertion was about) marked with ``>`` and shown in full::
@@ -19,18 +22,24 @@ request an assertion was about) marked with ``>`` and shown in full::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import re
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from ._protocol import CheckReport
+    from ._commands import AddRule, CheckReport
     from ._request import Request
 
 __all__ = [
     "BODY_PREVIEW",
     "HISTORY_LIMIT",
     "content_kind",
+    "describe_rule",
+    "describe_selector",
+    "mismatch_text",
+    "no_request_text",
+    "no_rule_text",
     "format_body",
     "format_history",
     "format_request_full",
@@ -261,3 +270,71 @@ def render_check_report(report: CheckReport, url: str) -> str:
         lines.append("- strict mode: rules not used up (expected requests that never came):")
         lines += [f"    {rule}" for rule in report.unused_rules]
     return "\n".join(lines)
+
+
+# -- rules, mismatches and the texts of the loop side ---------------------------------
+
+
+def describe_selector(selector: object) -> str:
+    """A short text for a path selector or a hamcrest matcher."""
+    if isinstance(selector, re.Pattern):
+        return f"matching regex '{selector.pattern}' (full match)"
+    if hasattr(selector, "describe_to"):
+        from hamcrest.core.string_description import StringDescription
+
+        description = StringDescription()
+        selector.describe_to(description)
+        return str(description)
+    return repr(selector)
+
+
+def mismatch_text(matcher: Any, item: object) -> str:
+    """What hamcrest says of *item* failing *matcher* (its ``describe_mismatch``)."""
+    from hamcrest.core.string_description import StringDescription
+
+    description = StringDescription()
+    matcher.describe_mismatch(item, description)
+    return str(description)
+
+
+def describe_rule(spec: AddRule, remaining: int | None) -> str:
+    """One line: a rule's selectors, its answer and the uses it has left."""
+    parts = []
+    if spec.methods is not None:
+        parts.append("method " + "|".join(spec.methods))
+    if spec.path is not None:
+        parts.append(f"path {describe_selector(spec.path)}")
+    if spec.match is not None:
+        parts.append(f"match {describe_selector(spec.match)}")
+    if spec.priority:
+        parts.append(f"priority {spec.priority}")
+    selectors = ", ".join(parts) if parts else "any request"
+    left = "unlimited" if spec.count is None else f"{remaining} of {spec.count} left"
+    return f"{selectors} -> {spec.response!r} ({left})"
+
+
+def no_rule_text(request: Request, reasons: Sequence[str]) -> str:
+    """The body of a strict server's ``500``: the request, then each rule and why not."""
+    head = f"tserver: no rule matched {request.method} {request.path}"
+    if request.query_string:
+        head += f"\nquery: {request.query_string}"
+    rules = "\n".join(reasons) if reasons else "  (no rules left)"
+    return f"{head}\nrules:\n{rules}\n"
+
+
+def no_request_text(index: int, kept: int, received: int, url: str | None = None) -> str:
+    """The one wording of "there is no request at *index*".
+
+    *kept* requests are in the history, *received* arrived since the last
+    reset (more than *kept* when ``history_limit`` dropped some)::
+
+        no request at index 3: 1 request was recorded (server at http://...)
+    """
+    if received == 0:
+        recorded = "no requests were recorded"
+    else:
+        recorded = f"{pluralize(received, 'request')} {'was' if received == 1 else 'were'} recorded"
+        if kept != received:
+            recorded += f", of which the history keeps the last {kept}"
+    where = f" (server at {url})" if url else ""
+    return f"no request at index {index}: {recorded}{where}"

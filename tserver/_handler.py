@@ -3,8 +3,9 @@
 The only module that imports `tornado.web`.  One `RecordingHandler` serves
 every path and every method token a client sends.  It reads the body itself
 (``stream_request_body``), so Tornado never parses or rejects a form body;
-it builds a `Request`, hands it to `Recorder.record` (which appends it to the
-history and picks the response in one step), and only then writes the
+it builds a `Request` (its headers in arrival order, from the head the
+`~tserver._host.Host` kept), hands it to `Recorder.record` (which appends it
+to the history and picks the response in one step), and only then writes the
 response: a delayed or faulty answer is already visible to a waiting test.
 
 Headers: every answer carries ``Server: tserver/<version>``, ``Content-Type:
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import re
 import time
 import traceback
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -27,26 +29,26 @@ from urllib.parse import parse_qsl
 from tornado import httputil, iostream, web
 
 from . import _faults
+from ._commands import HandlerError
+from ._head import header_lines, normalize_name
 from ._headers import Headers, MultiDict
-from ._protocol import HandlerError
 from ._request import Request, UploadedFile, charset_of
-from ._response import UNSET, Raw, Response
+from ._response import UNSET, Raw, Response, check_chunk
 from ._version import __version__
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable
     from types import TracebackType
 
-    from tornado.httpserver import HTTPServer
+    from ._host import Host
 
-    from ._recorder import Recorder
-
-__all__ = ["SERVER_HEADER", "RecordingHandler", "drop_header_timeout", "make_app"]
+__all__ = ["SERVER_HEADER", "RecordingHandler", "make_app"]
 
 SERVER_HEADER = f"tserver/{__version__}"
 DEFAULT_CONTENT_TYPE = "text/html; charset=utf-8"
 _DISPATCH = "TSERVER_DISPATCH"
 _EMPTY = MultiDict()
+_LENGTH_RE = re.compile(r"[0-9]+")
 
 # Values that recur from request to request (header lines, methods, paths)
 # are kept once: a server holding thousands of requests stores each distinct
@@ -69,25 +71,43 @@ def _share(value: _T, size: int) -> _T:
     return found
 
 
-# A client sends the same header lines request after request: the same
+# A client sends the same header block request after request: the same
 # (read-only) `Headers` then serves them all.  Same bounds as above.
-_HEADERS: dict[tuple[tuple[str, str], ...], Headers] = {}
+_HEADERS: dict[bytes, Headers] = {}
 _HEADERS_MAX = 1024
+_HEADERS_KEY_MAX = 4096
 
 
-def _headers_of(raw: httputil.HTTPHeaders) -> Headers:
-    """The `Headers` of *raw*: one seen before with the same lines, or a new one."""
-    pairs = tuple(
-        [_SHARED.get(pair) or _share(pair, len(pair[0]) + len(pair[1])) for pair in raw.get_all()]
-    )
-    found = _HEADERS.get(pairs)
+def _headers_of(head: bytes) -> Headers:
+    """The `Headers` of *head*, in arrival order: one seen before with the same lines, or new."""
+    block = head[head.find(b"\n", 2) :]  # the header lines, without the request line
+    found = _HEADERS.get(block)
     if found is None:
+        pairs = tuple(
+            [
+                _share((normalize_name(name), value), len(name) + len(value))
+                for name, value in header_lines(head)
+            ]
+        )
         found = Headers._of(pairs)
-        if all(pair in _SHARED for pair in pairs):  # every line short: worth keeping
+        if len(block) <= _HEADERS_KEY_MAX:
             if len(_HEADERS) >= _HEADERS_MAX:
                 _HEADERS.clear()
-            _HEADERS[pairs] = found
+            _HEADERS[block] = found
     return found
+
+
+def _declared_length(value: str) -> int | None:
+    """A Content-Length value as a number, or `None` if it is not one (Tornado answers 400).
+
+    Leading zeros are fine, however many; only ASCII digits count (``²``
+    is a digit to `str.isdigit`, not to HTTP).
+    """
+    value = value.strip()
+    if not _LENGTH_RE.fullmatch(value):
+        return None
+    digits = value.lstrip("0") or "0"
+    return int(digits) if len(digits) <= 18 else 10**18
 
 
 _date: tuple[int, str] = (0, "")
@@ -147,17 +167,15 @@ def _form_and_files(
 
 @web.stream_request_body
 class RecordingHandler(web.RequestHandler):
-    """Records every request into a `Recorder` and writes the chosen `Response`."""
+    """Records every request into its host's `Recorder` and writes the chosen `Response`."""
 
     SUPPORTED_METHODS = _AnyMethod(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
 
-    recorder: Recorder
-    max_body_size: int
+    host: Host
 
-    def initialize(self, recorder: Recorder, max_body_size: int) -> None:
-        """Receive the recorder and the body size limit from the application."""
-        self.recorder = recorder
-        self.max_body_size = max_body_size
+    def initialize(self, host: Host) -> None:
+        """Receive the host from the application."""
+        self.host = host
         self._body: list[bytes] = []
         self._method = ""
 
@@ -193,16 +211,18 @@ class RecordingHandler(web.RequestHandler):
         Not a coroutine: Tornado awaits what it returns, and most requests
         need nothing awaited here.
         """
+        task = asyncio.current_task()
+        if task is not None:
+            self.host.track(task)  # cancelled if the server stops meanwhile
         self._method = self.request.method or "GET"
-        declared = self.request.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > self.max_body_size:
-            answer = (
-                f"tserver: body of {declared} bytes is over max_body_size={self.max_body_size}\n"
-            )
+        declared = _declared_length(self.request.headers.get("Content-Length", ""))
+        limit = self.host.config.max_body_size
+        if declared is not None and declared > limit:
+            answer = f"tserver: body of {declared} bytes is over max_body_size={limit}\n"
             return _faults.refuse_body(
                 self.detach(),
                 _faults.plain_response(413, answer.encode(), SERVER_HEADER),
-                int(declared),
+                declared,
             )
         # Tornado dispatches on getattr(self, method.lower()); route every
         # token (PROPFIND, PURGE, ...) to one coroutine, restored there.
@@ -217,7 +237,7 @@ class RecordingHandler(web.RequestHandler):
         """Record the request, then serve the response the recorder picked."""
         self.request.method = self._method
         request = self._build_request()
-        response = self.recorder.record(request)
+        response = self.host.recorder.record(request)
         try:
             await self._serve(response, request)
         except iostream.StreamClosedError:
@@ -235,22 +255,26 @@ class RecordingHandler(web.RequestHandler):
         # lookup index is built (Headers makes it on first use), and values
         # seen before are shared (see _share).
         req = self.request
-        raw = req.headers
+        conn = self.host.conn_of(getattr(req.connection, "stream", None))
+        if conn is not None and conn.head:
+            headers = _headers_of(conn.head)
+            target = conn.target
+        else:  # not served through a Host's own server
+            headers = Headers._of(tuple(req.headers.get_all()))
+            target = req.uri or ""
         body = b"".join(self._body)
-        headers = _headers_of(raw)
         if body:
             form, files = _form_and_files(headers.get("Content-Type", ""), body)
         else:
             form, files = _EMPTY, {}
         cookies: dict[str, str] = {}
-        if "Cookie" in raw:
+        if "Cookie" in req.headers:
             for value in headers.getlist("Cookie"):
                 cookies.update(httputil.parse_cookie(value))
         address = getattr(req.connection, "context", None)
         peer = getattr(address, "address", None)
         port = peer[1] if isinstance(peer, tuple) and len(peer) > 1 else 0
-        query = req.query
-        path = req.path
+        path, _, query = target.partition("?")
         method = self._method
         return Request(
             method=_share(method, len(method)),
@@ -268,7 +292,7 @@ class RecordingHandler(web.RequestHandler):
             client_port=int(port),
             version=_share(req.version, 0),
             scheme=req.protocol,
-            url=req.full_url(),
+            url=f"{req.protocol}://{req.host}{target}",
             received_at=time.time(),
         )
 
@@ -287,11 +311,12 @@ class RecordingHandler(web.RequestHandler):
             return
         self.set_status(response.status, response.reason)
         self._apply_headers(response)
-        if response.chunks is not None:
-            for number, chunk in enumerate(response.chunks):
+        if response.sends_chunked:
+            chunks = response.chunks if response.chunks is not None else (response.body,)
+            for number, chunk in enumerate(chunks):
                 if number and response.chunk_sleep:
                     await asyncio.sleep(response.chunk_sleep)
-                self.write(chunk)
+                self.write(check_chunk("Response", chunk))
                 await self.flush()
             await self.finish()
             return
@@ -316,13 +341,16 @@ class RecordingHandler(web.RequestHandler):
                 f"response callback {getattr(callback, '__qualname__', callback)!r} "
                 f"returned {result!r}; expected a Response, bytes or str"
             )
-        except asyncio.CancelledError:
-            raise  # stop() ends a callback still awaiting
         except BaseException as exc:
-            # BaseException too: pytest.fail() or sys.exit() in a callback must
-            # fail the test at check(), not end the server's event loop.
+            if isinstance(exc, asyncio.CancelledError) and self.host.closing:
+                raise  # stop() ends a callback still awaiting
+            # BaseException too: pytest.fail(), sys.exit() or a CancelledError
+            # of its own in a callback must fail the test at check(), not end
+            # the server's event loop or drop the connection unanswered.
             text = traceback.format_exc()
-            self.recorder.add_error(HandlerError(type(exc).__name__, str(exc), text, request, exc))
+            self.host.recorder.add_error(
+                HandlerError(type(exc).__name__, str(exc), text, request, exc)
+            )
             self.set_status(500)
             self.set_header("Content-Type", "text/plain; charset=utf-8")
             await self.finish(f"tserver: the response callback raised\n\n{text}")
@@ -335,7 +363,8 @@ class RecordingHandler(web.RequestHandler):
             for name in {name.lower() for name, _ in response.headers}:
                 self.clear_header(name)
             for name, value in response.headers:
-                self.add_header(name, value)
+                if name.lower() != "transfer-encoding":  # Tornado frames chunked itself
+                    self.add_header(name, value)
         for cookie in response.cookies:
             self.add_header("Set-Cookie", cookie.render())
 
@@ -362,7 +391,9 @@ class RecordingHandler(web.RequestHandler):
         if value is None or isinstance(value, web.HTTPError):
             return
         text = "".join(traceback.format_exception(type(value), value, tb))
-        self.recorder.add_error(HandlerError(type(value).__name__, str(value), text, None, value))
+        self.host.recorder.add_error(
+            HandlerError(type(value).__name__, str(value), text, None, value)
+        )
 
 
 def _no_log(handler: web.RequestHandler) -> None:
@@ -387,22 +418,6 @@ class _Application(web.Application):
         return self.get_handler_delegate(request, RecordingHandler, self._handler_kwargs)
 
 
-def drop_header_timeout(server: HTTPServer) -> None:
-    """Read request headers without Tornado's idle-connection timer.
-
-    Tornado wraps every header read in a one-hour timeout (a timer and a
-    chained future per request: about a seventh of the CPU a small request
-    costs).  A test server closes its connections at ``stop()`` and needs
-    none: a kept-alive connection now stays open until then instead of for
-    at most an hour.  Call before the server accepts connections.
-    """
-    server.conn_params.header_timeout = None
-
-
-def make_app(recorder: Recorder, max_body_size: int) -> web.Application:
-    """A Tornado application that routes every request to `RecordingHandler`."""
-    return _Application(
-        {"recorder": recorder, "max_body_size": max_body_size},
-        log_function=_no_log,
-        compress_response=False,
-    )
+def make_app(host: Host) -> web.Application:
+    """A Tornado application that routes every request of *host* to `RecordingHandler`."""
+    return _Application({"host": host}, log_function=_no_log, compress_response=False)

@@ -3,49 +3,50 @@
 Rules of this module (read before touching it)
 ----------------------------------------------
 
-Rule 1 -- one lock.  Every piece of state below (rules, default keys,
+Rule 1 -- one lock.  Every piece of state below (rules, default layers,
 once-overrides, history, request count, handler errors, waiters) is read and
 written only under ``self._lock``.  Any thread may call any public method:
 the test thread configures and reads, the event loop thread records.  There
 is no hop onto the event loop for a setting or a read.
 
-Rule 2 -- the lock is never held across I/O or across a wait on anything
-but its own condition.  User code that runs under it is limited to rule
-selectors (a compiled pattern or a hamcrest matcher deciding whether a rule
-applies); callbacks that build a response run in the handler, outside it.
+Rule 2 -- the lock is never held across I/O or across a wait.  User code
+that runs under it is limited to rule selectors (a compiled pattern or a
+hamcrest matcher deciding whether a rule applies); callbacks that build a
+response run in the handler, outside it, and so do the waiters' wake-ups.
 
-Rule 3 -- no Tornado, no sockets.  The recorder is plain Python so that it
-can be unit-tested with plain objects and so that the child process of
-subprocess mode runs exactly the same code.
+Rule 3 -- no Tornado, no sockets, no hamcrest.  The recorder is plain
+Python so that it can be unit-tested with plain objects and so that the
+child process of subprocess mode runs exactly the same code.  Texts for
+people (rule descriptions, mismatches) come from `tserver._formatting`.
 
 Theory of operation
 -------------------
 
-Configuration arrives as `~tserver._protocol` commands through `apply`.
+Configuration arrives as `~tserver._commands` commands through `apply`.
 A request arrives through `record`, which appends it to the history *and*
 picks its response in one critical section, so a waiter woken by the new
 count already sees the request.  The response is chosen in this order:
 
-1. the first rule, in the order added, whose selectors match and which has
-   count left (a count-limited rule counts down and disappears at zero);
+1. the first rule, by priority (higher first) then in the order added,
+   whose selectors match and which has count left (a count-limited rule
+   counts down and disappears at zero);
 2. else, in strict mode, a 500 naming the request and every rule with why
    it did not match (also kept for `check()`);
-3. else the default keys of any method, overlaid by those of the request's
-   method, then the pending once-overrides (any method, then this method),
-   which this request consumes.
+3. else the default response: the overlay of any method, then that of the
+   request's method, then the pending once-overrides (any method, then
+   this method), which this request consumes, merged by
+   `~tserver._response.merge_overlays`.
 """
 
 from __future__ import annotations
 
 import re
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._errors import NoRequestError, WaitTimeoutError
-from ._protocol import (
+from ._commands import (
     AddRule,
     CheckReport,
     Command,
@@ -60,68 +61,45 @@ from ._protocol import (
     Snapshot,
     TakeReport,
 )
-from ._request import Request
-from ._response import Response, response_from_keys
+from ._errors import WaitTimeoutError
+from ._formatting import describe_rule, mismatch_text, no_rule_text
+from ._response import Overlay, Response, merge_overlays, overlay_with
+from ._waiting import Pending
 
-__all__ = ["Recorder", "Rule", "describe_selector"]
+if TYPE_CHECKING:
+    from ._request import Request
 
-Layer = dict[str, Any]
+__all__ = ["Recorder", "Rule"]
 
-
-def describe_selector(selector: object) -> str:
-    """A short text for a path selector or a hamcrest matcher."""
-    if isinstance(selector, re.Pattern):
-        return f"matching regex '{selector.pattern}' (full match)"
-    if hasattr(selector, "describe_to"):
-        from hamcrest.core.string_description import StringDescription
-
-        description = StringDescription()
-        selector.describe_to(description)
-        return str(description)
-    return repr(selector)
-
-
-def _mismatch_text(matcher: Any, item: object) -> str:
-    from hamcrest.core.string_description import StringDescription
-
-    description = StringDescription()
-    matcher.describe_mismatch(item, description)
-    return str(description)
+R = TypeVar("R")
 
 
 class Rule:
-    """One `add_response` rule: a `Response` and the selectors that pick it."""
+    """One `add_response` rule: the `AddRule` that made it, its id and its uses."""
 
-    __slots__ = ("count", "match", "methods", "path", "remaining", "response", "served")
+    __slots__ = ("id", "remaining", "served", "spec")
 
-    def __init__(
-        self,
-        response: Response,
-        count: int | None = 1,
-        methods: tuple[str, ...] | None = None,
-        path: Any = None,
-        match: Any = None,
-    ) -> None:
-        self.response = response
-        self.count = count
-        self.remaining = count
-        self.methods = methods
-        self.path = path
-        self.match = match
+    def __init__(self, spec: AddRule, rule_id: int) -> None:
+        self.spec = spec
+        self.id = rule_id
+        self.remaining = spec.count
         self.served = 0
 
-    def __getstate__(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}
+    def __getstate__(self) -> tuple[AddRule, int, int | None, int]:
+        return (self.spec, self.id, self.remaining, self.served)
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        for name, value in state.items():
-            setattr(self, name, value)
+    def __setstate__(self, state: tuple[AddRule, int, int | None, int]) -> None:
+        self.spec, self.id, self.remaining, self.served = state
+
+    def __repr__(self) -> str:
+        return f"<Rule #{self.id}: {self.describe()}>"
 
     def why_not(self, request: Request) -> str | None:
         """`None` when this rule applies to *request*, else the reason it does not."""
-        if self.methods is not None and request.method.upper() not in self.methods:
+        spec = self.spec
+        if spec.methods is not None and request.method.upper() not in spec.methods:
             return f"method was {request.method!r}"
-        path = self.path
+        path = spec.path
         if path is not None:
             if isinstance(path, str):
                 if request.path != path:
@@ -130,23 +108,14 @@ class Rule:
                 if path.fullmatch(request.path) is None:
                     return f"path was {request.path!r}"
             elif not path.matches(request.path):
-                return f"path {_mismatch_text(path, request.path)}"
-        if self.match is not None and not self.match.matches(request):
-            return _mismatch_text(self.match, request)
+                return f"path {mismatch_text(path, request.path)}"
+        if spec.match is not None and not spec.match.matches(request):
+            return mismatch_text(spec.match, request)
         return None
 
     def describe(self) -> str:
         """One line: the selectors, the answer and the count left."""
-        parts = []
-        if self.methods is not None:
-            parts.append("method " + "|".join(self.methods))
-        if self.path is not None:
-            parts.append(f"path {describe_selector(self.path)}")
-        if self.match is not None:
-            parts.append(f"match {describe_selector(self.match)}")
-        selectors = ", ".join(parts) if parts else "any request"
-        left = "unlimited" if self.count is None else f"{self.remaining} of {self.count} left"
-        return f"{selectors} -> {self.response!r} ({left})"
+        return describe_rule(self.spec, self.remaining)
 
 
 class Recorder:
@@ -159,11 +128,9 @@ class Recorder:
         self.strict = strict
         self.history_limit = history_limit
         self._lock = threading.Lock()
-        self._changed = threading.Condition(self._lock)
         self._waiters: list[tuple[int, Callable[[], None]]] = []
-        self._blocked = 0  # threads in wait(): record() notifies only if any
         self._clear()
-        self._handlers: dict[type[Command], Callable[[Any], Any]] = {
+        self._handlers: dict[type[Command[Any]], Callable[[Any], Any]] = {
             SetResponse: self._set_response,
             AddRule: self._add_rule,
             Reset: self._reset,
@@ -177,8 +144,9 @@ class Recorder:
 
     def _clear(self) -> None:
         self._rules: list[Rule] = []
-        self._defaults: dict[str | None, Layer] = {}
-        self._once: dict[str | None, Layer] = {}
+        self._next_rule = 0
+        self._defaults: dict[str | None, Overlay] = {}
+        self._once: dict[str | None, Overlay] = {}
         self._history: deque[Request] = deque(maxlen=self.history_limit)
         self._count = 0
         self._errors: list[HandlerError] = []
@@ -187,24 +155,39 @@ class Recorder:
 
     # -- commands -----------------------------------------------------------
 
-    def apply(self, command: Command) -> Any:
+    def handles(self, command: Command[Any]) -> bool:
+        """Whether *command* is one of the recorder's own."""
+        return type(command) in self._handlers
+
+    def apply(self, command: Command[R]) -> R:
         """Carry out one command under the lock and return its result."""
         handler = self._handlers[type(command)]
         with self._lock:
-            return handler(command)
+            result: R = handler(command)
+            return result
 
     def _set_response(self, cmd: SetResponse) -> None:
         table = self._once if cmd.once else self._defaults
-        layer = table.setdefault(cmd.method, {})
-        if cmd.key == "data":
-            layer.pop("json", None)
-        elif cmd.key == "json":
-            layer.pop("data", None)
-        layer[cmd.key] = cmd.value
+        before = table.get(cmd.method, ())
+        table[cmd.method] = overlay_with(before, cmd.key, cmd.value)
+        try:  # the layers must still describe a valid response: fail now, not per request
+            methods = {m for m in (*self._defaults, *self._once) if m is not None}
+            for method in ("", *methods):  # "": a method with no layer of its own
+                self._default_for(method, self._once.get(None), self._once.get(method))
+        except ValueError:
+            table[cmd.method] = before
+            raise
         self._cache.clear()
 
-    def _add_rule(self, cmd: AddRule) -> None:
-        self._rules.append(Rule(cmd.response, cmd.count, cmd.methods, cmd.path, cmd.match))
+    def _add_rule(self, cmd: AddRule) -> int:
+        rule = Rule(cmd, self._next_rule)
+        self._next_rule += 1
+        # after every rule of the same or a higher priority: stable order
+        position = len(self._rules)
+        while position and self._rules[position - 1].spec.priority < cmd.priority:
+            position -= 1
+        self._rules.insert(position, rule)
+        return rule.id
 
     def _reset(self, cmd: Reset) -> None:
         self._clear()
@@ -212,20 +195,11 @@ class Recorder:
     def _get_history(self, cmd: GetHistory) -> list[Request]:
         return list(self._history)
 
-    def _get_request(self, cmd: GetRequest) -> Request:
+    def _get_request(self, cmd: GetRequest) -> Request | None:
         try:
             return self._history[cmd.index]
         except IndexError:
-            raise NoRequestError(self._no_request_text(cmd.index)) from None
-
-    def _no_request_text(self, index: int) -> str:
-        if not self._count:
-            return "no request was recorded yet"
-        kept = len(self._history)
-        return (
-            f"no request at index {index}: {kept} request(s) in the history "
-            f"({self._count} received since the last reset)"
-        )
+            return None
 
     def _get_count(self, cmd: GetCount) -> int:
         return self._count
@@ -243,8 +217,9 @@ class Recorder:
     def _snapshot(self, cmd: Snapshot) -> RecorderState:
         return RecorderState(
             rules=tuple(self._rules),
-            defaults=_freeze(self._defaults),
-            once=_freeze(self._once),
+            next_rule=self._next_rule,
+            defaults=tuple(self._defaults.items()),
+            once=tuple(self._once.items()),
             history=tuple(self._history),
             count=self._count,
             errors=tuple(self._errors),
@@ -255,8 +230,9 @@ class Recorder:
         state = cmd.state
         self._clear()
         self._rules = list(state.rules)
-        self._defaults = {m: dict(layer) for m, layer in state.defaults}
-        self._once = {m: dict(layer) for m, layer in state.once}
+        self._next_rule = state.next_rule
+        self._defaults = dict(state.defaults)
+        self._once = dict(state.once)
         self._history.extend(state.history)
         self._count = state.count
         self._errors = list(state.errors)
@@ -274,8 +250,6 @@ class Recorder:
             if self._waiters:
                 ready = [w for w in self._waiters if w[0] <= self._count]
                 self._waiters = [w for w in self._waiters if w[0] > self._count]
-            if self._blocked:
-                self._changed.notify_all()
         if ready:
             for _, wake in ready:
                 wake()
@@ -295,42 +269,27 @@ class Recorder:
                     rule.remaining -= 1
                     if rule.remaining <= 0:
                         del self._rules[number]
-                return rule.response
-            reasons.append(f"  rule #{number}: {rule.describe()}\n      but: {why}")
+                return rule.spec.response
+            reasons.append(f"  rule #{rule.id}: {rule.describe()}\n      but: {why}")
         if self.strict:
-            return self._no_rule(request, reasons)
+            text = no_rule_text(request, reasons)
+            self._unmatched.append(text.rstrip("\n"))
+            return Response(text, status=500, headers={"Content-Type": "text/plain; charset=utf-8"})
         method = request.method.upper()
         once_any = self._once.pop(None, None)
         once_method = self._once.pop(method, None)
         if once_any is None and once_method is None:
             cached = self._cache.get(method)
             if cached is None:
-                cached = self._merge(method, None, None)
-                self._cache[method] = cached
+                cached = self._cache[method] = self._default_for(method, None, None)
             return cached
-        return self._merge(method, once_any, once_method)
+        return self._default_for(method, once_any, once_method)
 
-    def _merge(self, method: str, once_any: Layer | None, once_method: Layer | None) -> Response:
-        merged: Layer = {}
-        for layer in (self._defaults.get(None), self._defaults.get(method), once_any, once_method):
-            if not layer:
-                continue
-            for key, value in layer.items():
-                if key == "data":
-                    merged.pop("json", None)
-                elif key == "json":
-                    merged.pop("data", None)
-                merged[key] = value
-        return response_from_keys(merged)
-
-    def _no_rule(self, request: Request, reasons: list[str]) -> Response:
-        head = f"tserver: no rule matched {request.method} {request.path}"
-        if request.query_string:
-            head += f"\nquery: {request.query_string}"
-        rules = "\n".join(reasons) if reasons else "  (no rules left)"
-        text = f"{head}\nrules:\n{rules}\n"
-        self._unmatched.append(text.rstrip("\n"))
-        return Response(text, status=500, headers={"Content-Type": "text/plain; charset=utf-8"})
+    def _default_for(
+        self, method: str, once_any: Overlay | None, once_method: Overlay | None
+    ) -> Response:
+        layers = (self._defaults.get(None), self._defaults.get(method), once_any, once_method)
+        return merge_overlays(layer for layer in layers if layer)
 
     def add_error(self, error: HandlerError) -> None:
         """Keep an exception raised while serving, for `check()`."""
@@ -344,21 +303,6 @@ class Recorder:
         """Requests recorded since the last reset (read without the lock)."""
         return self._count
 
-    def wait(self, count: int, timeout: float) -> list[Request]:
-        """Block until *count* requests arrived; return the history snapshot."""
-        deadline = time.monotonic() + timeout
-        with self._lock:
-            while self._count < count:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise self.timeout_error(count, timeout)
-                self._blocked += 1
-                try:
-                    self._changed.wait(left)
-                finally:
-                    self._blocked -= 1
-            return list(self._history)
-
     def timeout_error(self, count: int, timeout: float) -> WaitTimeoutError:
         """The error for a wait that gave up (call under the lock or not)."""
         got = self._count
@@ -367,6 +311,28 @@ class Recorder:
             expected=count,
             received=got,
         )
+
+    def pending_history(
+        self, count: int
+    ) -> tuple[Pending[list[Request]], Callable[[], None]]:
+        """A `Pending` history, delivered once *count* requests arrived; and its cancel.
+
+        Delivered at once when they have arrived already; otherwise by the
+        thread that records the request, outside the lock.  The cancel
+        function withdraws the wait (one that gave up).
+        """
+        pending: Pending[list[Request]] = Pending()
+
+        def wake() -> None:
+            with self._lock:
+                history = list(self._history)
+            pending.set_result(history)
+
+        cancel = self.add_waiter(count, wake)
+        if cancel is None:
+            wake()
+            return pending, _nothing
+        return pending, cancel
 
     def add_waiter(self, count: int, wake: Callable[[], None]) -> Callable[[], None] | None:
         """Call *wake* (from the recording thread) once *count* requests arrived.
@@ -388,7 +354,5 @@ class Recorder:
         return cancel
 
 
-def _freeze(
-    table: dict[str | None, Layer],
-) -> tuple[tuple[str | None, tuple[tuple[str, Any], ...]], ...]:
-    return tuple((method, tuple(layer.items())) for method, layer in table.items())
+def _nothing() -> None:
+    """A cancel function with nothing to cancel."""

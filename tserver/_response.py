@@ -1,8 +1,15 @@
-"""What the server answers: `Response`, `Cookie`, `Raw`, `UNSET`.
+"""What the server answers: `Response`, `Raw`, `UNSET`, and the one description of a response.
 
-Also the table of `~tserver.TestServer.set_response` keys and the validation
-of their values.  Stdlib only: these values cross the process boundary of
-subprocess mode.
+A response is described one way: a `Response`.  The default response of
+`~tserver.TestServer.set_response` and its one-time overrides are *partial*
+responses, `Overlay` layers of checked `Response` fields, merged by
+`merge_overlays` into a `Response`.  Each field is checked by one function
+of `FIELD_CHECKS`, whichever way it arrives (constructor or
+`set_response`), and the rules between fields (``data`` excludes ``json``;
+``chunks`` excludes both; the framing headers agree with the body) are
+written once, in `_EXCLUDES` and `_check_combination`.
+
+Stdlib only: these values cross the process boundary of subprocess mode.
 """
 
 from __future__ import annotations
@@ -26,13 +33,18 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FAULTS",
+    "FIELD_CHECKS",
     "RESPONSE_KEYS",
     "UNSET",
-    "Cookie",
+    "Overlay",
     "Raw",
     "Response",
+    "check_chunk",
+    "check_key_value",
+    "merge_overlays",
     "normalize_key",
-    "validate_value",
+    "normalize_method",
+    "overlay_with",
 ]
 
 
@@ -56,28 +68,45 @@ UNSET = _Unset.UNSET
 CallbackResult = Union["Response", bytes, str]
 #: A response callback: plain or ``async``.
 Callback = Callable[["Request"], "CallbackResult | Awaitable[CallbackResult]"]
+#: A partial response: ``(field, checked value)`` pairs, later ones winning.
+Overlay = tuple[tuple[str, Any], ...]
 
 _BAD_VALUE_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_DIGITS_RE = re.compile(r"[0-9]{1,18}")
 FAULTS = ("close", "reset", "truncate")
+_RAW_HINT = "to send it anyway, write the bytes yourself with fault=Raw(b'...')"
+
+
+# -- one check per field ----------------------------------------------------------
 
 
 def _check_header(where: str, name: object, value: object) -> tuple[str, str]:
     if not isinstance(name, str) or not TOKEN_RE.match(name):
-        raise ValueError(f"{where}: header name {name!r} is not an HTTP token")
+        raise ValueError(f"{where}: header name {name!r} is not an HTTP token; {_RAW_HINT}")
     if isinstance(value, bytes):
         value = value.decode("latin-1")
-    elif isinstance(value, numbers.Number):
+    elif isinstance(value, numbers.Number) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str):
         raise TypeError(
             f"{where}: header {name!r} has value {value!r}; expected a str, bytes or number"
         )
     if _BAD_VALUE_RE.search(value):
-        raise ValueError(f"{where}: header {name!r} value {value!r} holds a control character")
+        raise ValueError(
+            f"{where}: header {name!r} value {value!r} holds a control character, "
+            f"which HTTP forbids; {_RAW_HINT}"
+        )
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        raise ValueError(
+            f"{where}: header {name!r} value {value!r} is not Latin-1, which HTTP/1.1 "
+            f"cannot carry (encode it, say as UTF-8 bytes); {_RAW_HINT}"
+        ) from None
     return name, value
 
 
-def normalize_headers(where: str, headers: object) -> tuple[tuple[str, str], ...]:
+def _check_headers(where: str, headers: object) -> tuple[tuple[str, str], ...]:
     """Headers as a tuple of pairs, from a mapping or an iterable of pairs."""
     if headers is None:
         return ()
@@ -102,6 +131,154 @@ def normalize_headers(where: str, headers: object) -> tuple[tuple[str, str], ...
     return tuple(out)
 
 
+def _check_status(where: str, status: object) -> int:
+    if isinstance(status, bool) or not isinstance(status, int):
+        raise TypeError(f"{where}: status {status!r} must be an int from 100 to 599")
+    if not 100 <= status <= 599:
+        raise ValueError(f"{where}: status {status!r} is out of range; expected 100-599")
+    return status
+
+
+def _check_seconds(where: str, seconds: object, name: str) -> float:
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise TypeError(f"{where}: {name} {seconds!r} must be a number of seconds")
+    if seconds < 0 or math.isnan(seconds):
+        raise ValueError(f"{where}: {name} {seconds!r} must be >= 0 seconds")
+    return float(seconds)
+
+
+def _check_sleep(where: str, sleep: object) -> float:
+    return _check_seconds(where, sleep, "sleep")
+
+
+def _check_chunk_sleep(where: str, sleep: object) -> float:
+    return _check_seconds(where, sleep, "chunk_sleep")
+
+
+def _check_data(where: str, data: object) -> bytes:
+    if isinstance(data, str):
+        return data.encode("utf-8")
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data)
+    raise TypeError(f"{where}: data must be bytes or str, not {type(data).__name__}")
+
+
+def check_chunk(where: str, chunk: object) -> bytes:
+    """One chunk of a streamed body: bytes, or str sent as UTF-8."""
+    return _check_data(f"{where}: chunks", chunk)
+
+
+def _encode_json(where: str, value: object) -> bytes:
+    try:
+        return _json.dumps(value).encode("utf-8")
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise ValueError(f"{where}: json value is not JSON-serialisable: {exc}") from exc
+
+
+def _check_json(where: str, value: object) -> object:
+    if value is not UNSET:
+        _encode_json(where, value)
+    return value
+
+
+def _check_callback(where: str, callback: object) -> object:
+    if callback is not None and not callable(callback):
+        raise TypeError(f"{where}: callback {callback!r} is not callable")
+    return callback
+
+
+def _check_chunks(where: str, chunks: object) -> object:
+    """`None`, a tuple (from a list or tuple, each item checked), or any other iterable as is.
+
+    An iterator is not consumed here: ``itertools.repeat(b"x")`` is an
+    endless body, and its items are checked as they are sent.
+    """
+    if chunks is None:
+        return None
+    if isinstance(chunks, (bytes, str)) or not isinstance(chunks, Iterable):
+        raise TypeError(
+            f"{where}: chunks {chunks!r} must be an iterable of bytes, "
+            "such as [b'part1', b'part2']"
+        )
+    if isinstance(chunks, (list, tuple)):
+        return tuple(check_chunk(where, c) for c in chunks)
+    return chunks
+
+
+def _check_fault(where: str, fault: object) -> object:
+    if fault is not None and not isinstance(fault, Raw) and fault not in FAULTS:
+        raise ValueError(
+            f"{where}: fault {fault!r}; expected one of 'close', 'reset', 'truncate' or Raw(b'...')"
+        )
+    return fault
+
+
+def _check_reason(where: str, reason: object) -> object:
+    if reason is not None and (not isinstance(reason, str) or _BAD_VALUE_RE.search(reason)):
+        raise ValueError(f"{where}: reason {reason!r} must be a one-line str")
+    return reason
+
+
+#: The check of each `Response` field: ``check(where, value) -> checked value``.
+FIELD_CHECKS: dict[str, Callable[[str, Any], Any]] = {
+    "data": _check_data,
+    "status": _check_status,
+    "headers": _check_headers,
+    "cookies": normalize_cookies,
+    "json": _check_json,
+    "sleep": _check_sleep,
+    "callback": _check_callback,
+    "chunks": _check_chunks,
+    "chunk_sleep": _check_chunk_sleep,
+    "fault": _check_fault,
+    "reason": _check_reason,
+}
+
+#: Fields that replace each other in an overlay, and exclude each other in
+#: a `Response`: the body is given one way.
+_EXCLUDES: dict[str, tuple[str, ...]] = {
+    "data": ("json", "chunks"),
+    "json": ("data", "chunks"),
+    "chunks": ("data", "json"),
+}
+
+
+def _header_values(headers: tuple[tuple[str, str], ...], name: str) -> list[str]:
+    return [value for key, value in headers if key.lower() == name]
+
+
+def _check_framing(values: Mapping[str, Any], body: bytes) -> None:
+    """The framing headers a response sets must agree with the body it sends."""
+    headers = values["headers"]
+    if not headers:
+        return
+    encodings = _header_values(headers, "transfer-encoding")
+    lengths = _header_values(headers, "content-length")
+    hint = "for a response that breaks HTTP framing on purpose, " + _RAW_HINT
+    if encodings:
+        if lengths:
+            raise ValueError(
+                "Response: headers set both Transfer-Encoding and Content-Length, "
+                f"which contradict each other; keep one ({hint})"
+            )
+        codings = [c.strip().lower() for v in encodings for c in v.split(",") if c.strip()]
+        if codings != ["chunked"]:
+            raise ValueError(
+                f"Response: Transfer-Encoding {', '.join(encodings)!r}: tserver frames a "
+                f"body with 'chunked' only ({hint})"
+            )
+    if lengths:
+        if len(set(lengths)) > 1 or not _DIGITS_RE.fullmatch(lengths[0].strip()):
+            raise ValueError(f"Response: Content-Length {', '.join(lengths)!r} is not one length ({hint})")
+        if values["chunks"] is not None:
+            raise ValueError(f"Response: chunks are sent chunked; drop the Content-Length header ({hint})")
+        if body and int(lengths[0]) != len(body):
+            raise ValueError(
+                f"Response: Content-Length {lengths[0].strip()} but the body has "
+                f"{len(body)} bytes ({hint})"
+            )
+
+
 @frozen_value()
 class Raw(Frozen):
     r"""A fault that writes exactly these bytes on the connection, then closes it.
@@ -115,6 +292,7 @@ class Raw(Frozen):
         ...     with socket.create_connection((srv.address, srv.port)) as sock:
         ...         sock.sendall(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
         ...         sock.makefile("rb").read()  # all of it, until the server closes
+        0
         b'HTTP/1.1 200 OK\r\nbroken'
     """
 
@@ -132,43 +310,6 @@ class Raw(Frozen):
         return self._fields_repr()
 
 
-def _check_status(where: str, status: object) -> int:
-    if isinstance(status, bool) or not isinstance(status, int):
-        raise TypeError(f"{where}: status {status!r} must be an int from 100 to 599")
-    if not 100 <= status <= 599:
-        raise ValueError(f"{where}: status {status!r} is out of range; expected 100-599")
-    return status
-
-
-def _check_sleep(where: str, sleep: object, name: str = "sleep") -> float:
-    if isinstance(sleep, bool) or not isinstance(sleep, (int, float)):
-        raise TypeError(f"{where}: {name} {sleep!r} must be a number of seconds")
-    if sleep < 0 or math.isnan(sleep):
-        raise ValueError(f"{where}: {name} {sleep!r} must be >= 0 seconds")
-    return float(sleep)
-
-
-def _check_data(where: str, data: object) -> bytes:
-    if isinstance(data, str):
-        return data.encode("utf-8")
-    if isinstance(data, (bytes, bytearray, memoryview)):
-        return bytes(data)
-    raise TypeError(f"{where}: data must be bytes or str, not {type(data).__name__}")
-
-
-def _check_json(where: str, value: object) -> bytes:
-    try:
-        return _json.dumps(value).encode("utf-8")
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{where}: json value is not JSON-serialisable: {exc}") from exc
-
-
-def _check_callback(where: str, callback: object) -> object:
-    if callback is not None and not callable(callback):
-        raise TypeError(f"{where}: callback {callback!r} is not callable")
-    return callback
-
-
 @frozen_value()
 class Response(Frozen):
     """One answer: an immutable, picklable description of a response.
@@ -176,14 +317,16 @@ class Response(Frozen):
     ``data`` (bytes or str, sent UTF-8) and ``json`` (any JSON value, with
     ``Content-Type: application/json``) exclude each other; ``chunks`` (an
     iterable of bytes sent with ``Transfer-Encoding: chunked``,
-    ``chunk_sleep`` seconds apart) excludes both.  ``headers`` is a mapping
-    or a list of ``(name, value)`` pairs (repeated names allowed),
-    ``cookies`` a mapping, pairs or `Cookie` objects.  ``sleep`` waits
-    before answering; ``callback(request)`` computes the answer; ``fault``
-    is ``"close"``, ``"reset"``, ``"truncate"`` or a `Raw`; ``reason``
-    replaces the status line's reason phrase.
+    ``chunk_sleep`` seconds apart, consumed as it is sent) excludes both.
+    ``headers`` is a mapping or a list of ``(name, value)`` pairs (repeated
+    names allowed; a ``Transfer-Encoding: chunked`` header sends ``data``
+    chunked), ``cookies`` a mapping, pairs or `Cookie` objects.  ``sleep``
+    waits before answering; ``callback(request)`` computes the answer;
+    ``fault`` is ``"close"``, ``"reset"``, ``"truncate"`` or a `Raw`;
+    ``reason`` replaces the status line's reason phrase.
 
-    Invalid values raise `ValueError` / `TypeError` naming the field.
+    Invalid values raise `ValueError` / `TypeError` naming the field, and
+    so do framing headers that contradict the body.
 
     Example::
 
@@ -206,7 +349,7 @@ class Response(Frozen):
     json: Any = UNSET
     sleep: float = 0.0
     callback: Callback | None = None
-    chunks: tuple[bytes, ...] | None = None
+    chunks: Iterable[bytes] | None = None
     chunk_sleep: float = 0.0
     fault: str | Raw | None = None
     reason: str | None = None
@@ -226,66 +369,54 @@ class Response(Frozen):
         fault: str | Raw | None = None,
         reason: str | None = None,
     ) -> None:
-        where = "Response"
-        body = _check_data(where, data)
-        if json is not UNSET:
-            if body:
-                raise ValueError("Response: give data= or json=, not both")
-            body = _check_json(where, json)
-        chunk_tuple: tuple[bytes, ...] | None = None
-        if chunks is not None:
-            if body:
-                raise ValueError("Response: chunks= excludes data= and json=")
-            if isinstance(chunks, (bytes, str)) or not isinstance(chunks, Iterable):
-                raise TypeError(
-                    f"Response: chunks {chunks!r} must be an iterable of bytes, "
-                    "such as [b'part1', b'part2']"
-                )
-            chunk_tuple = tuple(_check_data("Response: chunks", c) for c in chunks)
-        if fault is not None and not isinstance(fault, Raw) and fault not in FAULTS:
-            raise ValueError(
-                f"Response: fault {fault!r}; expected one of 'close', 'reset', "
-                "'truncate' or Raw(b'...')"
-            )
-        if fault == "truncate" and not body:
+        given = {
+            "data": data,
+            "status": status,
+            "headers": headers,
+            "cookies": cookies,
+            "json": json,
+            "sleep": sleep,
+            "callback": callback,
+            "chunks": chunks,
+            "chunk_sleep": chunk_sleep,
+            "fault": fault,
+            "reason": reason,
+        }
+        values = {name: FIELD_CHECKS[name]("Response", value) for name, value in given.items()}
+        present = {
+            "data": bool(values["data"]),
+            "json": json is not UNSET,
+            "chunks": chunks is not None,
+        }
+        for name, others in _EXCLUDES.items():
+            clash = [o for o in others if present[name] and present[o]]
+            if clash:
+                raise ValueError(_clash_text(name, clash[0]))
+        self._settle(values)
+
+    def _settle(self, values: dict[str, Any]) -> None:
+        """Check the rules between the (checked) fields, compute `body`, assign."""
+        body = values["data"]
+        if values["json"] is not UNSET:
+            body = _encode_json("Response", values["json"])
+        if values["fault"] == "truncate" and not body:
             raise ValueError(
                 "Response: fault='truncate' needs a body (data= or json=) to cut in half"
             )
-        if reason is not None and (not isinstance(reason, str) or _BAD_VALUE_RE.search(reason)):
-            raise ValueError(f"Response: reason {reason!r} must be a one-line str")
-        values = {
-            "data": _check_data(where, data),
-            "status": _check_status(where, status),
-            "headers": normalize_headers(where, headers),
-            "cookies": normalize_cookies(where, cookies),
-            "json": json,
-            "sleep": _check_sleep(where, sleep),
-            "callback": _check_callback(where, callback),
-            "chunks": chunk_tuple,
-            "chunk_sleep": _check_sleep(where, chunk_sleep, "chunk_sleep"),
-            "fault": fault,
-            "reason": reason,
-            "body": body,
-        }
-        assign(self, **values)
+        _check_framing(values, body)
+        assign(self, **values, body=body)
+
+    @classmethod
+    def _from_checked(cls, values: Mapping[str, Any]) -> Response:
+        """A `Response` of fields checked by `FIELD_CHECKS` (unlisted ones default)."""
+        response = object.__new__(cls)
+        full = dict(_DEFAULTS)
+        full.update(values)
+        response._settle(full)
+        return response
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild_response, (self._init_kwargs(),))
-
-    def _init_kwargs(self) -> dict[str, Any]:
-        return {
-            "data": self.data,
-            "status": self.status,
-            "headers": self.headers,
-            "cookies": self.cookies,
-            "json": self.json,
-            "sleep": self.sleep,
-            "callback": self.callback,
-            "chunks": self.chunks,
-            "chunk_sleep": self.chunk_sleep,
-            "fault": self.fault,
-            "reason": self.reason,
-        }
+        return (_rebuild_response, (tuple([getattr(self, name) for name in _FIELDS]),))
 
     @property
     def content_type(self) -> str:
@@ -293,6 +424,13 @@ class Response(Frozen):
         if self.json is not UNSET:
             return "application/json"
         return "text/html; charset=utf-8"
+
+    @property
+    def sends_chunked(self) -> bool:
+        """Whether the body goes out chunked: it streams, or a header says so."""
+        return self.chunks is not None or bool(
+            self.headers and _header_values(self.headers, "transfer-encoding")
+        )
 
     def __repr__(self) -> str:
         shown = [f"status={self.status}"]
@@ -316,14 +454,51 @@ class Response(Frozen):
         return f"Response({', '.join(shown)})"
 
 
-def _rebuild_response(kwargs: dict[str, Any]) -> Response:
-    return Response(**kwargs)
+#: The constructor's fields, in order (`Response.body` is computed).
+_FIELDS = tuple(FIELD_CHECKS)
+_DEFAULTS: dict[str, Any] = {name: getattr(Response, name) for name in _FIELDS}
 
 
-# -- the set_response key table ------------------------------------------
+def _clash_text(name: str, other: str) -> str:
+    if {name, other} == {"data", "json"}:
+        return "Response: give data= or json=, not both"
+    return "Response: chunks= excludes data= and json="
+
+
+def _rebuild_response(values: tuple[Any, ...]) -> Response:
+    return Response._from_checked(dict(zip(_FIELDS, values)))
+
+
+# -- overlays: the default response and its one-time overrides ----------------------
+
+
+def overlay_with(layer: Overlay, key: str, value: object) -> Overlay:
+    """*layer* with the checked *key* set to *value*, replacing what it excludes."""
+    dropped = (key, *_EXCLUDES.get(key, ()))
+    return (*((k, v) for k, v in layer if k not in dropped), (key, value))
+
+
+def merge_overlays(layers: Iterable[Overlay]) -> Response:
+    """The `Response` that *layers* describe, later layers winning field by field.
+
+    :raises ValueError: the merged fields contradict each other (say, a
+        ``Content-Length`` header set in one layer and ``data`` of another
+        length in another).
+    """
+    values: dict[str, Any] = {}
+    for layer in layers:
+        for key, value in layer:
+            for other in _EXCLUDES.get(key, ()):
+                values.pop(other, None)
+            values[key] = value
+    return Response._from_checked(values)
+
+
+# -- the set_response key table ------------------------------------------------------
 
 #: The keys of `~tserver.TestServer.set_response`, in the order error messages
-#: list them.  ``"code"`` is an alias of ``"status"``.
+#: list them.  ``"code"`` is an alias of ``"status"``; every key is a
+#: `Response` field, checked by the same function.
 RESPONSE_KEYS = ("status", "code", "data", "json", "headers", "cookies", "sleep", "callback")
 
 
@@ -337,7 +512,7 @@ def normalize_method(where: str, method: object) -> str:
 
 
 def normalize_key(where: str, key: object, method: str | None) -> tuple[str, str | None]:
-    """Split ``"post.data"`` and resolve aliases: ``(key, METHOD or None)``."""
+    """Split ``"post.data"`` and resolve aliases: ``(field, METHOD or None)``."""
     if not isinstance(key, str):
         raise TypeError(f"{where}: key {key!r} must be a str; expected one of {_keys()}")
     name = key
@@ -364,56 +539,15 @@ def _keys() -> str:
     return ", ".join(repr(k) for k in RESPONSE_KEYS) + " (optionally prefixed 'post.')"
 
 
-class ValueTypeError(ValueError, TypeError):
-    """A set_response value of the wrong type.
+def check_key_value(where: str, key: str, value: object) -> object:
+    """Check one `set_response` value (*key* already normalised) with its field's check.
 
-    SPEC 3.1 promises `ValueError` for a bad value type, and 7 allows
-    `TypeError` for wrong arguments: this error is both, so either
-    ``except`` clause (or ``pytest.raises``) catches it.
+    :raises ValueError: for a bad value, of the wrong type too (SPEC 3.1).
     """
-
-
-def validate_value(where: str, key: str, value: object) -> object:
-    """Check and normalise one set_response value (``key`` already normalised).
-
-    :raises ValueError: a bad value; a value of the wrong type raises
-        `ValueTypeError`, which is also a `TypeError`.
-    """
-    try:
-        return _validate_value(where, key, value)
-    except TypeError as exc:
-        if isinstance(exc, ValueError):
-            raise
-        raise ValueTypeError(str(exc)) from None
-
-
-def _validate_value(where: str, key: str, value: object) -> object:
     label = f"{where}: key {key!r}"
-    if key == "status":
-        return _check_status(label, value)
-    if key == "data":
-        return _check_data(label, value)
-    if key == "json":
-        _check_json(label, value)
-        return value
-    if key == "headers":
-        return normalize_headers(label, value)
-    if key == "cookies":
-        return normalize_cookies(label, value)
-    if key == "sleep":
-        return _check_sleep(label, value)
-    if key == "callback":
-        if value is None or not callable(value):
-            raise TypeError(f"{label}: {value!r} is not callable")
-        return value
-    raise ValueError(f"{where}: unknown key {key!r}; expected one of {_keys()}")
-
-
-def response_from_keys(keys: Mapping[str, object]) -> Response:
-    """Build the `Response` that a merged set of set_response keys describes."""
-    kwargs: dict[str, Any] = {}
-    for key, value in keys.items():
-        kwargs[key] = value
-    if "json" in kwargs:
-        kwargs.pop("data", None)
-    return Response(**kwargs)
+    if key == "callback" and value is None:
+        raise ValueError(f"{label}: None is not callable; give a function of the request")
+    try:
+        return FIELD_CHECKS[key](label, value)
+    except TypeError as exc:
+        raise ValueError(str(exc)) from None

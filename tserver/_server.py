@@ -12,15 +12,13 @@ from __future__ import annotations
 import ssl as _ssl
 import threading
 import warnings
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urljoin
 
 from . import _args
-from ._errors import NoRequestError, ServerDiedError, ServerStateError
-from ._formatting import render_check_report
-from ._protocol import (
+from ._backend import LocalBackend, ServeConfig
+from ._commands import (
     AddRule,
-    Command,
     GetCount,
     GetHistory,
     GetRequest,
@@ -28,26 +26,52 @@ from ._protocol import (
     SetResponse,
     TakeReport,
 )
+from ._errors import NoRequestError, ServerStateError, TestServerError
+from ._formatting import format_history, no_request_text, render_check_report
 from ._recorder import Recorder
-from ._response import Response, normalize_key, validate_value
+from ._response import Response, check_key_value, normalize_key
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
     from types import TracebackType
 
     from ._assertions import HistoryAssertion, RequestAssertion
     from ._backend import Backend
-    from ._backend_inline import InlineBackend
-    from ._protocol import CheckReport
+    from ._commands import Command
     from ._request import Request
 
-__all__ = ["TestServer"]
-
-MODES = ("thread", "subprocess", "inline")
+__all__ = ["TestServer", "Transport"]
 
 
-class _NoRequestAssertion(NoRequestError, AssertionError):
-    """No request to assert on: a `NoRequestError` pytest shows as a failure."""
+class Transport(NamedTuple):
+    """How one mode reaches its host: a backend factory, and whether it crosses processes.
+
+    A transport that crosses processes pickles what it is given, so the
+    facade refuses, when it is given, a callback or matcher that cannot
+    cross (a lambda, a closure).
+    """
+
+    new: Callable[[Recorder, ServeConfig], Backend]
+    crosses_process: bool
+
+
+def _thread_backend(recorder: Recorder, config: ServeConfig) -> Backend:
+    from ._backend_thread import ThreadBackend
+
+    return ThreadBackend(recorder, config)
+
+
+def _subprocess_backend(recorder: Recorder, config: ServeConfig) -> Backend:
+    from ._backend_subprocess import SubprocessBackend
+
+    return SubprocessBackend(recorder, config)
+
+
+#: The modes `TestServer` accepts, in the order error messages list them.
+TRANSPORTS: dict[str, Transport] = {
+    "thread": Transport(_thread_backend, crosses_process=False),
+    "subprocess": Transport(_subprocess_backend, crosses_process=True),
+}
 
 
 class TestServer:
@@ -79,6 +103,9 @@ class TestServer:
 
     __test__ = False  # not a pytest test class, despite its name
 
+    #: The modes this class accepts (a subclass may serve others).
+    _transports: dict[str, Transport] = TRANSPORTS
+
     def __init__(
         self,
         address: str = "127.0.0.1",
@@ -91,7 +118,19 @@ class TestServer:
         max_body_size: int = 100 * 1024 * 1024,
         startup_timeout: float = 10.0,
     ) -> None:
-        _args.check_server_args(address, port, mode, ssl, history_limit, max_body_size, modes=MODES)
+        transport = self._transports.get(mode) if isinstance(mode, str) else None
+        _args.check_server_args(
+            address,
+            port,
+            mode,
+            ssl,
+            history_limit,
+            max_body_size,
+            modes=tuple(self._transports),
+            crosses_process=transport is not None and transport.crosses_process,
+        )
+        assert transport is not None
+        self._transport = transport
         self._startup_timeout = _args.check_timeout("TestServer", startup_timeout)
         self._address = address
         self._port = port
@@ -100,13 +139,14 @@ class TestServer:
         self._strict = bool(strict)
         self._history_limit = history_limit
         self._max_body_size = max_body_size
-        self._recorder = Recorder(strict=self._strict, history_limit=history_limit)
-        self._backend: Backend | None = None
+        self._local = LocalBackend(self._new_recorder())
+        self._backend: Backend = self._local
         self._tls: Any = None
-        self._died: ServerDiedError | None = None
         self._started_once = False
-        self._abandoned: tuple[str, ...] = ()
         self._lifecycle = threading.Lock()
+
+    def _new_recorder(self) -> Recorder:
+        return Recorder(strict=self._strict, history_limit=self._history_limit)
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -128,7 +168,7 @@ class TestServer:
     @property
     def running(self) -> bool:
         """Whether the server is started and not stopped."""
-        return self._backend is not None
+        return self._backend.running
 
     def start(self) -> TestServer:
         """Bind and serve; return once accepting.  Returns the server itself.
@@ -138,13 +178,12 @@ class TestServer:
         :raises ServerStateError: the server is already running.
         """
         with self._lifecycle:
-            if self._backend is not None:
+            if self._backend.running:
                 raise ServerStateError(f"server at {self.url} is already running; stop() it first")
-            if self._started_once:
-                self._recorder = Recorder(strict=self._strict, history_limit=self._history_limit)
-            self._died = None
+            # the first start serves what was set before it; a restart starts afresh
+            recorder = self._new_recorder() if self._started_once else self._local.recorder
             try:
-                backend = self._make_backend()
+                backend = self._transport.new(recorder, self._serve_config())
                 self._port = backend.start()
             except BaseException:
                 self._remove_tls()
@@ -153,18 +192,15 @@ class TestServer:
             self._started_once = True
         return self
 
-    def _make_backend(self) -> Backend:
-        from ._backend import ServeConfig
-
-        ssl_context = None
+    def _serve_config(self) -> ServeConfig:
+        """What a backend needs to serve, making the throwaway CA of ``ssl=True``."""
+        ssl_context = self._ssl if isinstance(self._ssl, _ssl.SSLContext) else None
         if self._ssl is True:
             from ._tls import TlsFiles
 
             self._tls = TlsFiles.create()
-            ssl_context = self._tls.server_context()
-        elif isinstance(self._ssl, _ssl.SSLContext):
-            ssl_context = self._ssl
-        config = ServeConfig(
+            ssl_context = None if self._transport.crosses_process else self._tls.server_context()
+        return ServeConfig(
             self._address,
             self._port,
             strict=self._strict,
@@ -172,52 +208,8 @@ class TestServer:
             max_body_size=self._max_body_size,
             startup_timeout=self._startup_timeout,
             tls=self._tls,
+            ssl_context=ssl_context,
         )
-        if self._mode == "subprocess":
-            from ._backend_subprocess import SubprocessBackend
-
-            return SubprocessBackend(self._recorder, config)
-        if self._mode == "inline":
-            raise ServerStateError(
-                "an inline server is started by tserver.testing.AsyncTestServerTestCase, "
-                "not by start()"
-            )
-        from ._backend_thread import ThreadBackend
-
-        return ThreadBackend(self._recorder, config, ssl_context)
-
-    def _attach_inline(self, port: int) -> InlineBackend:
-        """Serve from the caller's IOLoop on *port*, a socket the caller bound.
-
-        The hook of `tserver.testing`: marks the server running and returns
-        the backend, whose ``app`` the caller serves on its own IOLoop.
-        """
-        from ._backend import ServeConfig
-        from ._backend_inline import InlineBackend
-
-        if self._mode != "inline" or self._ssl is not False:
-            raise ServerStateError(
-                f"_attach_inline: needs mode='inline' and ssl=False, not mode={self._mode!r}, "
-                f"ssl={self._ssl!r}"
-            )
-        with self._lifecycle:
-            if self._backend is not None:
-                raise ServerStateError(f"server at {self.url} is already running; stop() it first")
-            if self._started_once:
-                self._recorder = Recorder(strict=self._strict, history_limit=self._history_limit)
-            config = ServeConfig(
-                self._address,
-                port,
-                strict=self._strict,
-                history_limit=self._history_limit,
-                max_body_size=self._max_body_size,
-                startup_timeout=self._startup_timeout,
-            )
-            backend = InlineBackend(self._recorder, config)
-            self._port = backend.start()
-            self._backend = backend
-            self._started_once = True
-        return backend
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop serving, close every socket, join the thread or reap the child.
@@ -231,25 +223,17 @@ class TestServer:
         `http.server` and aiohttp bind); connections the server closed keep
         it in ``TIME_WAIT`` for a bare ``bind()`` without that option.
         """
-        abandoned: tuple[str, ...] = ()
         with self._lifecycle:
-            backend, self._backend = self._backend, None
+            backend = self._backend
             try:
-                if backend is not None:
-                    backend.stop(timeout)
-                    backend.close()
-                    abandoned = tuple(getattr(backend, "abandoned", ()))
-                    self._abandoned = abandoned
-                    # a child that died unnoticed (or was killed at stop) lost
-                    # the final state: later calls say so instead of passing
-                    died = getattr(backend, "died", None)
-                    if died is not None and self._died is None:
-                        self._died = died
+                self._local = backend.stop(timeout)
             finally:
+                self._backend = self._local
                 self._remove_tls()
-        if abandoned:
+        if backend.running and self._local.abandoned:
             warnings.warn(
-                f"tserver: stop() left work running at {self.url}: " + "; ".join(abandoned),
+                f"tserver: stop() left work running at {self.url}: "
+                + "; ".join(self._local.abandoned),
                 RuntimeWarning,
                 stacklevel=2,
             )
@@ -264,7 +248,7 @@ class TestServer:
         was left.  Subprocess mode kills such a child instead and reports it
         as `ServerDiedError` at the next call.
         """
-        return self._abandoned
+        return self._local.abandoned
 
     def _remove_tls(self) -> None:
         """Delete the throwaway CA's directory (``ssl=True``), if any."""
@@ -273,7 +257,7 @@ class TestServer:
             tls.remove()
 
     def __enter__(self) -> TestServer:
-        if self._backend is None:
+        if not self._backend.running:
             self.start()
         return self
 
@@ -288,7 +272,7 @@ class TestServer:
             self.check()
 
     def __repr__(self) -> str:
-        state = "running" if self._backend is not None else "stopped"
+        state = "running" if self._backend.running else "stopped"
         return f"<TestServer {self._mode} {self.url} {state}>"
 
     # -- addresses ------------------------------------------------------------
@@ -326,17 +310,8 @@ class TestServer:
 
     # -- plumbing ---------------------------------------------------------------
 
-    def _call(self, command: Command) -> Any:
-        if self._died is not None:
-            raise self._died
-        backend = self._backend
-        if backend is None:
-            return self._recorder.apply(command)
-        try:
-            return backend.call(command)
-        except ServerDiedError as exc:
-            self._died = exc
-            raise
+    def _call(self, command: Command[Any]) -> Any:
+        return self._backend.call(command)
 
     # -- setting the response ---------------------------------------------------
 
@@ -359,10 +334,16 @@ class TestServer:
                 "use add_response(Response(...), ...)"
             )
         name, method = normalize_key(where, key, method)
-        value = validate_value(where, name, value)
-        if name == "callback" and self._mode == "subprocess":
-            _args.check_portable(where, "callback", value)
+        value = check_key_value(where, name, value)
+        self._check_portable(where, (("callback", value if name == "callback" else None),))
         self._call(SetResponse(name, value, method, once))
+
+    def _check_portable(self, where: str, objects: Iterable[tuple[str, object]]) -> None:
+        """Refuse, now, what a transport across processes could not pickle."""
+        if self._transport.crosses_process:
+            for what, obj in objects:
+                if obj is not None and not isinstance(obj, str):
+                    _args.check_portable(where, what, obj)
 
     def add_response(
         self,
@@ -372,13 +353,16 @@ class TestServer:
         method: str | Iterable[str] | None = None,
         path: Any = None,
         match: Any = None,
-    ) -> None:
-        """Add a rule: *response* answers the next *count* matching requests.
+        priority: int = 0,
+    ) -> int:
+        """Add a rule: *response* answers the next *count* matching requests; its id.
 
         ``count=None`` answers every matching request.  ``method`` is a name
         or a list, ``path`` an exact str, a compiled pattern (full match) or
         a hamcrest matcher, ``match`` any hamcrest matcher over `Request`.
-        Rules are tried in the order added.
+        Rules with a higher *priority* are tried first, rules of equal
+        priority in the order added.  The id is ``0`` for the first rule
+        added since the last reset, counting up.
         """
         where = "add_response"
         if not isinstance(response, Response):
@@ -388,11 +372,19 @@ class TestServer:
         path = _args.check_path_selector(where, path)
         if match is not None and not _args.is_matcher(match):
             raise TypeError(f"{where}: match {match!r} must be a hamcrest matcher over Request")
-        if self._mode == "subprocess":
-            for what, obj in (("callback", response.callback), ("path", path), ("match", match)):
-                if obj is not None and not isinstance(obj, str):
-                    _args.check_portable(where, what, obj)
-        self._call(AddRule(response, count, methods, path, match))
+        if isinstance(priority, bool) or not isinstance(priority, int):
+            raise TypeError(f"{where}: priority {priority!r} must be an int (higher goes first)")
+        self._check_portable(
+            where,
+            (
+                ("callback", response.callback),
+                ("chunks", response.chunks),
+                ("path", path),
+                ("match", match),
+            ),
+        )
+        result: int = self._call(AddRule(response, count, methods, path, match, priority))
+        return result
 
     def reset(self) -> None:
         """Empty history, rules, default response, once-overrides and errors."""
@@ -409,8 +401,7 @@ class TestServer:
     @property
     def request(self) -> Request:
         """The last request (`NoRequestError` when there is none)."""
-        result: Request = self._call(GetRequest(-1))
-        return result
+        return self.get_request()
 
     @property
     def request_count(self) -> int:
@@ -424,6 +415,9 @@ class TestServer:
         *key* is any `Request` field (``"data"``, ``"args"``, ``"headers"``,
         ``"cookies"``, ``"method"``, ``"path"``, ``"files"``, ``"client_ip"``,
         ...) or ``"text"`` / ``"json"``.
+
+        :raises NoRequestError: no request at *index*; the message lists
+            the recorded requests.
         """
         if key is not None and key not in _args.REQUEST_KEYS:
             raise ValueError(
@@ -432,12 +426,23 @@ class TestServer:
             )
         if isinstance(index, bool) or not isinstance(index, int):
             raise TypeError(f"get_request: index {index!r} must be an int")
-        request: Request = self._call(GetRequest(index))
+        request: Request | None = self._call(GetRequest(index))
+        if request is None:
+            raise self._no_request(index)
         if key is None:
             return request
         if key == "json":
             return request.json()
         return getattr(request, key)
+
+    def _no_request(self, index: int, history: list[Request] | None = None) -> NoRequestError:
+        """The error for no request at *index*, with the recorded requests."""
+        if history is None:
+            history = self.history
+        text = no_request_text(index, len(history), self.request_count, self.url)
+        if history:
+            text += "\n" + format_history(history, url=self.url)
+        return NoRequestError(text)
 
     def wait_request(self, timeout: float = 5.0) -> Request:
         """Block until a request has arrived since the last reset; the latest one."""
@@ -449,36 +454,19 @@ class TestServer:
         :raises WaitTimeoutError: saying how many arrived and were awaited.
         """
         count, timeout = self._wait_args("wait_requests", count, timeout)
-        if self._died is not None:
-            raise self._died
-        backend = self._backend
-        if backend is None:
-            return self._recorder.wait(count, timeout)
-        try:
-            return backend.wait(count, timeout)
-        except ServerDiedError as exc:
-            self._died = exc
-            raise
+        return self._backend.wait(count, timeout)
 
     async def await_request(self, timeout: float = 5.0) -> Request:
         """`wait_request` that does not block the caller's event loop."""
         return (await self.await_requests(1, timeout))[-1]
 
     async def await_requests(self, count: int, timeout: float = 5.0) -> list[Request]:
-        """`wait_requests` that does not block the caller's event loop."""
-        count, timeout = self._wait_args("await_requests", count, timeout)
-        if self._died is not None:
-            raise self._died
-        backend = self._backend
-        if backend is None:
-            from ._waiting import wait_async
+        """`wait_requests` that does not block the caller's event loop.
 
-            return await wait_async(self._recorder, count, timeout)
-        try:
-            return await backend.wait_async(count, timeout)
-        except ServerDiedError as exc:
-            self._died = exc
-            raise
+        Works under asyncio (and Tornado) and under trio.
+        """
+        count, timeout = self._wait_args("await_requests", count, timeout)
+        return await self._backend.wait_async(count, timeout)
 
     @staticmethod
     def _wait_args(where: str, count: object, timeout: object) -> tuple[int, float]:
@@ -496,16 +484,21 @@ class TestServer:
         count-limited rules not used up.
         """
         __tracebackhide__ = True
-        report: CheckReport = self._call(TakeReport())
+        report = self._call(TakeReport())
         if report:
             cause: BaseException | None = None
             if report.errors:
                 first = report.errors[0]
-                cause = first.exception or _RemoteError(f"{first.type_name}: {first.message}")
+                # an exception that did not pickle back from the child: its text
+                cause = first.exception or TestServerError(f"{first.type_name}: {first.message}")
             raise AssertionError(render_check_report(report, self.url)) from cause
 
     def assert_request(self, index: int = -1, timeout: float = 0.0) -> RequestAssertion:
-        """Fluent assertions on the request at *index* (waiting *timeout* for it)."""
+        """Fluent assertions on the request at *index* (waiting *timeout* for it).
+
+        :raises NoRequestError: (an `AssertionError` too) no request at
+            *index*; the message lists the recorded requests.
+        """
         __tracebackhide__ = True
         from ._assertions import RequestAssertion
 
@@ -520,10 +513,7 @@ class TestServer:
                 pass
         history = self.history
         if not -len(history) <= index < len(history):
-            raise _NoRequestAssertion(
-                f"no request at index {index}: {len(history)} request(s) recorded "
-                f"(server at {self.url})"
-            )
+            raise self._no_request(index, history)
         return RequestAssertion(history, index, self.url)
 
     def assert_history(self) -> HistoryAssertion:
@@ -538,7 +528,3 @@ class TestServer:
         from ._assertions import assert_no_requests
 
         assert_no_requests(self.history, self.url)
-
-
-class _RemoteError(Exception):
-    """Stands for an exception raised in a child that could not be pickled."""

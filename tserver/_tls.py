@@ -1,21 +1,21 @@
-"""HTTPS for ``ssl=True``: a throwaway CA and a server certificate on disk.
+"""HTTPS for ``ssl=True``: a throwaway CA, and a server certificate that never rests on disk.
 
 `TlsFiles.create` makes a fresh certificate authority with `trustme` (the
-``tserver[https]`` extra), issues a server certificate for ``127.0.0.1``,
-``::1`` and ``localhost``, and writes three PEM files into a private
-temporary directory:
+``tserver[https]`` extra) and issues a server certificate for
+``127.0.0.1``, ``::1`` and ``localhost``.  Only what clients need goes to
+disk, into a private temporary directory (`tempfile.mkdtemp`, mode
+``0700``, files ``0600``):
 
-- ``ca.pem``: the CA certificate, for a client's ``verify=`` / ``cafile=``;
-- ``server.pem``: the server certificate chain;
-- ``server.key``: the server's private key.
+- ``ca.pem``: the CA certificate, for a client's ``verify=`` / ``cafile=``.
 
-The directory is made by `tempfile.mkdtemp` (mode ``0700``) and the files are
-created ``0600``.  `TlsFiles.remove` deletes it; the facade calls it at
-``stop()``, and every ``start()`` makes a new CA.
-
-The files, not in-memory objects, are the contract because a
-``mode="subprocess"`` child loads them with `server_context_from_files`,
-which needs only `ssl` (never `trustme`).
+The server's certificate chain and private key stay in memory
+(`TlsFiles.cert_pem`, `TlsFiles.key_pem`): the server's context loads them
+through an anonymous in-memory file (``memfd``) where the system has one,
+else through a file in the private directory that is removed the moment
+it is loaded.  A subprocess-mode child gets them in its start frame over
+the private socketpair and loads them the same way.  So a test process
+killed with ``SIGKILL`` leaves no private key behind; ``ca.pem`` and the
+directory are removed by `TlsFiles.remove` at ``stop()``.
 """
 
 from __future__ import annotations
@@ -27,36 +27,13 @@ import tempfile
 
 from ._errors import ServerStartError
 
-__all__ = ["HTTPS_EXTRA_HINT", "MissingTlsExtraError", "TlsFiles", "server_context_from_files"]
+__all__ = ["HTTPS_EXTRA_HINT", "TlsFiles", "server_context_from_pem"]
 
 #: The names the server certificate is valid for.
 IDENTITIES = ("127.0.0.1", "::1", "localhost")
 
 #: How to install what ``ssl=True`` needs.
 HTTPS_EXTRA_HINT = "pip install 'tserver[https]'"
-
-
-class MissingTlsExtraError(ServerStartError, ImportError):
-    """``ssl=True`` needs `trustme`, which is not installed.
-
-    Both a `~tserver.ServerStartError` (the server cannot start) and an
-    `ImportError` (an optional dependency is missing), so either ``except``
-    catches it.
-    """
-
-
-def server_context_from_files(cert_path: str, key_path: str) -> ssl.SSLContext:
-    """A server-side `ssl.SSLContext` loaded from PEM files.
-
-    :param cert_path: the server certificate chain (leaf first).
-    :param key_path: the matching private key.
-    :returns: a context that offers only HTTP/1.1 over ALPN (Tornado speaks
-        nothing else) and asks for no client certificate.
-    """
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert_path, key_path)
-    context.set_alpn_protocols(["http/1.1"])
-    return context
 
 
 def _write_private(path: str, data: bytes) -> None:
@@ -66,55 +43,82 @@ def _write_private(path: str, data: bytes) -> None:
         f.write(data)
 
 
+def server_context_from_pem(cert_pem: bytes, key_pem: bytes) -> ssl.SSLContext:
+    """A server-side `ssl.SSLContext` of a certificate chain and key held in memory.
+
+    :param cert_pem: the server certificate chain (leaf first), PEM.
+    :param key_pem: the matching private key, PEM.
+    :returns: a context that offers only HTTP/1.1 over ALPN (Tornado speaks
+        nothing else) and asks for no client certificate.
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    memfd = getattr(os, "memfd_create", None)
+    if memfd is not None and os.path.isdir("/proc/self/fd"):
+        fd = memfd("tserver-server-pem", getattr(os, "MFD_CLOEXEC", 0))
+        try:
+            os.write(fd, cert_pem + b"\n" + key_pem)
+            context.load_cert_chain(f"/proc/self/fd/{fd}")
+        finally:
+            os.close(fd)
+    else:  # pragma: no cover - not on Linux
+        directory = tempfile.mkdtemp(prefix="tserver-key-")
+        try:
+            path = os.path.join(directory, "server.pem")
+            _write_private(path, cert_pem + b"\n" + key_pem)
+            context.load_cert_chain(path)
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+    context.set_alpn_protocols(["http/1.1"])
+    return context
+
+
 class TlsFiles:
     """The throwaway CA and server certificate of one ``ssl=True`` run.
 
-    Holds only paths (plain strings), so it pickles and can be handed to a
-    child process.
+    Pickles (paths and PEM bytes), so it can be handed to a child process.
 
     .. attribute:: directory
 
-       The private temporary directory holding the files.
+       The private temporary directory holding ``ca.pem``.
 
     .. attribute:: ca_path
 
        ``ca.pem``: the CA certificate clients should trust.
 
-    .. attribute:: cert_path
+    .. attribute:: cert_pem
 
-       ``server.pem``: the server certificate chain.
+       The server certificate chain, PEM (in memory only).
 
-    .. attribute:: key_path
+    .. attribute:: key_pem
 
-       ``server.key``: the server's private key.
+       The server's private key, PEM (in memory only).
     """
 
-    __slots__ = ("ca_path", "cert_path", "directory", "key_path")
+    __slots__ = ("ca_path", "cert_pem", "directory", "key_pem")
 
-    def __init__(self, directory: str, ca_path: str, cert_path: str, key_path: str) -> None:
+    def __init__(self, directory: str, ca_path: str, cert_pem: bytes, key_pem: bytes) -> None:
         self.directory = directory
         self.ca_path = ca_path
-        self.cert_path = cert_path
-        self.key_path = key_path
+        self.cert_pem = cert_pem
+        self.key_pem = key_pem
 
     def __repr__(self) -> str:
         return f"<TlsFiles {self.directory}>"
 
     @classmethod
     def create(cls) -> TlsFiles:
-        """Make a new CA and server certificate and write them to a private directory.
+        """Make a new CA and server certificate; write the CA to a private directory.
 
-        :raises MissingTlsExtraError: `trustme` is not installed; the message
-            says to ``pip install 'tserver[https]'``.
+        :raises ServerStartError: `trustme` is not installed (the `ImportError`
+            is its cause); the message says to ``pip install 'tserver[https]'``.
         """
         try:
             import trustme
         except ImportError as exc:
-            raise MissingTlsExtraError(
+            raise ServerStartError(
                 "ssl=True needs the 'trustme' package, which is not installed; "
                 f"install the https extra: {HTTPS_EXTRA_HINT} "
-                "(or pass ssl=<ssl.SSLContext> in thread mode)",
-                name="trustme",
+                "(or pass ssl=<ssl.SSLContext> in thread mode)"
             ) from exc
         ca = trustme.CA()
         leaf = ca.issue_cert(*IDENTITIES)
@@ -122,21 +126,19 @@ class TlsFiles:
         files = cls(
             directory,
             os.path.join(directory, "ca.pem"),
-            os.path.join(directory, "server.pem"),
-            os.path.join(directory, "server.key"),
+            b"".join(blob.bytes() for blob in leaf.cert_chain_pems),
+            leaf.private_key_pem.bytes(),
         )
         try:
             _write_private(files.ca_path, ca.cert_pem.bytes())
-            _write_private(files.cert_path, b"".join(blob.bytes() for blob in leaf.cert_chain_pems))
-            _write_private(files.key_path, leaf.private_key_pem.bytes())
         except BaseException:
             files.remove()
             raise
         return files
 
     def server_context(self) -> ssl.SSLContext:
-        """A server-side `ssl.SSLContext` loaded from `cert_path` and `key_path`."""
-        return server_context_from_files(self.cert_path, self.key_path)
+        """A server-side `ssl.SSLContext` of the server certificate and key."""
+        return server_context_from_pem(self.cert_pem, self.key_pem)
 
     def client_context(self) -> ssl.SSLContext:
         """A client-side `ssl.SSLContext` (verification on) that trusts `ca_path`."""

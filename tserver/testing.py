@@ -15,10 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from tornado.testing import AsyncHTTPTestCase, get_async_test_timeout
 
-from . import TestServer
+from ._inline import InlineTestServer
 
 if TYPE_CHECKING:
+    from tornado.httpserver import HTTPServer
     from tornado.web import Application
+
+    from . import TestServer
 
 __all__ = ["AsyncTestServerTestCase"]
 
@@ -54,8 +57,8 @@ class AsyncTestServerTestCase(AsyncHTTPTestCase):
     pytest) reports the test as failed.
 
     Override `get_server_options` to pass `TestServer` options.  Do not
-    override `get_app`: it is what serves the recorder.  Extend
-    `get_httpserver_options` with ``super()``; it sets ``max_body_size``.
+    override `get_app` or `get_http_server`: they are what serves the
+    recorder.
 
     The server speaks plain HTTP only, on ``127.0.0.1``.
 
@@ -79,15 +82,17 @@ class AsyncTestServerTestCase(AsyncHTTPTestCase):
 
     def get_app(self) -> Application:
         """Attach `server` to the test's IOLoop; return the application serving it."""
-        return self.server._attach_inline(self.get_http_port()).app
+        self._tserver_http = self._tserver_inline.attach(self.get_http_port())
+        app: Application = self._tserver_http.request_callback  # type: ignore[assignment]
+        return app
 
-    def get_httpserver_options(self) -> dict[str, Any]:
-        """Keyword arguments of the `~tornado.httpserver.HTTPServer`.
+    def get_http_server(self) -> HTTPServer:
+        """The server's own `~tornado.httpserver.HTTPServer`, to which Tornado adds the socket.
 
-        The default sets ``max_body_size`` to the server's; extend the
-        result of ``super().get_httpserver_options()`` when overriding.
+        It is built by tserver, as in every mode (it records each
+        connection and request head); `get_httpserver_options` is not used.
         """
-        return {"max_body_size": self._tserver_body_limit}
+        return self._tserver_http
 
     def setUp(self) -> None:
         """Start the IOLoop and the server; schedule the stop and the check."""
@@ -100,8 +105,8 @@ class AsyncTestServerTestCase(AsyncHTTPTestCase):
                 f"expected any of {', '.join(map(repr, SERVER_OPTIONS))} (the address, "
                 "port and mode are set by AsyncTestServerTestCase)"
             )
-        self.server = TestServer("127.0.0.1", mode="inline", **options)
-        self._tserver_body_limit = int(options.get("max_body_size", 100 * 1024 * 1024))
+        self._tserver_inline = InlineTestServer("127.0.0.1", **options)
+        self.server = self._tserver_inline
         super().setUp()
         self.addCleanup(self._tserver_finish)
 

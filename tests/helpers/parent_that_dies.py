@@ -16,7 +16,7 @@ from tserver import TestServer
 def main() -> None:
     """Start the server, report the child's pid, block until killed."""
     srv = TestServer(mode="subprocess").start()
-    print(srv._backend._proc.pid, flush=True)  # type: ignore[union-attr]
+    print(srv._backend.pid, flush=True)  # type: ignore[union-attr]
     sys.stdin.buffer.read()  # blocks until the test kills us or closes stdin
     srv.stop()
 

@@ -1,0 +1,56 @@
+"""Reading a request head as received: its header lines, in arrival order.
+
+Tornado keeps a request's headers grouped by name (``X-Rep: one``,
+``X-Other: o``, ``X-Rep: two`` comes back as one, two, o), and normalises
+their names.  The host keeps each request's head exactly as the stream read
+it (`tserver._host`), and this module reads its header lines in order.  It
+is no second HTTP parser: Tornado has accepted the head before this runs,
+so the lines are known to be well formed; this only splits them.
+
+Stdlib only.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+__all__ = ["header_lines", "normalize_name"]
+
+_WHITESPACE = " \t"
+
+
+@lru_cache(512)
+def normalize_name(name: str) -> str:
+    """A header name in the case Tornado gives received names: ``Content-Type``."""
+    return "-".join([word.capitalize() for word in name.split("-")])
+
+
+def header_lines(head: bytes) -> tuple[tuple[str, str], ...]:
+    """Each header field of *head* as ``(name as sent, value)``, in arrival order.
+
+    *head* is the request line and the header lines through the blank line.
+    Bytes are read as Latin-1 (as Tornado reads them), values are stripped
+    of surrounding whitespace, and a folded line (obs-fold, which older
+    Tornado versions accept) continues the value before it, joined by one
+    space.
+
+    Example::
+
+        >>> header_lines(b"GET / HTTP/1.1\\r\\nX-Rep: one\\r\\nx-other:  o \\r\\nX-Rep: two\\r\\n\\r\\n")
+        (('X-Rep', 'one'), ('x-other', 'o'), ('X-Rep', 'two'))
+    """
+    text = head.decode("latin-1").lstrip("\r\n")
+    lines = text.split("\n")
+    fields: list[list[str]] = []
+    for line in lines[1:]:
+        if line.endswith("\r"):
+            line = line[:-1]
+        if not line:
+            continue
+        if line[0] in _WHITESPACE:
+            if fields:
+                fields[-1][1] += " " + line.strip(_WHITESPACE)
+            continue
+        name, _, value = line.partition(":")
+        fields.append([name, value.strip(_WHITESPACE)])
+    return tuple((name, value) for name, value in fields)

@@ -1,0 +1,411 @@
+"""The loop side of a server: one `Host`, whatever the mode.
+
+Every mode runs exactly this: the thread backend on a loop of its own
+thread, the inline backend on the caller's loop, the child process of
+subprocess mode on the child's loop.  The backends differ only in how a
+command reaches the host (a direct call, or a frame on a socketpair).
+
+A `Host` owns:
+
+- the `Recorder` (configuration and records);
+- the Tornado server, built here once for every mode (`HostServer`): it
+  accepts connections itself (backing off quietly when the process runs out
+  of file descriptors), does the TLS handshake itself (a failed one is
+  recorded, never logged), and watches what each connection's stream reads,
+  so that every request keeps its head as received;
+- the handler tasks of its requests, which shutdown cancels;
+- shutdown (`close_now`, `shutdown`).
+
+Threads: `apply` may be called from any thread (they
+touch only the recorder, under its lock); everything else runs on the loop
+thread.  The loop-side state (open connections, tasks) has no lock because
+only the loop thread touches it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import resource
+import socket
+import ssl
+import threading
+import time
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from tornado import httputil
+from tornado.httpserver import HTTPServer
+from tornado.ioloop import IOLoop
+from tornado.iostream import IOStream, SSLIOStream
+
+from ._handler import make_app
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from tornado.web import Application
+
+    from ._backend import ServeConfig
+    from ._commands import Command
+    from ._recorder import Recorder
+
+__all__ = ["Host", "HostServer", "raise_fd_limit"]
+
+R = TypeVar("R")
+
+#: Errors of ``accept()`` that mean "out of descriptors or memory": back off.
+_EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+#: The first and the longest pause of accepting after such an error (seconds).
+_BACKOFF_FIRST, _BACKOFF_MAX = 0.01, 0.5
+#: Connections accepted per readiness event, as Tornado does (starvation).
+_ACCEPT_BATCH = 128
+
+
+def raise_fd_limit() -> None:
+    """Raise the soft limit of open files to the hard limit, where allowed.
+
+    A test server may hold thousands of idle connections (a client's pool,
+    a load test); the common soft limit of 1,024 is far below what the
+    process may have.
+    """
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard == resource.RLIM_INFINITY:
+            hard = max(soft, 1 << 20)
+        if soft != resource.RLIM_INFINITY and soft < hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ValueError, OSError):  # not allowed here: keep what we have
+        pass
+
+
+class Conn:
+    """What the host knows of one open connection (loop thread only).
+
+    ``head`` is the request head the stream read last: HTTP/1 reads one
+    request at a time per connection, so it is the head of the request
+    being handled.  ``target`` is its request target as sent.
+    """
+
+    __slots__ = ("address", "head", "opened_at", "stream", "target")
+
+    def __init__(self, stream: IOStream, address: Any) -> None:
+        self.stream = stream
+        self.address = address
+        self.opened_at = time.time()
+        self.head = b""
+        self.target = ""
+
+
+class _KeepTarget(httputil.HTTPMessageDelegate):
+    """Hands Tornado a request line without its query, keeping the target for us.
+
+    Tornado parses the query of every request into ``arguments`` (and
+    refuses more than 1,000 of them with an empty ``400``); tserver parses
+    the query itself, from the target as sent, and needs neither.
+    """
+
+    __slots__ = ("conn", "delegate")
+
+    def __init__(self, delegate: httputil.HTTPMessageDelegate, conn: Conn) -> None:
+        self.delegate = delegate
+        self.conn = conn
+
+    def headers_received(
+        self,
+        start_line: httputil.RequestStartLine | httputil.ResponseStartLine,
+        headers: httputil.HTTPHeaders,
+    ) -> Awaitable[None] | None:
+        """Keep the target; give Tornado its path alone."""
+        if isinstance(start_line, httputil.RequestStartLine):
+            target = start_line.path
+            self.conn.target = target
+            if "?" in target:
+                path = target.partition("?")[0]
+                start_line = httputil.RequestStartLine(start_line.method, path, start_line.version)
+        return self.delegate.headers_received(start_line, headers)
+
+    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+        """Forward a piece of the body."""
+        return self.delegate.data_received(chunk)
+
+    def finish(self) -> None:
+        """Forward the end of the request."""
+        self.delegate.finish()
+
+    def on_connection_close(self) -> None:
+        """Forward a connection closed before the request ended."""
+        self.delegate.on_connection_close()
+
+
+class HostServer(HTTPServer):
+    """The Tornado server of a `Host`: Tornado's HTTP/1, tserver's accepting and TLS.
+
+    Built by `Host` alone, so that every mode serves through the same code.
+    Tornado's one-hour idle timer on each request's headers is off: a test
+    server closes its connections at ``stop()`` and needs none (the timer
+    and its chained future cost a seventh of a small request's CPU).
+    """
+
+    host: Host
+
+    def initialize(self, host: Host, app: Application) -> None:  # type: ignore[override]
+        """Tornado's `~tornado.util.Configurable` constructor: serve *app* for *host*."""
+        super().initialize(app, max_body_size=host.config.max_body_size)
+        self.conn_params.header_timeout = None
+        self.host = host
+        self._io_loop: IOLoop | None = None
+        self._listening: dict[int, socket.socket] = {}
+        self._backoff = 0.0
+
+    # -- accepting ------------------------------------------------------------
+
+    def add_sockets(self, sockets: Any) -> None:
+        """Accept connections on *sockets* (listening, non-blocking) from now on."""
+        self.host.bind_loop()
+        io_loop = self._io_loop = IOLoop.current()
+        for sock in sockets:
+            self._listening[sock.fileno()] = sock
+            io_loop.add_handler(sock, self._on_acceptable, IOLoop.READ)
+
+    def stop(self) -> None:
+        """Stop accepting and close the listening sockets (idempotent)."""
+        listening, self._listening = self._listening, {}
+        for sock in listening.values():
+            if self._io_loop is not None:
+                with contextlib.suppress(KeyError, ValueError, RuntimeError):  # a closed loop
+                    self._io_loop.remove_handler(sock)
+            sock.close()
+
+    def _on_acceptable(self, sock: socket.socket, events: int) -> None:
+        for _ in range(_ACCEPT_BATCH):
+            try:
+                connection, address = sock.accept()
+            except BlockingIOError:
+                return
+            except ConnectionAbortedError:
+                continue
+            except OSError as exc:
+                if exc.errno not in _EXHAUSTED:
+                    raise
+                self._pause(sock)
+                return
+            self._backoff = 0.0
+            self.host.accepted(connection, address)
+
+    def _pause(self, sock: socket.socket) -> None:
+        """Out of descriptors: stop watching *sock* for a while, quietly.
+
+        The pending connection stays in the kernel's backlog and is accepted
+        once descriptors are free again; meanwhile the loop serves everyone
+        else instead of spinning on a socket that is always ready.
+        """
+        self._backoff = min(_BACKOFF_MAX, max(_BACKOFF_FIRST, self._backoff * 2))
+        io_loop = self._io_loop
+        assert io_loop is not None  # accepting: add_sockets ran
+        io_loop.remove_handler(sock)
+
+        def resume() -> None:
+            if self._listening.get(sock.fileno()) is sock:
+                io_loop.add_handler(sock, self._on_acceptable, IOLoop.READ)
+
+        io_loop.call_later(self._backoff, resume)
+
+    # -- streams ---------------------------------------------------------------
+
+    def handle_stream(self, stream: IOStream, address: tuple[Any, ...]) -> None:
+        """Serve HTTP on *stream*, watching the heads it reads."""
+        conn = self.host.opened(stream, address)
+        read_until_regex = stream.read_until_regex
+
+        async def read_head(regex: bytes, max_bytes: int | None = None) -> bytes:
+            head = await read_until_regex(regex, max_bytes=max_bytes)
+            conn.head = head
+            return head
+
+        stream.read_until_regex = read_head  # type: ignore[assignment,method-assign]
+        super().handle_stream(stream, address)
+
+    def start_request(
+        self, server_conn: object, request_conn: httputil.HTTPConnection
+    ) -> httputil.HTTPMessageDelegate:
+        """Tornado's delegate for the next request, keeping its target for us."""
+        delegate = super().start_request(server_conn, request_conn)
+        conn = self.host.conn_of(getattr(server_conn, "stream", None))
+        return delegate if conn is None else _KeepTarget(delegate, conn)
+
+
+class Host:
+    """One server's loop side: recorder, Tornado server, tasks, waits and shutdown."""
+
+    def __init__(
+        self,
+        recorder: Recorder,
+        config: ServeConfig,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self.recorder = recorder
+        self.config = config
+        self.ssl_context = ssl_context
+        self.server: HostServer | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.loop_thread: int | None = None
+        #: What shutdown could not end in time (tasks that ignored cancelling).
+        self.abandoned: list[str] = []
+        #: Set by `close_now`: a task cancelled from now on is being shut down.
+        self.closing = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._conns: dict[object, Conn] = {}
+        self._handshakes: set[socket.socket] = set()
+        self._accepted = 0
+
+    # -- any thread -----------------------------------------------------------
+
+    def apply(self, command: Command[R]) -> R:
+        """Carry out a command of the recorder (any thread, no hop onto the loop)."""
+        return self.recorder.apply(command)
+
+    def on_loop_thread(self) -> bool:
+        """Whether the caller runs on this host's loop thread."""
+        return self.loop_thread is not None and threading.get_ident() == self.loop_thread
+
+    # -- the loop thread ------------------------------------------------------
+
+    def build_server(self) -> HostServer:
+        """The one Tornado server of this host (made once, on the loop thread)."""
+        if self.server is None:
+            self.server = HostServer(self, make_app(self))
+        return self.server
+
+    def bind_loop(self) -> None:
+        """Note the loop and thread this host serves on (the caller's)."""
+        if self.loop is None:
+            self.loop = IOLoop.current().asyncio_loop  # type: ignore[attr-defined]
+            self.loop_thread = threading.get_ident()
+
+    def serve(self, sockets: list[socket.socket]) -> None:
+        """Start accepting on *sockets* (bound, listening) on the current loop."""
+        raise_fd_limit()
+        self.build_server().add_sockets(sockets)
+
+    def accepted(self, connection: socket.socket, address: Any) -> None:
+        """A new connection: TLS first if this host serves HTTPS, then HTTP."""
+        self._accepted += 1
+        if self._accepted % 256 == 0:  # forget connections that closed meanwhile
+            self._conns = {k: c for k, c in self._conns.items() if not c.stream.closed()}
+        if self.ssl_context is None:
+            self.build_server().handle_stream(IOStream(connection), address)
+            return
+        try:
+            tls = self.ssl_context.wrap_socket(
+                connection, server_side=True, do_handshake_on_connect=False
+            )
+        except (ssl.SSLError, OSError):
+            connection.close()
+            return
+        self._handshakes.add(tls)
+        self.track(asyncio.ensure_future(self._handshake(tls, address)))
+
+    async def _handshake(self, sock: ssl.SSLSocket, address: Any) -> None:
+        """Complete the TLS handshake, quietly: a failure closes, it is never logged."""
+        loop = asyncio.get_running_loop()
+        try:
+            sock.setblocking(False)
+            while True:
+                try:
+                    sock.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    await _ready(loop, sock, write=False)
+                except ssl.SSLWantWriteError:
+                    await _ready(loop, sock, write=True)
+        except (OSError, ValueError):  # SSLError, a reset, a closed socket
+            sock.close()
+            return
+        except BaseException:  # cancelled by shutdown
+            sock.close()
+            raise
+        finally:
+            self._handshakes.discard(sock)
+        self.build_server().handle_stream(SSLIOStream(sock), address)
+
+    def opened(self, stream: IOStream, address: Any) -> Conn:
+        """Start tracking a connection that now speaks HTTP."""
+        conn = self._conns[stream] = Conn(stream, address)
+        return conn
+
+    def conn_of(self, stream: object) -> Conn | None:
+        """The connection of *stream*, if this host tracks it."""
+        return self._conns.get(stream)
+
+    def track(self, task: asyncio.Task[Any]) -> None:
+        """Cancel *task* at shutdown unless it has ended (a handler, a handshake)."""
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def close_now(self, *, cancel: bool = True) -> None:
+        """Stop accepting and close every connection at once, synchronously.
+
+        With *cancel*, also cancel the tasks of this host's requests (they
+        end when the loop next runs); `shutdown` lets them first see their
+        connection closed, so that they end on their own.
+        """
+        self.closing = True
+        if self.server is not None:
+            self.server.stop()
+        for sock in list(self._handshakes):
+            sock.close()
+        self._handshakes.clear()
+        conns, self._conns = self._conns, {}
+        for conn in conns.values():
+            if not conn.stream.closed():  # closing again signals its futures again
+                conn.stream.close()
+        if cancel:
+            for task in list(self._tasks):
+                task.cancel()
+
+    async def shutdown(self, timeout: float = 1.0, *, every_task: bool = True) -> None:
+        """Close everything, let the requests' tasks end, cancel what does not (on the loop).
+
+        With *every_task* (the loop is the host's own: thread and child) the
+        tasks of user code that outlive their requests are cancelled too.
+        What is still running after *timeout* seconds is listed in
+        `abandoned`.
+        """
+        self.close_now(cancel=False)
+        if self.server is not None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.server.close_all_connections(), timeout)
+        for _ in range(3):  # handlers reading or writing see their stream closed
+            await asyncio.sleep(0)
+        me = asyncio.current_task()
+        tasks = {t for t in self._tasks if not t.done()}
+        if every_task:
+            tasks |= {t for t in asyncio.all_tasks() if t is not me and not t.done()}
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=timeout)
+            self.abandoned += [repr(t) for t in pending]
+
+
+async def _ready(loop: asyncio.AbstractEventLoop, sock: socket.socket, *, write: bool) -> None:
+    """Until *sock* is readable (or writable, with *write*)."""
+    ready: asyncio.Future[None] = loop.create_future()
+    fd = sock.fileno()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    if write:
+        loop.add_writer(fd, wake)
+    else:
+        loop.add_reader(fd, wake)
+    try:
+        await ready
+    finally:
+        if write:
+            loop.remove_writer(fd)
+        else:
+            loop.remove_reader(fd)
