@@ -32,6 +32,7 @@ from helpers import child_callbacks
 from helpers.child_callbacks import DYING_WORDS, NOTE, Satisfies
 
 import tserver._backend_subprocess as backend_module
+import tserver._channel as channel_module
 from tserver import (
     Response,
     ServerDiedError,
@@ -40,7 +41,6 @@ from tserver import (
     TestServer,
     WaitTimeoutError,
 )
-import tserver._channel as channel_module
 from tserver._commands import SetResponse
 
 HELPERS = Path(__file__).parent / "helpers"

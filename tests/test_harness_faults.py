@@ -34,7 +34,7 @@ import requests
 from helpers.requests import fetch as get
 
 from tserver import Response, ServerDiedError, TestServer
-from tserver._protocol import encode_frame
+from tserver._wire import encode_frame
 
 #: The stop() timeout used with a hung callback, and the slack allowed on top.
 STOP_TIMEOUT = 0.5

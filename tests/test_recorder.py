@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import pickle
 import re
 import threading
@@ -11,8 +12,9 @@ from hamcrest import equal_to, starts_with
 from hamcrest.core.base_matcher import BaseMatcher
 from hamcrest.core.description import Description
 
-from tserver import NoRequestError, Request, Response, WaitTimeoutError
-from tserver._protocol import (
+from tserver import Request, Response, WaitTimeoutError
+from tserver._backend import await_local, wait_local
+from tserver._commands import (
     AddRule,
     GetCount,
     GetHistory,
@@ -290,19 +292,18 @@ class TestHistory:
         assert recorder.apply(GetCount()) == 7
         assert recorder.apply(GetRequest(0)).path == "/4"
 
-    def test_no_request_yet(self) -> None:
-        with pytest.raises(NoRequestError, match="no request was recorded yet"):
-            Recorder().apply(GetRequest(-1))
+    def test_no_request_yet_is_none(self) -> None:
+        assert Recorder().apply(GetRequest(-1)) is None
 
-    def test_index_out_of_range_names_index_and_sizes(self) -> None:
+    def test_index_out_of_range_is_none(self) -> None:
         recorder = Recorder(history_limit=1)
         recorder.record(req())
-        recorder.record(req())
-        with pytest.raises(
-            NoRequestError,
-            match=r"no request at index 5: 1 request\(s\) in the history \(2 received",
-        ):
-            recorder.apply(GetRequest(5))
+        recorder.record(req(path="/2"))
+        assert recorder.apply(GetRequest(5)) is None
+        assert recorder.apply(GetRequest(-2)) is None  # dropped by history_limit
+        request = recorder.apply(GetRequest(0))
+        assert request is not None
+        assert request.path == "/2"
 
     def test_reset_empties_everything(self) -> None:
         recorder = Recorder()
@@ -337,34 +338,49 @@ class TestWaiting:
     def test_wait_returns_at_once_when_the_count_is_reached(self) -> None:
         recorder = Recorder()
         recorder.record(req(path="/a"))
-        assert [r.path for r in recorder.wait(1, 0.0)] == ["/a"]
+        assert [r.path for r in wait_local(recorder, 1, 0.0)] == ["/a"]
+        pending, _ = recorder.pending_history(1)
+        assert pending.done
 
     def test_wait_blocks_until_a_concurrent_record(self) -> None:
         recorder = Recorder()
-        waiting = threading.Event()
+        pending, _ = recorder.pending_history(2)
         result: list[list[Request]] = []
 
         def waiter() -> None:
-            waiting.set()
-            result.append(recorder.wait(2, 10.0))
+            result.append(wait_local(recorder, 2, 10.0))
 
         thread = threading.Thread(target=waiter)
         thread.start()
-        assert waiting.wait(5.0)
         recorder.record(req(path="/1"))
+        assert not pending.done
         recorder.record(req(path="/2"))
+        assert pending.done  # delivered by the recording thread itself
         thread.join(10.0)
         assert not thread.is_alive()
         assert [r.path for r in result[0]] == ["/1", "/2"]
+        assert [r.path for r in pending.result()] == ["/1", "/2"]
 
     def test_wait_timeout_says_how_many_arrived(self) -> None:
         recorder = Recorder()
         recorder.record(req())
         with pytest.raises(WaitTimeoutError) as info:
-            recorder.wait(3, 0.01)
+            wait_local(recorder, 3, 0.01)
         assert (info.value.expected, info.value.received) == (3, 1)
         assert "for 3 request(s) but 1 arrived" in str(info.value)
         assert isinstance(info.value, TimeoutError)
+        recorder.record(req())
+        recorder.record(req())  # the wait that gave up is not woken any more
+        assert recorder._waiters == []
+
+    def test_the_awaitable_form_under_asyncio(self) -> None:
+        recorder = Recorder()
+
+        async def main() -> list[Request]:
+            asyncio.get_running_loop().call_later(0.01, recorder.record, req(path="/late"))
+            return await await_local(recorder, 1, 10.0)
+
+        assert [r.path for r in asyncio.run(main())] == ["/late"]
 
     def test_waiter_is_woken_when_its_count_is_reached(self) -> None:
         recorder = Recorder()

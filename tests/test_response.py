@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import pickle
 from datetime import datetime, timedelta, timezone
 
@@ -74,9 +75,15 @@ class TestResponseDefaults:
         assert response.cookies == (Cookie("a", "1"), cookie)
         assert Response(cookies={"a": "1"}).cookies == (Cookie("a", "1"),)
 
-    def test_chunks_become_a_tuple_of_bytes(self) -> None:
-        response = Response(chunks=iter([b"a", "b"]))  # type: ignore[arg-type]
+    def test_listed_chunks_become_a_tuple_of_bytes(self) -> None:
+        response = Response(chunks=[b"a", "b"])
         assert response.chunks == (b"a", b"b")
+
+    def test_an_iterator_of_chunks_is_not_consumed(self) -> None:
+        endless = itertools.repeat(b"x")  # materialising it would never end
+        response = Response(chunks=endless)
+        assert response.chunks is endless
+        assert next(endless) == b"x"
 
 
 class TestResponseValidation:

@@ -224,9 +224,11 @@ def test_unknown_server_option_is_an_error() -> None:
     )
 
 
-def test_inline_mode_cannot_be_started_directly() -> None:
-    with pytest.raises(ServerStateError, match="AsyncTestServerTestCase"):
-        TestServer(mode="inline").start()
+def test_inline_is_not_a_mode_of_test_server() -> None:
+    with pytest.raises(
+        ValueError, match=r"^TestServer: mode 'inline'; expected 'thread' or 'subprocess'$"
+    ):
+        TestServer(mode="inline")
 
 
 def test_the_test_loop_runs_an_async_client_of_its_own() -> None:

@@ -30,7 +30,7 @@ __all__ = [
 
 #: The keys of `~tserver.TestServer.get_request`: every field, plus the
 #: ``text`` property and the parsed ``json``.
-REQUEST_KEYS = (*(f.name for f in fields(Request)), "text", "json")
+REQUEST_KEYS = (*(f.name for f in fields(Request)), "form", "files", "text", "json")
 
 
 def is_matcher(obj: object) -> bool:

@@ -16,12 +16,13 @@ Tornado.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
 
 from ._errors import ServerStateError
 
 if TYPE_CHECKING:
     import ssl
+    from collections.abc import Callable
 
     from ._commands import Command
     from ._errors import ServerDiedError
@@ -33,6 +34,7 @@ __all__ = [
     "Backend",
     "LocalBackend",
     "ServeConfig",
+    "Transport",
     "await_local",
     "refuse_blocking_wait",
     "settle_wait",
@@ -112,6 +114,18 @@ class Backend(Protocol):
 
     async def wait_async(self, count: int, timeout: float) -> list[Request]:
         """`wait` without blocking the caller's event loop."""
+
+
+class Transport(NamedTuple):
+    """How one mode reaches its host: a backend factory, and whether it crosses processes.
+
+    A transport that crosses processes pickles what it is given, so the
+    facade refuses, when it is given, a callback or matcher that cannot
+    cross (a lambda, a closure).
+    """
+
+    new: Callable[[Recorder, ServeConfig], Backend]
+    crosses_process: bool
 
 
 class LocalBackend:

@@ -261,9 +261,7 @@ class Channel:
                     eof = True
                 else:
                     self._last_read = time.monotonic()
-                    for seq, more, payload in self._decoder.feed(
-                        memoryview(self._buffer)[:size]
-                    ):
+                    for seq, more, payload in self._decoder.feed(memoryview(self._buffer)[:size]):
                         try:
                             received.append((seq, more, decode_frame(payload)))
                         except FrameError as exc:  # this reply alone is lost
@@ -283,12 +281,12 @@ class Channel:
         settle: list[tuple[Pending[object], object]] = []
         with self._lock:
             self._reader = None
-            for seq, more, reply in received:
+            for seq, more, message in received:
                 if more:
-                    if isinstance(reply, Part):
-                        self._parts.setdefault(seq, []).append(reply)
+                    if isinstance(message, Part):
+                        self._parts.setdefault(seq, []).append(message)
                     continue
-                reply = join_parts(self._parts.pop(seq, []), reply)
+                reply = join_parts(self._parts.pop(seq, []), message)
                 if seq in self._waiting:
                     self._replies[seq] = reply
                 elif seq in self._submitted:
@@ -361,4 +359,3 @@ def _fail(pendings: list[Pending[object]]) -> None:
     """Tell awaiting calls that no reply will come."""
     for pending in pendings:
         pending.set_error(ChannelEOF("the child's end closed before replying"))
-

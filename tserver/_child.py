@@ -92,8 +92,7 @@ def portable(value: Any) -> Any:
         problem = _pickles(rule)
         if problem is not None:
             lost.append(f"rule #{rule.id} ({type(problem).__name__}: {problem}); it is described")
-            rule = rule.described()
-        rules.append(rule)
+        rules.append(rule if problem is None else rule.described())
     layers = []
     for table in (value.defaults, value.once):
         kept = []

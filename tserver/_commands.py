@@ -42,7 +42,7 @@ __all__ = [
     "WaitRequests",
 ]
 
-R = TypeVar("R", covariant=True)
+R_co = TypeVar("R_co", covariant=True)
 
 #: One layer of the default response: Response field name to checked value.
 Overlay = tuple[tuple[str, Any], ...]
@@ -50,8 +50,8 @@ Overlay = tuple[tuple[str, Any], ...]
 Layers = tuple[tuple["str | None", Overlay], ...]
 
 
-class Command(Frozen, Generic[R]):
-    """Base of every command; *R* is the type of its result."""
+class Command(Frozen, Generic[R_co]):
+    """Base of every command; *R_co* is the type of its result."""
 
     __slots__ = ()
 

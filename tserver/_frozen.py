@@ -31,7 +31,7 @@ else:
         return lambda decorator: decorator
 
 
-__all__ = ["Frozen", "assign", "frozen_value"]
+__all__ = ["Frozen", "assign", "frozen_value", "values_of"]
 
 _F = TypeVar("_F", bound="Frozen")
 _setter = object.__setattr__
@@ -65,6 +65,8 @@ class Frozen:
         """``Name(field=value, ...)``, as a dataclass's generated repr."""
         shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.repr)  # type: ignore[arg-type]
         return f"{type(self).__name__}({shown})"
+
+    __repr__ = _fields_repr
 
 
 def assign(obj: Frozen, **values: Any) -> None:
@@ -101,7 +103,7 @@ def _shared_init(cls: type[Frozen]) -> Callable[..., None]:
     def __init__(self: Frozen, *args: Any, **kwargs: Any) -> None:
         if len(args) > len(names):
             raise TypeError(f"{label}() takes {len(names)} arguments but {len(args)} were given")
-        for name, value in zip(names, args):
+        for name, value in zip(names, args, strict=False):
             _setter(self, name, value)
         for name in names[len(args) :]:
             if name in kwargs:
@@ -119,6 +121,12 @@ def _shared_init(cls: type[Frozen]) -> Callable[..., None]:
 
     __init__.__qualname__ = f"{cls.__qualname__}.__init__"
     return __init__
+
+
+def values_of(obj: Frozen) -> tuple[Any, ...]:
+    """Every field of *obj*, in declaration order."""
+    values: tuple[Any, ...] = obj._values(obj)
+    return values
 
 
 @dataclass_transform(eq_default=True, frozen_default=True, field_specifiers=(field,))
@@ -142,7 +150,7 @@ def frozen_value(*, slots: bool = False) -> Callable[[type[_F]], type[_F]]:
         cls._compare = staticmethod(_tuple_getter(compared))
         cls._values = staticmethod(_tuple_getter(every))
         if not own_init:
-            cls.__init__ = _shared_init(cls)  # type: ignore[misc]
+            cls.__init__ = _shared_init(cls)  # type: ignore[method-assign]
         return cls
 
     return decorate

@@ -31,8 +31,8 @@ from tornado import httputil, iostream, web
 from . import _faults
 from ._commands import HandlerError
 from ._head import header_lines, normalize_name
-from ._headers import Headers, MultiDict
-from ._request import Request, UploadedFile, charset_of
+from ._headers import MultiDict, headers_of, multidict_of
+from ._request import Request
 from ._response import UNSET, Raw, Response, check_chunk
 from ._version import __version__
 
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable
     from types import TracebackType
 
+    from ._headers import Headers
     from ._host import Host
 
 __all__ = ["SERVER_HEADER", "RecordingHandler", "make_app"]
@@ -89,7 +90,7 @@ def _headers_of(head: bytes) -> Headers:
                 for name, value in header_lines(head)
             ]
         )
-        found = Headers._of(pairs)
+        found = headers_of(pairs)
         if len(block) <= _HEADERS_KEY_MAX:
             if len(_HEADERS) >= _HEADERS_MAX:
                 _HEADERS.clear()
@@ -129,40 +130,6 @@ class _AnyMethod(tuple[str, ...]):
 
     def __contains__(self, item: object) -> bool:
         return isinstance(item, str)
-
-
-def _form_and_files(
-    content_type: str, body: bytes
-) -> tuple[MultiDict, dict[str, list[UploadedFile]]]:
-    """Parse an urlencoded or multipart body; anything else gives empty results."""
-    if not body:
-        return MultiDict(), {}
-    ctype = content_type.lower()
-    if ctype.startswith("application/x-www-form-urlencoded"):
-        text = body.decode(charset_of(content_type), "replace")
-        return MultiDict(parse_qsl(text, keep_blank_values=True)), {}
-    if ctype.startswith("multipart/form-data"):
-        _, params = httputil._parse_header(content_type)
-        boundary = params.get("boundary")
-        if not boundary:
-            return MultiDict(), {}
-        arguments: dict[str, list[bytes]] = {}
-        parsed: dict[str, list[httputil.HTTPFile]] = {}
-        try:
-            httputil.parse_multipart_form_data(boundary.encode("latin-1"), body, arguments, parsed)
-        except (httputil.HTTPInputError, ValueError, UnicodeError):
-            return MultiDict(), {}
-        form = MultiDict(
-            (name, value.decode("utf-8", "replace"))
-            for name, values in arguments.items()
-            for value in values
-        )
-        files = {
-            name: [UploadedFile(name, f.filename, f.content_type, f.body) for f in uploads]
-            for name, uploads in parsed.items()
-        }
-        return form, files
-    return MultiDict(), {}
 
 
 @web.stream_request_body
@@ -260,13 +227,9 @@ class RecordingHandler(web.RequestHandler):
             headers = _headers_of(conn.head)
             target = conn.target
         else:  # not served through a Host's own server
-            headers = Headers._of(tuple(req.headers.get_all()))
+            headers = headers_of(tuple(req.headers.get_all()))
             target = req.uri or ""
         body = b"".join(self._body)
-        if body:
-            form, files = _form_and_files(headers.get("Content-Type", ""), body)
-        else:
-            form, files = _EMPTY, {}
         cookies: dict[str, str] = {}
         if "Cookie" in req.headers:
             for value in headers.getlist("Cookie"):
@@ -280,14 +243,12 @@ class RecordingHandler(web.RequestHandler):
             method=_share(method, len(method)),
             path=_share(path, len(path)),
             query_string=query,
-            args=MultiDict._of(tuple(parse_qsl(query, keep_blank_values=True, errors="replace")))
+            args=multidict_of(tuple(parse_qsl(query, keep_blank_values=True, errors="replace")))
             if query
             else _EMPTY,
             headers=headers,
             cookies=cookies,
             data=body,
-            form=form,
-            files=files,
             client_ip=req.remote_ip or "",
             client_port=int(port),
             version=_share(req.version, 0),

@@ -26,7 +26,7 @@ def normalize_name(name: str) -> str:
 
 
 def header_lines(head: bytes) -> tuple[tuple[str, str], ...]:
-    """Each header field of *head* as ``(name as sent, value)``, in arrival order.
+    r"""Each header field of *head* as ``(name as sent, value)``, in arrival order.
 
     *head* is the request line and the header lines through the blank line.
     Bytes are read as Latin-1 (as Tornado reads them), values are stripped
@@ -36,15 +36,15 @@ def header_lines(head: bytes) -> tuple[tuple[str, str], ...]:
 
     Example::
 
-        >>> header_lines(b"GET / HTTP/1.1\\r\\nX-Rep: one\\r\\nx-other:  o \\r\\nX-Rep: two\\r\\n\\r\\n")
+        >>> head = b"GET / HTTP/1.1\r\nX-Rep: one\r\nx-other:  o \r\nX-Rep: two\r\n\r\n"
+        >>> header_lines(head)
         (('X-Rep', 'one'), ('x-other', 'o'), ('X-Rep', 'two'))
     """
     text = head.decode("latin-1").lstrip("\r\n")
     lines = text.split("\n")
     fields: list[list[str]] = []
-    for line in lines[1:]:
-        if line.endswith("\r"):
-            line = line[:-1]
+    for raw in lines[1:]:
+        line = raw[:-1] if raw.endswith("\r") else raw
         if not line:
             continue
         if line[0] in _WHITESPACE:

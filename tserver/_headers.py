@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, TypeVar, overload
 
-__all__ = ["Headers", "MultiDict"]
+__all__ = ["Headers", "MultiDict", "headers_of", "multidict_of", "pairs_of"]
 
 _T = TypeVar("_T")
 _M = TypeVar("_M", bound="MultiDict")
@@ -182,3 +182,18 @@ class Headers(MultiDict):
 def _rebuild(cls: type[_M], pairs: tuple[tuple[str, str], ...]) -> _M:
     """Unpickle a `MultiDict` or `Headers` from its pairs."""
     return cls._of(pairs)
+
+
+def multidict_of(pairs: tuple[tuple[str, str], ...]) -> MultiDict:
+    """A `MultiDict` of *pairs*, already a tuple of ``(str, str)``: no checks, no copy."""
+    return MultiDict._of(pairs)
+
+
+def headers_of(pairs: tuple[tuple[str, str], ...]) -> Headers:
+    """`Headers` of *pairs*, already a tuple of ``(str, str)``: no checks, no copy."""
+    return Headers._of(pairs)
+
+
+def pairs_of(values: MultiDict) -> tuple[tuple[str, str], ...]:
+    """The pairs a `MultiDict` (or `Headers`) holds, as they are."""
+    return values._items

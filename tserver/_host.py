@@ -42,7 +42,7 @@ from tornado.iostream import IOStream, SSLIOStream
 from ._handler import make_app
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable
 
     from tornado.web import Application
 
@@ -223,7 +223,7 @@ class HostServer(HTTPServer):
             conn.head = head
             return head
 
-        stream.read_until_regex = read_head  # type: ignore[assignment,method-assign]
+        stream.read_until_regex = read_head  # type: ignore[method-assign]
         super().handle_stream(stream, address)
 
     def start_request(

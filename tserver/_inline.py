@@ -19,9 +19,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from . import TestServer
+from ._backend import Transport
 from ._backend_thread import DirectBackend
 from ._listen import bind_listening
-from ._server import Transport
 
 if TYPE_CHECKING:
     from tornado.httpserver import HTTPServer

@@ -40,6 +40,7 @@ count already sees the request.  The response is chosen in this order:
 
 from __future__ import annotations
 
+import pickle
 import re
 import threading
 from collections import deque
@@ -62,14 +63,14 @@ from ._commands import (
     TakeReport,
 )
 from ._errors import WaitTimeoutError
-from ._formatting import describe_rule, mismatch_text, no_rule_text
+from ._formatting import describe_rule, describe_selector, mismatch_text, no_rule_text
 from ._response import Overlay, Response, merge_overlays, overlay_with
 from ._waiting import Pending
 
 if TYPE_CHECKING:
     from ._request import Request
 
-__all__ = ["Recorder", "Rule"]
+__all__ = ["Described", "Recorder", "Rule"]
 
 R = TypeVar("R")
 
@@ -116,6 +117,60 @@ class Rule:
     def describe(self) -> str:
         """One line: the selectors, the answer and the count left."""
         return describe_rule(self.spec, self.remaining)
+
+    def described(self) -> Rule:
+        """A copy whose matchers and callback are replaced by their descriptions.
+
+        What a child sends back at ``stop()`` when the rule no longer pickles
+        (a matcher that keeps a lock once it has run, say): enough to report
+        it, and it answers no request.
+        """
+        spec = self.spec
+        path = spec.path
+        if path is not None and not isinstance(path, str):
+            path = Described(describe_selector(path))
+        response = spec.response
+        try:
+            pickle.dumps(response)
+        except Exception:
+            response = Response(status=response.status)
+        copy = Rule(
+            AddRule(
+                response,
+                spec.count,
+                spec.methods,
+                path,
+                None if spec.match is None else Described(describe_selector(spec.match)),
+                spec.priority,
+            ),
+            self.id,
+        )
+        copy.remaining, copy.served = self.remaining, self.served
+        return copy
+
+
+class Described:
+    """Stands for a selector that stayed in a child: it describes, and matches nothing."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def matches(self, item: object) -> bool:
+        """Nothing: the real selector is gone."""
+        return False
+
+    def describe_to(self, description: Any) -> None:
+        """The description of the selector it stands for."""
+        description.append_text(self.text)
+
+    def describe_mismatch(self, item: object, description: Any) -> None:
+        """Why it matched nothing."""
+        description.append_text("(a selector that stayed in the child process)")
+
+    def __repr__(self) -> str:
+        return self.text
 
 
 class Recorder:
@@ -312,9 +367,7 @@ class Recorder:
             received=got,
         )
 
-    def pending_history(
-        self, count: int
-    ) -> tuple[Pending[list[Request]], Callable[[], None]]:
+    def pending_history(self, count: int) -> tuple[Pending[list[Request]], Callable[[], None]]:
         """A `Pending` history, delivered once *count* requests arrived; and its cancel.
 
         Delivered at once when they have arrived already; otherwise by the

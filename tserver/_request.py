@@ -7,34 +7,18 @@ matcher and assertion reads.
 
 from __future__ import annotations
 
-import codecs
 import json as _json
-import operator
-import re
-from dataclasses import field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ._body import decode_text, parse_form
 from ._frozen import Frozen, assign, frozen_value
-from ._headers import Headers, MultiDict
+from ._headers import Headers, MultiDict, headers_of, multidict_of, pairs_of
 
 __all__ = ["Request", "UploadedFile"]
 
 _set = object.__setattr__  # how a frozen value sets its fields in __init__
 _EMPTY = MultiDict()  # read-only, so one empty instance serves every request
 _NO_HEADERS = Headers()
-_CHARSET_RE = re.compile(r"""charset\s*=\s*"?([^";\s]+)""", re.IGNORECASE)
-
-
-def charset_of(content_type: str | None, default: str = "utf-8") -> str:
-    """The codec named by a Content-Type's ``charset`` parameter, else *default*."""
-    if content_type:
-        found = _CHARSET_RE.search(content_type)
-        if found:
-            try:
-                return codecs.lookup(found.group(1)).name
-            except LookupError:
-                pass
-    return default
 
 
 @frozen_value()
@@ -73,7 +57,7 @@ class UploadedFile(Frozen):
         )
 
 
-@frozen_value(slots=True)  # a server keeps thousands: no per-instance __dict__
+@frozen_value()
 class Request(Frozen):
     """One HTTP request as the server received it.
 
@@ -110,12 +94,13 @@ class Request(Frozen):
 
     .. attribute:: form
 
-       The non-file fields of an urlencoded or multipart body, a `MultiDict`.
+       The non-file fields of an urlencoded or multipart body, a `MultiDict`
+       (parsed from `data` when first read).
 
     .. attribute:: files
 
        The file parts of a multipart body: field name to a list of
-       `UploadedFile`.
+       `UploadedFile` (parsed from `data` when first read).
 
     .. attribute:: client_ip
 
@@ -142,21 +127,42 @@ class Request(Frozen):
        `time.time` when the request was recorded.
     """
 
+    # Written out, not made by dataclass: two of them are no fields.  A
+    # server keeps thousands of requests, so no per-instance __dict__.
+    __slots__ = (  # noqa: RUF023 (the order of the fields)
+        "method",
+        "path",
+        "query_string",
+        "args",
+        "headers",
+        "cookies",
+        "data",
+        "client_ip",
+        "client_port",
+        "version",
+        "scheme",
+        "url",
+        "received_at",
+        "_form",
+        "_files",
+    )
+
     method: str
     path: str
-    query_string: str = ""
-    args: MultiDict = field(default_factory=MultiDict)
-    headers: Headers = field(default_factory=Headers)
-    cookies: dict[str, str] = field(default_factory=dict)
-    data: bytes = b""
-    form: MultiDict = field(default_factory=MultiDict)
-    files: dict[str, list[UploadedFile]] = field(default_factory=dict)
-    client_ip: str = "127.0.0.1"
-    client_port: int = 0
-    version: str = "HTTP/1.1"
-    scheme: str = "http"
-    url: str = ""
-    received_at: float = 0.0
+    query_string: str
+    args: MultiDict
+    headers: Headers
+    cookies: dict[str, str]
+    data: bytes
+    client_ip: str
+    client_port: int
+    version: str
+    scheme: str
+    url: str
+    received_at: float
+    if TYPE_CHECKING:  # slots, not fields: dataclass must not see them
+        _form: MultiDict | None
+        _files: dict[str, list[UploadedFile]] | None
 
     __hash__ = None  # type: ignore[assignment]  # cookies and files are dicts
 
@@ -187,8 +193,9 @@ class Request(Frozen):
         _set(self, "headers", _NO_HEADERS if headers is None else headers)
         _set(self, "cookies", {} if cookies is None else cookies)
         _set(self, "data", data)
-        _set(self, "form", _EMPTY if form is None else form)
-        _set(self, "files", {} if files is None else files)
+        # None: parsed from the body when first read (recording never parses)
+        _set(self, "_form", form if form is not None or data else _EMPTY)
+        _set(self, "_files", files if files is not None or data else {})
         _set(self, "client_ip", client_ip)
         _set(self, "client_port", client_port)
         _set(self, "version", version)
@@ -196,29 +203,62 @@ class Request(Frozen):
         _set(self, "url", url)
         _set(self, "received_at", received_at)
 
+    @property
+    def form(self) -> MultiDict:
+        """The non-file fields of an urlencoded or multipart body (see the class)."""
+        form: MultiDict | None = self._form
+        if form is None:
+            form = self._parse()[0]
+        return form
+
+    @property
+    def files(self) -> dict[str, list[UploadedFile]]:
+        """The file parts of a multipart body (see the class)."""
+        files: dict[str, list[UploadedFile]] | None = self._files
+        if files is None:
+            files = self._parse()[1]
+        return files
+
+    def _parse(self) -> tuple[MultiDict, dict[str, list[UploadedFile]]]:
+        fields, parts = parse_form(self.headers.get("Content-Type"), self.data)
+        form = MultiDict(fields) if fields else _EMPTY
+        files: dict[str, list[UploadedFile]] = {}
+        for name, filename, content_type, content in parts:
+            files.setdefault(name, []).append(UploadedFile(name, filename, content_type, content))
+        if self._form is None:  # two threads may parse at once: both equal
+            _set(self, "_form", form)
+        if self._files is None:
+            _set(self, "_files", files)
+        return form, files
+
     def __reduce__(self) -> tuple[Any, ...]:
-        # positional fields: compact, and independent of how a Python
-        # version pickles frozen dataclasses with slots
-        return (type(self), _request_values(self))
+        # positional: compact, and independent of how a Python version
+        # pickles frozen dataclasses with slots; form and files only if known
+        return (type(self), _constructor_values(self))
 
     @property
     def text(self) -> str:
-        """The body decoded by the Content-Type charset (else UTF-8), errors replaced."""
-        return self.data.decode(charset_of(self.headers.get("Content-Type")), "replace")
+        """The body decoded by the Content-Type charset (else UTF-8), errors replaced.
+
+        Only a text encoding decodes a body: a ``charset`` such as
+        ``base64`` or ``zlib`` falls back to UTF-8.
+        """
+        return decode_text(self.data, self.headers.get("Content-Type"))
 
     def json(self) -> Any:
         """The body parsed as JSON.
 
-        :raises ValueError: when the body is not JSON, with the start of the
-            body in the message.
+        :raises ValueError: when the body is not JSON (or nested too deeply
+            to parse), with the start of the body in the message.
         """
         try:
             return _json.loads(self.text)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             preview = self.data[:60]
             more = "..." if len(self.data) > 60 else ""
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
             raise ValueError(
-                f"request body is not JSON ({exc}); "
+                f"request body is not JSON ({reason}); "
                 f"body ({len(self.data)} bytes): {preview!r}{more}"
             ) from None
 
@@ -234,23 +274,43 @@ class Request(Frozen):
         return f"Request({self.method} {self.target!r}{body if self.data else ''})"
 
 
-_REQUEST_FIELDS = tuple(f.name for f in fields(Request))
-_request_values = operator.attrgetter(*_REQUEST_FIELDS)
+def _constructor_values(r: Request) -> tuple[Any, ...]:
+    """The arguments that make *r* again (form and files `None` when not parsed yet)."""
+    return (
+        r.method,
+        r.path,
+        r.query_string,
+        r.args,
+        r.headers,
+        r.cookies,
+        r.data,
+        r._form,
+        r._files,
+        r.client_ip,
+        r.client_port,
+        r.version,
+        r.scheme,
+        r.url,
+        r.received_at,
+    )
 
 
 def request_to_wire(request: Request) -> tuple[Any, ...]:
-    """*request*'s fields as builtins (multidicts as their pairs), for `request_from_wire`."""
+    """*request*'s fields as builtins (multidicts as their pairs), for `request_from_wire`.
+
+    A form not parsed yet crosses as `None` and is parsed where it is read.
+    """
     r = request
     return (
         r.method,
         r.path,
         r.query_string,
-        r.args._items,
-        r.headers._items,
+        pairs_of(r.args),
+        pairs_of(r.headers),
         r.cookies,
         r.data,
-        r.form._items,
-        r.files,
+        None if r._form is None else pairs_of(r._form),
+        r._files,
         r.client_ip,
         r.client_port,
         r.version,
@@ -267,10 +327,10 @@ def request_from_wire(values: tuple[Any, ...]) -> Request:
         method,
         path,
         query,
-        MultiDict._of(args),
-        Headers._of(headers),
+        multidict_of(args),
+        headers_of(headers),
         cookies,
         data,
-        MultiDict._of(form),
+        None if form is None else multidict_of(form),
         *rest,
     )

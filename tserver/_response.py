@@ -197,8 +197,7 @@ def _check_chunks(where: str, chunks: object) -> object:
         return None
     if isinstance(chunks, (bytes, str)) or not isinstance(chunks, Iterable):
         raise TypeError(
-            f"{where}: chunks {chunks!r} must be an iterable of bytes, "
-            "such as [b'part1', b'part2']"
+            f"{where}: chunks {chunks!r} must be an iterable of bytes, such as [b'part1', b'part2']"
         )
     if isinstance(chunks, (list, tuple)):
         return tuple(check_chunk(where, c) for c in chunks)
@@ -269,9 +268,13 @@ def _check_framing(values: Mapping[str, Any], body: bytes) -> None:
             )
     if lengths:
         if len(set(lengths)) > 1 or not _DIGITS_RE.fullmatch(lengths[0].strip()):
-            raise ValueError(f"Response: Content-Length {', '.join(lengths)!r} is not one length ({hint})")
+            raise ValueError(
+                f"Response: Content-Length {', '.join(lengths)!r} is not one length ({hint})"
+            )
         if values["chunks"] is not None:
-            raise ValueError(f"Response: chunks are sent chunked; drop the Content-Length header ({hint})")
+            raise ValueError(
+                f"Response: chunks are sent chunked; drop the Content-Length header ({hint})"
+            )
         if body and int(lengths[0]) != len(body):
             raise ValueError(
                 f"Response: Content-Length {lengths[0].strip()} but the body has "
@@ -466,7 +469,7 @@ def _clash_text(name: str, other: str) -> str:
 
 
 def _rebuild_response(values: tuple[Any, ...]) -> Response:
-    return Response._from_checked(dict(zip(_FIELDS, values)))
+    return Response._from_checked(dict(zip(_FIELDS, values, strict=True)))
 
 
 # -- overlays: the default response and its one-time overrides ----------------------

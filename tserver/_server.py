@@ -12,11 +12,11 @@ from __future__ import annotations
 import ssl as _ssl
 import threading
 import warnings
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 from . import _args
-from ._backend import LocalBackend, ServeConfig
+from ._backend import LocalBackend, ServeConfig, Transport
 from ._commands import (
     AddRule,
     GetCount,
@@ -32,7 +32,7 @@ from ._recorder import Recorder
 from ._response import Response, check_key_value, normalize_key
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Iterable
     from types import TracebackType
 
     from ._assertions import HistoryAssertion, RequestAssertion
@@ -40,19 +40,7 @@ if TYPE_CHECKING:
     from ._commands import Command
     from ._request import Request
 
-__all__ = ["TestServer", "Transport"]
-
-
-class Transport(NamedTuple):
-    """How one mode reaches its host: a backend factory, and whether it crosses processes.
-
-    A transport that crosses processes pickles what it is given, so the
-    facade refuses, when it is given, a callback or matcher that cannot
-    cross (a lambda, a closure).
-    """
-
-    new: Callable[[Recorder, ServeConfig], Backend]
-    crosses_process: bool
+__all__ = ["TRANSPORTS", "TestServer"]
 
 
 def _thread_backend(recorder: Recorder, config: ServeConfig) -> Backend:
@@ -401,7 +389,8 @@ class TestServer:
     @property
     def request(self) -> Request:
         """The last request (`NoRequestError` when there is none)."""
-        return self.get_request()
+        request: Request = self.get_request()
+        return request
 
     @property
     def request_count(self) -> int:

@@ -30,7 +30,7 @@ import struct
 from typing import TYPE_CHECKING, Any
 
 from . import _commands as c
-from ._frozen import Frozen, frozen_value
+from ._frozen import Frozen, frozen_value, values_of
 from ._request import Request, request_from_wire, request_to_wire
 
 if TYPE_CHECKING:
@@ -93,14 +93,14 @@ class StartChild(Frozen):
 
     ``state`` is the pickled `~tserver._commands.RecorderState` set before
     ``start()``, unpickled by the child only once ``sys_path`` is in place
-    (callbacks must import).  ``tls_cert`` and ``tls_key`` name PEM files
-    the child loads and deletes at once (the key must not outlive it).
+    (callbacks must import).  ``tls_cert`` and ``tls_key`` are the server's
+    certificate chain and key, PEM: they never rest on disk.
     """
 
     address: str
     port: int
-    tls_cert: str | None
-    tls_key: str | None
+    tls_cert: bytes | None
+    tls_key: bytes | None
     strict: bool
     history_limit: int | None
     max_body_size: int
@@ -152,9 +152,9 @@ def _to_wire(message: object) -> tuple[Any, ...]:
     if kind is Part:
         return (_PART, _requests_to_wire(message.requests))  # type: ignore[attr-defined]
     code = _CODES.get(kind)
-    if code is None:
+    if code is None or not isinstance(message, Frozen):
         return (_PLAIN, message)
-    return (code, *message._values(message))  # type: ignore[attr-defined]
+    return (code, *values_of(message))
 
 
 def _from_wire(wire: Any) -> object:
@@ -208,7 +208,7 @@ def encode_frames(message: object, seq: int = 0, piece: int = PIECE_BYTES) -> It
 
     Lazy: each frame is pickled only when the writer asks for it.
     """
-    value = message.value if type(message) is Ok else None  # type: ignore[attr-defined]
+    value = message.value if isinstance(message, Ok) else None
     if type(value) is list and sum(len(r.data) for r in value) >= piece:
         *first, last = _pieces(value, piece)
         for requests in first:
@@ -277,7 +277,9 @@ class FrameDecoder:
                 start = pos + _HEADER.size
                 if size > self._max_frame or end - start < size:
                     break  # the general case below reports or waits
-                frames.append((word & ~_MORE, bool(word & _MORE), bytes(view[start : start + size])))
+                frames.append(
+                    (word & ~_MORE, bool(word & _MORE), bytes(view[start : start + size]))
+                )
                 pos = start + size
             data = view[pos:]
         buffer += data

@@ -6,6 +6,7 @@ is what subprocess mode requires of anything it sends to the child.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import sys
@@ -18,6 +19,9 @@ from tserver import Request
 
 #: What `die_with_message` writes to the child's stderr before exiting.
 DYING_WORDS = "tserver-test: the child is about to exit with status 3"
+
+#: The message of the `asyncio.CancelledError` that `raise_cancelled` lets escape.
+CANCELLED_MESSAGE = "tserver-test: a CancelledError raised by the callback itself"
 
 #: What `note_on_stderr` writes to the child's stderr (it keeps serving).
 NOTE = "tserver-test: a note written by the child to its stderr"
@@ -40,6 +44,17 @@ def note_on_stderr(request: Request) -> bytes:
 def report_pid(request: Request) -> str:
     """Answer the pid of the process that runs the callback."""
     return str(os.getpid())
+
+
+def raise_cancelled(request: Request) -> bytes:
+    """Let `asyncio.CancelledError` escape, as a callback's own cancelled await would."""
+    raise asyncio.CancelledError(CANCELLED_MESSAGE)
+
+
+async def raise_cancelled_async(request: Request) -> bytes:
+    """The coroutine form of `raise_cancelled`: the error escapes after an await."""
+    await asyncio.sleep(0)
+    raise asyncio.CancelledError(CANCELLED_MESSAGE)
 
 
 def echo_path(request: Request) -> str:

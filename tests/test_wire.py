@@ -1,4 +1,4 @@
-"""Framing and commands of the facade/child protocol: sans-I/O, no sockets."""
+"""Frames and commands of subprocess mode's socketpair: sans-I/O, no sockets."""
 
 from __future__ import annotations
 
@@ -9,18 +9,19 @@ import struct
 import pytest
 
 from tserver import Headers, MultiDict, Request, Response, UploadedFile
-from tserver._protocol import (
-    AddRule,
-    CheckReport,
+from tserver._commands import AddRule, CheckReport, GetRequest, HandlerError, SetResponse
+from tserver._request import request_from_wire, request_to_wire
+from tserver._wire import (
+    PIECE_BYTES,
     Failed,
     FrameDecoder,
     FrameError,
-    GetRequest,
-    HandlerError,
     Ok,
-    SetResponse,
+    Part,
     decode_frame,
     encode_frame,
+    encode_frames,
+    join_parts,
 )
 
 MESSAGES: list[object] = [
@@ -32,8 +33,9 @@ MESSAGES: list[object] = [
 ]
 
 
-def decoded(frames: list[tuple[int, bytes]]) -> list[tuple[int, object]]:
-    return [(seq, decode_frame(payload)) for seq, payload in frames]
+def decoded(frames: list[tuple[int, bool, bytes]]) -> list[tuple[int, object]]:
+    assert not any(more for _, more, _ in frames)
+    return [(seq, decode_frame(payload)) for seq, _, payload in frames]
 
 
 def test_frame_is_a_header_of_length_and_seq_then_the_pickle() -> None:
@@ -122,7 +124,7 @@ def test_default_limit_refuses_a_garbage_length() -> None:
 def test_a_corrupt_payload_fails_alone_when_decoded() -> None:
     payload = b"this is not a pickle"
     stream = struct.pack(">QQ", len(payload), 3) + payload + encode_frame("next", 4)
-    (seq, bad), good = FrameDecoder().feed(stream)
+    (seq, _, bad), good = FrameDecoder().feed(stream)
     assert seq == 3
     with pytest.raises(FrameError, match=r"corrupt frame of 20 bytes"):
         decode_frame(bad)
@@ -146,6 +148,7 @@ def test_messages_of_different_types_never_compare_equal() -> None:
     assert repr(SetResponse("data", b"x")) == (
         "SetResponse(key='data', value=b'x', method=None, once=False)"
     )
+    assert SetResponse("data", b"x") != GetRequest(1)
 
 
 def test_frame_error_is_a_value_error() -> None:
@@ -178,6 +181,7 @@ def test_handler_error_portable_drops_an_unpicklable_exception() -> None:
 def test_handler_error_portable_keeps_a_picklable_exception() -> None:
     error = HandlerError("ValueError", "bad", "tb", None, ValueError("bad"))
     assert error.portable() is error
+    assert HandlerError("E", "m", "tb").portable() == HandlerError("E", "m", "tb")
 
 
 def test_check_report_is_true_only_with_problems() -> None:
@@ -207,7 +211,7 @@ def test_history_replies_carry_every_field_of_every_request() -> None:
     )
     for reply in (Ok([rich, Request("GET", "/")]), Ok(rich), Ok([])):
         frame = encode_frame(reply, 3)
-        [(seq, payload)] = FrameDecoder().feed(frame)
+        [(seq, _, payload)] = FrameDecoder().feed(frame)
         back = decode_frame(payload)
         assert (seq, back) == (3, reply)
         assert isinstance(back, Ok)
@@ -226,3 +230,99 @@ def test_messages_are_frozen() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError, match="cannot delete field 'value'"):
         del message.value  # type: ignore[misc]
     assert message == SetResponse("data", b"x")
+
+
+# -- big replies in pieces ---------------------------------------------------------
+
+
+def _big_history(count: int, size: int) -> list[Request]:
+    return [Request("POST", f"/{n}", data=bytes([n % 256]) * size) for n in range(count)]
+
+
+def test_a_big_history_travels_in_pieces_and_joins_back() -> None:
+    history = _big_history(12, PIECE_BYTES // 4)
+    frames = list(encode_frames(Ok(history), seq=7))
+    assert len(frames) > 2  # several pieces, none holding the whole history
+    assert max(len(f) for f in frames) < PIECE_BYTES + PIECE_BYTES // 2
+    decoder = FrameDecoder()
+    parts: list[Part] = []
+    reply: object = None
+    for data in frames:
+        for seq, more, payload in decoder.feed(data):
+            assert seq == 7
+            message = decode_frame(payload)
+            if more:
+                assert isinstance(message, Part)
+                parts.append(message)
+            else:
+                reply = message
+    joined = join_parts(parts, reply)
+    assert isinstance(joined, Ok)
+    assert [r.path for r in joined.value] == [r.path for r in history]
+    assert joined.value == history
+
+
+def test_small_replies_and_failures_are_one_frame() -> None:
+    assert len(list(encode_frames(Ok(_big_history(3, 10)), 1))) == 1
+    assert len(list(encode_frames(Failed(KeyError("k")), 1))) == 1
+    assert len(list(encode_frames(Ok(b"x" * (2 * PIECE_BYTES)), 1))) == 1  # not a history
+
+
+def test_a_failure_after_pieces_is_the_reply() -> None:
+    failure = Failed(KeyError("k"))
+    assert join_parts([Part(_big_history(1, 1))], failure) is failure
+    assert join_parts([], failure) is failure
+
+
+# -- every field of a request crosses ----------------------------------------------
+
+#: A value other than the default for every field of `Request`.  A field added
+#: to `Request` must be added here, and `request_to_wire` must carry it.
+NON_DEFAULT: dict[str, object] = {
+    "method": "POST",
+    "path": "/up",
+    "query_string": "a=1&a=2",
+    "args": MultiDict([("a", "1"), ("a", "2")]),
+    "headers": Headers([("Content-Type", "text/plain"), ("X-Two", "2"), ("x-two", "3")]),
+    "cookies": {"session": "s"},
+    "data": b"--x...",
+    "form": MultiDict([("field", "value")]),
+    "files": {"file": [UploadedFile("file", "a.txt", "text/plain", b"hello")]},
+    "client_ip": "::1",
+    "client_port": 5555,
+    "version": "HTTP/1.0",
+    "scheme": "https",
+    "url": "https://[::1]:8443/up?a=1&a=2",
+    "received_at": 1700000000.25,
+}
+
+
+def test_every_request_field_survives_the_wire() -> None:
+    # form and files are parsed from the body when read: given, they cross too
+    names = [f.name for f in dataclasses.fields(Request)] + ["form", "files"]
+    assert sorted(NON_DEFAULT) == sorted(names), "give every Request field a value here"
+    request = Request(**NON_DEFAULT)  # type: ignore[arg-type]
+    default = Request("GET", "/")
+    for name in names:
+        assert getattr(request, name) != getattr(default, name), name
+    back = request_from_wire(pickle.loads(pickle.dumps(request_to_wire(request))))
+    for name in names:
+        assert getattr(back, name) == getattr(request, name), f"{name} did not cross"
+    [(_, _, payload)] = FrameDecoder().feed(encode_frame(Ok([request]), 1))
+    reply = decode_frame(payload)
+    assert isinstance(reply, Ok)
+    assert reply.value == [request]
+
+
+def test_a_form_not_parsed_yet_crosses_unparsed() -> None:
+    request = Request(
+        "POST",
+        "/f",
+        headers=Headers([("Content-Type", "application/x-www-form-urlencoded")]),
+        data=b"a=1&a=2&b=",
+    )
+    wire = request_to_wire(request)
+    assert wire[7] is None  # nothing parsed to send
+    back = request_from_wire(wire)
+    assert back.form.multi_items() == [("a", "1"), ("a", "2"), ("b", "")]  # parsed here
+    assert request_to_wire(back)[7] == (("a", "1"), ("a", "2"), ("b", ""))
