@@ -42,27 +42,42 @@ def _children() -> set[int]:
         return set()
 
 
-@pytest.fixture(autouse=True)
-def leak_guard(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Fail the test if it leaks an fd, a thread or a child process."""
-    if request.node.get_closest_marker("no_leak_guard"):
-        yield
-        return
-    gc.collect()
-    fds = _open_fds()
-    threads = set(threading.enumerate())
-    children = _children()
-    yield
-    # stop() joins threads, reaps children and closes sockets synchronously,
-    # so everything must be gone by now: no waiting, no retries.
-    gc.collect()
+def _leaks(
+    request: pytest.FixtureRequest,
+    fds: set[int],
+    threads: set[threading.Thread],
+    children: set[int],
+) -> tuple[list[threading.Thread], set[int], set[int]]:
     new_threads = [t for t in threading.enumerate() if t not in threads and t.is_alive()]
     new_fds = _open_fds() - fds
     if {"tserver", "tserver_subprocess"} & set(request.fixturenames):
         # The plugin's session servers (started before this guard, by scope)
         # keep their keep-alive connections across tests: no fd accounting.
         new_fds = set()
-    new_children = _children() - children
+    return new_threads, new_fds, _children() - children
+
+
+@pytest.fixture(autouse=True)
+def leak_guard(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail the test if it leaks an fd, a thread or a child process.
+
+    Lazy: the garbage collector runs only when something looks leaked (an
+    object that is garbage but not yet collected may still hold an fd), not
+    twice per test, which was most of the suite's time.
+    """
+    if request.node.get_closest_marker("no_leak_guard"):
+        yield
+        return
+    fds = _open_fds()
+    threads = set(threading.enumerate())
+    children = _children()
+    yield
+    # stop() joins threads, reaps children and closes sockets synchronously,
+    # so everything must be gone by now: no waiting, no retries.
+    new_threads, new_fds, new_children = _leaks(request, fds, threads, children)
+    if new_threads or new_fds or new_children:
+        gc.collect()  # garbage that holds an fd: collected now, it warns (an error)
+        new_threads, new_fds, new_children = _leaks(request, fds, threads, children)
     problems = []
     if new_threads:
         problems.append(f"leaked threads: {[t.name for t in new_threads]}")
@@ -88,3 +103,13 @@ def server(mode: str) -> Iterator[TestServer]:
         yield srv
     finally:
         srv.stop()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the slow tests first.
+
+    Under ``-n auto`` a long test that starts last runs alone while the other
+    workers sit idle; started first, it runs beside everything else.  The
+    order is the same in every worker (xdist requires it).
+    """
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
