@@ -14,16 +14,9 @@ body the same way.
 
 from __future__ import annotations
 
-import http.client
 import time
-import urllib.error
-import urllib.request
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
-import httpx
-import requests
 from hamcrest.core.base_matcher import BaseMatcher
 from hamcrest.core.description import Description
 
@@ -127,66 +120,3 @@ class RaisingMatcher(BaseMatcher[Request]):
 
     def describe_to(self, description: Description) -> None:
         description.append_text("a matcher that raises")
-
-
-# -- clients ------------------------------------------------------------------
-
-#: The real clients `fetch` drives.
-CLIENTS = ("urllib", "requests", "httpx", "http.client")
-
-
-@dataclass(frozen=True)
-class Reply:
-    """What a client received: status, every header in order, the body."""
-
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes
-
-    def header(self, name: str) -> str | None:
-        """The first value of header *name* (case-insensitive), or `None`."""
-        values = self.header_list(name)
-        return values[0] if values else None
-
-    def header_list(self, name: str) -> list[str]:
-        """Every value of header *name*, in the order received."""
-        return [v for k, v in self.headers if k.lower() == name.lower()]
-
-
-def fetch(
-    client: str,
-    url: str,
-    method: str = "GET",
-    *,
-    data: bytes | None = None,
-    headers: dict[str, str] | None = None,
-    timeout: float = 10.0,
-) -> Reply:
-    """Send one request with *client*; return the `Reply` (4xx/5xx included)."""
-    headers = headers or {}
-    if client == "urllib":
-        req = urllib.request.Request(url, data=data, headers=headers, method=method)
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:
-                return Reply(resp.status, list(resp.headers.items()), resp.read())
-        except urllib.error.HTTPError as err:
-            with err:
-                return Reply(err.code, list(err.headers.items()), err.read())
-    if client == "requests":
-        with requests.request(method, url, data=data, headers=headers, timeout=timeout) as r:
-            body = r.content
-            return Reply(r.status_code, list(r.raw.headers.iteritems()), body)
-    if client == "httpx":
-        got = httpx.request(method, url, content=data, headers=headers, timeout=timeout)
-        return Reply(got.status_code, list(got.headers.multi_items()), got.content)
-    if client == "http.client":
-        parts = urlsplit(url)
-        conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=timeout)
-        try:
-            target = parts.path + (f"?{parts.query}" if parts.query else "")
-            conn.request(method, target or "/", body=data, headers=headers)
-            resp = conn.getresponse()
-            return Reply(resp.status, resp.getheaders(), resp.read())
-        finally:
-            conn.close()
-    raise ValueError(f"fetch: unknown client {client!r}; expected one of {CLIENTS}")

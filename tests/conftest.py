@@ -42,13 +42,22 @@ def _children() -> set[int]:
         return set()
 
 
+#: Worker threads that an async runtime keeps for reuse, idle, after a test:
+#: trio's thread cache (trio resolves host names there) ends them itself.
+_RUNTIME_THREADS = ("Trio thread ",)
+
+
 def _leaks(
     request: pytest.FixtureRequest,
     fds: set[int],
     threads: set[threading.Thread],
     children: set[int],
 ) -> tuple[list[threading.Thread], set[int], set[int]]:
-    new_threads = [t for t in threading.enumerate() if t not in threads and t.is_alive()]
+    new_threads = [
+        t
+        for t in threading.enumerate()
+        if t not in threads and t.is_alive() and not t.name.startswith(_RUNTIME_THREADS)
+    ]
     new_fds = _open_fds() - fds
     if {"tserver", "tserver_subprocess"} & set(request.fixturenames):
         # The plugin's session servers (started before this guard, by scope)

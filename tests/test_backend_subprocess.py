@@ -30,6 +30,7 @@ import requests
 from hamcrest import equal_to, starts_with
 from helpers import child_callbacks
 from helpers.child_callbacks import DYING_WORDS, NOTE, Satisfies
+from helpers.clients import fetch
 
 import tserver._backend_subprocess as backend_module
 import tserver._channel as channel_module
@@ -62,12 +63,7 @@ def child_pid(server: TestServer) -> int:
 
 
 def get(server: TestServer, path: str = "/", headers: dict[str, str] | None = None) -> bytes:
-    conn = http.client.HTTPConnection(server.address, server.port, timeout=10)
-    try:
-        conn.request("GET", path, headers=headers or {})
-        return conn.getresponse().read()
-    finally:
-        conn.close()
+    return fetch("http.client", server.get_url(path), headers=headers).body
 
 
 def wait_for_exit(pid: int, timeout: float) -> bool:

@@ -17,10 +17,10 @@ from typing import Any, cast
 
 import callbacks_for_tests as cb
 import pytest
-from callbacks_for_tests import fetch
 from hamcrest import has_property, starts_with
 from hamcrest.core.base_matcher import BaseMatcher
 from hamcrest.core.description import Description
+from helpers.clients import fetch
 
 from tserver import Request, Response, TestServer, __version__
 

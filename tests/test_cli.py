@@ -8,7 +8,6 @@ stops it with a real signal.
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import queue
@@ -21,9 +20,10 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urljoin
 
 import pytest
+from helpers import clients
 
 import tserver
 from tserver.cli import main
@@ -134,15 +134,15 @@ def send(
     headers: dict[str, str] | None = None,
 ) -> tuple[int, list[tuple[str, str]], bytes]:
     """One request with `http.client` (never through a proxy)."""
-    parts = urlsplit(url)
-    assert parts.hostname is not None
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=LINE_TIMEOUT)
-    try:
-        conn.request(method, target, body=body, headers=headers or {})
-        response = conn.getresponse()
-        return response.status, response.getheaders(), response.read()
-    finally:
-        conn.close()
+    reply = clients.fetch(
+        "http.client",
+        urljoin(url, target),
+        method,
+        data=body,
+        headers=headers,
+        timeout=LINE_TIMEOUT,
+    )
+    return reply.status, reply.headers, reply.body
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:

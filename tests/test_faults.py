@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 import requests
-from callbacks_for_tests import fetch
+from helpers.clients import fetch
 
 from tserver import Raw, Response, TestServer
 

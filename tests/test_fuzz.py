@@ -22,7 +22,7 @@ import os
 import socket
 
 import pytest
-from helpers.requests import fetch
+from helpers.clients import get as fetch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_malformed import assert_usable

@@ -31,7 +31,7 @@ from pathlib import Path
 import callbacks_for_robustness as cb
 import pytest
 import requests
-from helpers.requests import fetch as get
+from helpers.clients import get
 
 from tserver import Response, ServerDiedError, TestServer
 from tserver._wire import encode_frame

@@ -8,7 +8,7 @@ import socket
 import threading
 
 import pytest
-from helpers.requests import fetch as get
+from helpers.clients import get
 
 from tserver import (
     NoRequestError,

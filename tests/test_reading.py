@@ -7,17 +7,17 @@ import http.client
 import json
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
 import requests
+from helpers.clients import fetch
 
 from tserver import NoRequestError, Request, TestServer, UploadedFile, WaitTimeoutError
 
-CLIENTS = ["urllib", "requests", "httpx"]
+#: The clients each reading test runs with (all of them: `helpers.clients.CLIENTS`).
+CLIENTS = ["urllib", "requests", "httpx", "urllib3", "pycurl"]
 
 
 @pytest.fixture(params=CLIENTS)
@@ -34,22 +34,7 @@ def send(
     headers: dict[str, str] | None = None,
 ) -> int:
     """Send one request with *client*; return the status (the body is read)."""
-    headers = headers or {}
-    if client == "urllib":
-        req = urllib.request.Request(url, data=data, headers=headers, method=method)
-        try:
-            with urllib.request.urlopen(req, timeout=10) as resp:
-                resp.read()
-                return int(resp.status)
-        except urllib.error.HTTPError as exc:
-            with exc:
-                return exc.code
-    if client == "requests":
-        with requests.request(method, url, data=data, headers=headers, timeout=10) as r:
-            return r.status_code
-    assert client == "httpx"
-    with httpx.Client(timeout=10) as c:
-        return c.request(method, url, content=data, headers=headers).status_code
+    return fetch(client, url, method, data=data, headers=headers).status
 
 
 def multipart(

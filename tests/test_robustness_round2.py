@@ -46,7 +46,7 @@ from hamcrest import anything, assert_that
 from hamcrest.core.string_description import StringDescription
 from helpers import child_callbacks
 from helpers.child_callbacks import CANCELLED_MESSAGE
-from helpers.requests import fetch
+from helpers.clients import get as fetch
 
 from tserver import Response, TestServer
 from tserver.matchers import has_json

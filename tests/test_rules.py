@@ -18,13 +18,9 @@ from typing import Any
 import httpx
 import pytest
 import requests
-from callbacks_for_tests import (
-    HasBodyLongerThan,
-    RaisingMatcher,
-    echo_text,
-    fetch,
-)
+from callbacks_for_tests import HasBodyLongerThan, RaisingMatcher, echo_text
 from hamcrest import all_of, has_property, starts_with
+from helpers.clients import fetch
 
 from tserver import UNSET, Cookie, Raw, Response, TestServer
 from tserver.matchers import has_arg, has_header

@@ -6,7 +6,6 @@ the child (it imports this module there).
 
 from __future__ import annotations
 
-import http.client
 import json
 import select
 import socket
@@ -19,6 +18,7 @@ from email.utils import parsedate_to_datetime
 import httpx
 import pytest
 import requests
+from helpers import clients
 
 import tserver
 from tserver import Cookie, Request, Response, TestServer
@@ -33,14 +33,12 @@ def fetch(
     body: bytes | None = None,
     headers: dict[str, str] | None = None,
 ) -> tuple[int, Message, bytes]:
-    """One request on a fresh http.client connection: status, headers, body."""
-    conn = http.client.HTTPConnection(srv.address, srv.port, timeout=10)
-    try:
-        conn.request(method, path, body=body, headers=headers or {})
-        resp = conn.getresponse()
-        return resp.status, resp.msg, resp.read()
-    finally:
-        conn.close()
+    """One request with http.client: status, headers (as an email `Message`), body."""
+    reply = clients.fetch("http.client", srv.get_url(path), method, data=body, headers=headers)
+    message = Message()
+    for name, value in reply.headers:
+        message[name] = value
+    return reply.status, message, reply.body
 
 
 # -- callbacks (module level: picklable, importable in the child) --------------

@@ -20,7 +20,7 @@ from typing import BinaryIO
 
 import httpx
 import pytest
-from callbacks_for_tests import fetch
+from helpers.clients import fetch
 
 from tserver import Response, TestServer
 

@@ -27,7 +27,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-from helpers.requests import fetch as get
+from helpers.clients import get
 
 from tserver import Response, ServerStartError, TestServer
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from callbacks_for_tests import fetch
 from hamcrest import has_property
+from helpers.clients import fetch
 
 from tserver import Response, ServerStateError, TestServer
 

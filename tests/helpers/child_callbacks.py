@@ -10,6 +10,7 @@ import asyncio
 import os
 import socket
 import sys
+import threading
 from collections.abc import Callable
 
 from hamcrest.core.base_matcher import BaseMatcher
@@ -95,3 +96,28 @@ class Satisfies(BaseMatcher[Request]):
 def is_post(request: Request) -> bool:
     """A module-level predicate for `Satisfies` (picklable)."""
     return request.method == "POST"
+
+
+class LocksOnceMatched(BaseMatcher[Request]):
+    """A matcher that keeps a lock once it has matched: it no longer pickles.
+
+    It pickles when it is given (the child gets it), but not when the child
+    sends its final state back at ``stop()``.
+    """
+
+    def _matches(self, item: Request) -> bool:
+        self.lock = threading.Lock()
+        return True
+
+    def describe_to(self, description: Description) -> None:
+        description.append_text("any request (and keep a lock)")
+
+
+def fork_and_answer(request: Request) -> str:
+    """Fork the child process; both copies answer with the pid of the forked copy.
+
+    The forked copy goes on running the child's event loop, as a careless
+    callback's fork would: the test checks that it does not outlive the server.
+    """
+    pid = os.fork()
+    return str(pid or os.getpid())
