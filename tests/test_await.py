@@ -1,16 +1,18 @@
-"""Awaitable waits (`await_request` / `await_requests`) from asyncio code.
+"""Awaitable waits (`await_request` / `await_requests`) from asyncio code, in every mode.
 
-Each test runs its coroutine with `asyncio.run` and sends the request from a
-background task of the same loop with a real async client (httpx, aiohttp or
-Tornado's).  If the await blocked the loop, that task could never send the
-request and the wait would time out: every test here would fail.
+Each test runs its coroutine on a new asyncio loop (`run`) and sends the
+request from a background task of the same loop with a real async client
+(httpx, aiohttp or Tornado's).  If the await blocked the loop, that task
+could never send the request and the wait would time out: every test here
+would fail.  Inline mode serves on that very loop (started and stopped
+inside it), which is the hardest case: the loop must serve and wait at once.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any, TypeVar
 
 import aiohttp
 import httpx
@@ -18,8 +20,42 @@ import pytest
 from tornado.httpclient import AsyncHTTPClient
 
 from tserver import Request, TestServer, WaitTimeoutError
+from tserver._inline import InlineTestServer
 
 Sender = Callable[[str, bytes], Coroutine[Any, Any, int]]
+T = TypeVar("T")
+
+
+@pytest.fixture(params=["thread", "subprocess", "inline"])
+def mode(request: pytest.FixtureRequest) -> str:
+    """Every mode, inline included: these tests run on an event loop."""
+    return str(request.param)
+
+
+@pytest.fixture
+def server(mode: str) -> Iterator[TestServer]:
+    """A server in *mode*; an inline one starts on the test's loop, in `run`."""
+    srv = InlineTestServer() if mode == "inline" else TestServer(mode=mode).start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+def run(server: TestServer, main: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run *main* on a new loop; an inline *server* serves on that loop meanwhile."""
+
+    async def served() -> T:
+        inline = not server.running
+        if inline:
+            server.start()
+        try:
+            return await main()
+        finally:
+            if inline:
+                server.stop()
+
+    return asyncio.run(served())
 
 
 async def send_httpx(url: str, body: bytes) -> int:
@@ -58,7 +94,7 @@ def test_await_request_sent_by_a_background_task(server: TestServer, client: str
         request = await server.await_request(timeout=5.0)
         return request, await task
 
-    request, status = asyncio.run(main())
+    request, status = run(server, main)
     assert status == 200
     assert request.method == "POST"
     assert request.path == "/hook"
@@ -73,7 +109,7 @@ def test_await_requests_returns_the_history(server: TestServer) -> None:
         assert await asyncio.gather(*tasks) == [200, 200, 200]
         return history
 
-    history = asyncio.run(main())
+    history = run(server, main)
     assert sorted(r.path for r in history) == ["/0", "/1", "/2"]
     assert history == server.history
 
@@ -94,7 +130,7 @@ def test_the_loop_keeps_running_while_waiting(server: TestServer) -> None:
         assert await task == 200
         return request
 
-    assert asyncio.run(main()).path == "/late"
+    assert run(server, main).path == "/late"
     assert ticks == 50
 
 
@@ -103,7 +139,7 @@ def test_timeout_raises_wait_timeout_error(server: TestServer) -> None:
         await server.await_request(timeout=0.05)
 
     with pytest.raises(WaitTimeoutError) as info:
-        asyncio.run(main())
+        run(server, main)
     assert isinstance(info.value, TimeoutError)
     assert info.value.expected == 1
     assert info.value.received == 0
@@ -116,7 +152,7 @@ def test_timeout_says_how_many_arrived(server: TestServer) -> None:
         await server.await_requests(2, timeout=0.05)
 
     with pytest.raises(WaitTimeoutError, match=r"for 2 request\(s\) but 1 arrived"):
-        asyncio.run(main())
+        run(server, main)
 
 
 def test_requests_already_arrived_return_at_once(server: TestServer) -> None:
@@ -126,7 +162,7 @@ def test_requests_already_arrived_return_at_once(server: TestServer) -> None:
         # a zero timeout would fail if the method waited at all
         return await server.await_requests(2, timeout=0.0)
 
-    assert [r.path for r in asyncio.run(main())] == ["/0", "/1"]
+    assert [r.path for r in run(server, main)] == ["/0", "/1"]
 
 
 def test_counts_since_the_last_reset(server: TestServer) -> None:
@@ -138,7 +174,7 @@ def test_counts_since_the_last_reset(server: TestServer) -> None:
         assert await task == 200
         return request
 
-    assert asyncio.run(main()).path == "/after"
+    assert run(server, main).path == "/after"
     assert server.request_count == 1
 
 
@@ -148,7 +184,7 @@ def test_a_cancelled_wait_leaves_the_server_clean(server: TestServer) -> None:
             await asyncio.wait_for(server.await_request(timeout=0.5), 0.05)
         return await send_httpx(server.get_url("/after-cancel"), b"")
 
-    assert asyncio.run(main()) == 200
+    assert run(server, main) == 200
     assert server.wait_request(timeout=5.0).path == "/after-cancel"
     server.check()
 

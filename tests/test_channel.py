@@ -13,7 +13,9 @@ slice, so the thread that reads keeps reading until the test sends.
 from __future__ import annotations
 
 import asyncio
+import functools
 import select
+import signal
 import socket
 import struct
 import threading
@@ -246,14 +248,15 @@ PARTIAL = 1000
 
 
 class InterruptingSocket(WrappedSocket):
-    """Sends follow a script: KeyboardInterrupt where a signal would strike.
+    """Sends follow a script: a real SIGINT where Ctrl-C would strike.
 
     Steps, one per call of `send` (then plain sends): ``"send"``;
-    ``"partial"``, send at most `PARTIAL` bytes; ``"interrupt"``, raise
+    ``"partial"``, send at most `PARTIAL` bytes; ``"interrupt"``, SIGINT
     before sending anything; ``"partial, then interrupt"``, send at most
-    `PARTIAL` bytes, then raise (a SIGINT that came during the syscall: the
-    syscall completes, and CPython raises the KeyboardInterrupt as the call
-    returns, before its caller sees how many bytes went out).
+    `PARTIAL` bytes, then SIGINT (a Ctrl-C during the syscall: CPython runs
+    the handler as the call returns, before its caller sees how many bytes
+    went out).  The signal is raised in the thread that sends, which must be
+    the main thread (only it runs signal handlers).
     """
 
     def __init__(self, sock: socket.socket, script: list[str]) -> None:
@@ -263,11 +266,11 @@ class InterruptingSocket(WrappedSocket):
     def send(self, data: Any, flags: int = 0) -> int:
         step = self.script.popleft() if self.script else "send"
         if step == "interrupt":
-            raise KeyboardInterrupt
+            signal.raise_signal(signal.SIGINT)
         view = memoryview(data)
         sent = self.real.send(view if step == "send" else view[:PARTIAL], flags)
         if step == "partial, then interrupt":
-            raise KeyboardInterrupt
+            signal.raise_signal(signal.SIGINT)
         return sent
 
 
@@ -661,12 +664,20 @@ def test_a_reply_that_does_not_unpickle_fails_only_its_submit(rig: Rig) -> None:
 
 
 def interrupted_send(make_rig: Callable[..., Rig], script: list[str], size: int) -> None:
-    """Send *size* bytes under *script*: the interrupt comes through, the frame whole."""
+    """*size* bytes sent from the main thread under *script*: Ctrl-C comes, the frame whole."""
+    assert threading.current_thread() is threading.main_thread()
     rig = make_rig(lambda real: InterruptingSocket(real, script))
     payload = encode_payload(bytes(range(256)) * (size // 256))
-    call = rig.call(rig.channel.request, payload, PATIENCE)
-    frames = rig.peer.frames_until(call.done)
-    assert isinstance(call.exception(), KeyboardInterrupt)
+    sent = threading.Event()
+    frames: list[Frame] = []
+    reader = threading.Thread(target=lambda: frames.extend(rig.peer.frames_until(sent)))
+    reader.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            rig.channel.request(payload, PATIENCE)
+    finally:
+        sent.set()
+        reader.join(PATIENCE)
     whole = len(frame_header(len(payload), 1)) + len(payload)
     assert rig.peer.received == whole, (
         f"{rig.peer.received} bytes of a frame of {whole} were left on the stream"
@@ -677,7 +688,9 @@ def interrupted_send(make_rig: Callable[..., Rig], script: list[str], size: int)
     assert received == payload
     assert rig.channel.state is ChannelState.OPEN
     assert_idle(rig.channel)  # the interrupted call waits for nothing
-    # still in step: the next command and its reply pair up
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
+    # still in step: the late reply is dropped; the next command and its reply pair up
+    rig.peer.reply(1, "late")
     call = rig.call(rig.channel.request, encode_payload("next"), PATIENCE)
     seq, message = rig.peer.command()
     assert (seq, message) == (2, "next")
@@ -715,26 +728,27 @@ def test_an_interrupt_as_the_first_send_returns_is_held_back(
 
 
 @pytest.mark.parametrize("how", ["request", "submit"])
-def test_an_interrupt_before_any_byte_leaves_nothing(
+def test_an_interrupt_before_the_first_send_still_sends_the_frame_whole(
     make_rig: Callable[..., Rig], how: str
 ) -> None:
+    """Ctrl-C as the frame starts: the frame goes out whole, then the interrupt."""
     rig = make_rig(lambda real: InterruptingSocket(real, ["interrupt"]))
     payload = encode_payload("interrupted")
-
-    def attempt() -> object:
-        if how == "request":
-            return rig.channel.request(payload, PATIENCE)
-        return rig.channel.submit(payload)
-
+    send: Callable[[bytes], object] = (
+        functools.partial(rig.channel.request, timeout=PATIENCE)
+        if how == "request"
+        else rig.channel.submit
+    )
     with pytest.raises(KeyboardInterrupt):
-        attempt()
-    assert rig.peer.silent()  # not a byte
+        send(payload)
+    seq, message = rig.peer.command()  # one whole frame, nothing more
+    assert (seq, message) == (1, "interrupted")
     assert rig.channel.state is ChannelState.OPEN
-    # the seq is unregistered (the helper thread may be reading a moment: not checked)
     assert rig.channel._waiting == set()
     assert rig.channel._submitted == {}
+    rig.peer.reply(1, "late: dropped")
     call = rig.call(rig.channel.request, encode_payload("next"), PATIENCE)
     seq, message = rig.peer.command()
-    assert message == "next"
+    assert (seq, message) == (2, "next")
     rig.peer.reply(seq, "in step")
     assert call.result() == Ok("in step")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.client
 import threading
+from typing import Any
 from urllib.request import Request as UrlRequest
 from urllib.request import urlopen
 
@@ -132,12 +133,44 @@ def test_no_requests(mode: str) -> None:
             srv.assert_no_requests()
 
 
-def test_assert_request_waits_with_timeout(mode: str) -> None:
-    with TestServer(mode=mode) as srv:
-        sent = threading.Event()
+def _signal_when_waiting(srv: TestServer, waiting: threading.Event) -> None:
+    """Set *waiting* once *srv* is really waiting for a request (instrumentation).
 
-        def send_later() -> None:
-            sent.wait(5)
+    Thread mode: right after the recorder has registered the wait.  Subprocess
+    mode: right after the wait command has gone to the child, which handles
+    its commands and its connections in the order they arrive.
+    """
+    backend: Any = srv._backend
+    if srv.mode == "thread":
+        recorder = backend.host.recorder
+        register = recorder.pending_history
+
+        def registered(count: int) -> Any:
+            result = register(count)
+            waiting.set()
+            return result
+
+        recorder.pending_history = registered
+    else:
+        channel = backend._channel
+        send = channel.send
+
+        def sent(*args: Any, **kwargs: Any) -> int:
+            seq = send(*args, **kwargs)
+            waiting.set()
+            return int(seq)
+
+        channel.send = sent
+
+
+def test_assert_request_waits_with_timeout(mode: str) -> None:
+    """The request is sent only once the wait has begun: the wait is what finds it."""
+    with TestServer(mode=mode) as srv:
+        waiting = threading.Event()
+        _signal_when_waiting(srv, waiting)
+
+        def send_once_waiting() -> None:
+            assert waiting.wait(10)
             conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=5)
             try:
                 conn.request("DELETE", "/later")
@@ -145,13 +178,14 @@ def test_assert_request_waits_with_timeout(mode: str) -> None:
             finally:
                 conn.close()
 
-        worker = threading.Thread(target=send_later)
+        worker = threading.Thread(target=send_once_waiting)
         worker.start()
-        sent.set()
         try:
+            assert srv.request_count == 0
             srv.assert_request(index=0, timeout=5.0).has_method("DELETE").has_path("/later")
         finally:
             worker.join()
+        assert waiting.is_set()
 
 
 def test_matchers_as_rule_selectors(mode: str) -> None:

@@ -29,10 +29,10 @@ by ``_reader``.
 Timeouts follow progress: a call gives up when its reply has not come
 *timeout* seconds after the later of its start and the last bytes read, so
 a reply of gigabytes that keeps arriving is never cut off, and a child that
-says nothing is noticed.  A command is always sent whole: an interrupt
-(Ctrl-C, a test timeout's signal) that arrives in the middle of a frame is
-held back until the frame is out, so the stream is never left
-desynchronised.
+says nothing is noticed.  A command is always sent whole: a signal (Ctrl-C,
+a test timeout's ``SIGALRM``) that arrives in the middle of a frame is held
+back until the frame is out (`_SignalsDeferred`), so the stream is never
+left desynchronised.
 
 No Tornado, no knowledge of commands: only frames.
 """
@@ -41,10 +41,13 @@ from __future__ import annotations
 
 import enum
 import select
+import signal
 import socket
 import struct
 import threading
 import time
+from collections.abc import Callable
+from types import FrameType
 
 from ._waiting import Pending
 from ._wire import FrameDecoder, FrameError, Part, decode_frame, frame_header, join_parts
@@ -148,11 +151,11 @@ class Channel:
                     self.state = ChannelState.CLOSING
             try:
                 header = frame_header(len(payload), seq)
-                if len(payload) < _SMALL:  # one syscall for the common small command
-                    self._write(header + payload)
-                else:  # no copy of a big payload
-                    self._write(header)
-                    self._write(payload, continued=True)
+                with _SignalsDeferred():
+                    if len(payload) < _SMALL:  # one syscall for the common small command
+                        self._write(header + payload)
+                    else:  # no copy of a big payload
+                        self._write(header, payload)
             except BaseException as exc:
                 gone = isinstance(exc, OSError) and not isinstance(exc, TimeoutError)
                 with self._lock:
@@ -165,20 +168,16 @@ class Channel:
                 raise
         return seq
 
-    def _write(self, data: bytes, *, continued: bool = False) -> None:
-        """Send *data* whole, even across an interrupt (raised once all of it is out).
-
-        *continued*: the bytes before *data* (a frame header) are out already.
+    def _write(self, *parts: bytes) -> None:
+        """Send *parts*, one frame, whole (signals are deferred meanwhile: `_SignalsDeferred`).
 
         :raises TimeoutError: the child read nothing for `WRITE_TIMEOUT`
             seconds, with part of the frame sent (the stream is lost).
         """
-        view = memoryview(data)
-        started = continued
-        interrupted: BaseException | None = None
-        deadline = time.monotonic() + WRITE_TIMEOUT
-        while view:
-            try:
+        for part in parts:
+            view = memoryview(part)
+            deadline = time.monotonic() + WRITE_TIMEOUT
+            while view:
                 try:
                     sent = self._sock.send(view, socket.MSG_DONTWAIT)
                 except BlockingIOError:
@@ -190,14 +189,7 @@ class Channel:
                     self._write_poller.poll(int(left * 1000) + 1)
                     continue
                 view = view[sent:]
-                started = True
                 deadline = time.monotonic() + WRITE_TIMEOUT
-            except (KeyboardInterrupt, SystemExit) as exc:
-                if not started:
-                    raise  # nothing sent yet: the stream is intact
-                interrupted = exc  # the rest of the frame first, then this
-        if interrupted is not None:
-            raise interrupted
 
     def _receive(self, seq: int, timeout: float) -> object:
         """The reply to *seq*: read it ourselves, or be handed it by whoever reads."""
@@ -208,7 +200,10 @@ class Channel:
                 with self._lock:
                     if seq in self._replies:
                         self._waiting.discard(seq)
-                        return self._replies.pop(seq)
+                        reply = self._replies.pop(seq)
+                        if isinstance(reply, _Broken):
+                            raise reply.error
+                        return reply
                     if self.state in (ChannelState.EOF, ChannelState.CLOSED):
                         raise ChannelEOF(f"the channel is {self.state.value}")
                     left = max(started, self._last_read) + timeout - time.monotonic()
@@ -341,6 +336,61 @@ class Channel:
     def last_read(self) -> float:
         """`time.monotonic` of the last bytes read from the child."""
         return self._last_read
+
+
+class _SignalsDeferred:
+    """While a frame goes out, the main thread's signal handlers are held back.
+
+    A signal's Python handler (Ctrl-C's `KeyboardInterrupt`, a test
+    timeout's ``SIGALRM``) runs in the main thread as soon as a call returns:
+    after a ``send`` put bytes out but before its caller learnt how many.
+    The frame could then be neither finished nor taken back.  So while a
+    frame is written, the handlers are swapped for one that notes the
+    signal; once the frame is out, the real handlers are put back and
+    called for what came meanwhile (a `KeyboardInterrupt` is raised then).
+    Other threads never run signal handlers: nothing to hold back there.
+    """
+
+    __slots__ = ("caught", "saved")
+
+    #: The signals whose Python handlers are held back.
+    SIGNALS = tuple(
+        getattr(signal, name)
+        for name in (
+            "SIGINT",
+            "SIGTERM",
+            "SIGALRM",
+            "SIGHUP",
+            "SIGUSR1",
+            "SIGUSR2",
+            "SIGVTALRM",
+            "SIGPROF",
+        )
+        if hasattr(signal, name)
+    )
+
+    def __init__(self) -> None:
+        self.saved: list[tuple[int, Callable[[int, FrameType | None], object]]] = []
+        self.caught: list[tuple[int, FrameType | None]] = []
+
+    def __enter__(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for signum in self.SIGNALS:
+            handler = signal.getsignal(signum)
+            if callable(handler):
+                signal.signal(signum, self._note)
+                self.saved.append((signum, handler))
+
+    def _note(self, signum: int, frame: FrameType | None) -> None:
+        self.caught.append((signum, frame))
+
+    def __exit__(self, *exc_info: object) -> None:
+        handlers = dict(self.saved)
+        for signum, handler in self.saved:
+            signal.signal(signum, handler)
+        for signum, frame in self.caught:
+            handlers[signum](signum, frame)  # may raise: the frame is out now
 
 
 class _Broken:
