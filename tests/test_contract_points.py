@@ -21,10 +21,10 @@ from tserver import Cookie, NoRequestError, Response, TestServer
 
 
 def raw_exchange(srv: TestServer, head: bytes) -> bytes:
-    """Send *head* on a new connection (closed after one answer); everything read back."""
+    """Send *head* (``Connection: close``) on a new connection; everything read back."""
+    assert b"Connection: close" in head
     with socket.create_connection((srv.address, srv.port), timeout=10) as sock:
         sock.sendall(head)
-        sock.shutdown(socket.SHUT_WR)
         data = b""
         while chunk := sock.recv(65536):
             data += chunk

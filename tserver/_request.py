@@ -8,7 +8,7 @@ matcher and assertion reads.
 from __future__ import annotations
 
 import json as _json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ._body import decode_text, parse_form
 from ._frozen import Frozen, assign, frozen_value
@@ -164,7 +164,7 @@ class Request(Frozen):
         _form: MultiDict | None
         _files: dict[str, list[UploadedFile]] | None
 
-    __hash__ = None  # type: ignore[assignment]  # cookies and files are dicts
+    __hash__: ClassVar[None] = None  # type: ignore[assignment]  # cookies and files are dicts
 
     def __init__(
         self,
