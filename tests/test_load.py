@@ -19,6 +19,7 @@ import http.client
 import os
 import re
 import shutil
+import socket
 import subprocess
 import threading
 from collections.abc import Callable
@@ -89,6 +90,60 @@ def test_20000_requests_from_32_threads_are_all_recorded(mode: str) -> None:
         by_client.setdefault(client, []).append(int(index))
     # each connection's requests are all there, in the order it sent them
     assert by_client == {f"c{n}": list(range(count)) for n, count in enumerate(per_thread)}
+
+
+def _pipeline(srv: TestServer, number: int, count: int, failures: list[str]) -> None:
+    """Send *count* GETs on one connection without waiting, then read every answer."""
+    requests = b"".join(
+        f"GET /c{number}/{i} HTTP/1.1\r\nHost: t\r\n\r\n".encode() for i in range(count)
+    )
+    try:
+        with socket.create_connection((srv.address, srv.port), timeout=60) as sock:
+            sock.sendall(requests)
+            data = b""
+            while data.count(b"\r\n\r\nok") < count:
+                chunk = sock.recv(1 << 16)
+                if not chunk:
+                    break
+                data += chunk
+            if data.count(b"\r\n\r\nok") != count:
+                failures.append(f"client {number}: {data.count(b'ok')} of {count} answers")
+    except OSError as exc:
+        failures.append(f"client {number}: {exc!r}")
+
+
+@pytest.mark.parametrize("limit", [None, 1000], ids=["no-limit", "history_limit"])
+def test_20000_pipelined_requests_on_32_connections_are_recorded_exactly(
+    mode: str, limit: int | None
+) -> None:
+    per_conn = [TOTAL // THREADS + (1 if n < TOTAL % THREADS else 0) for n in range(THREADS)]
+    failures: list[str] = []
+    with TestServer(mode=mode, history_limit=limit) as srv:
+        srv.set_response("data", b"ok")
+        workers = [
+            threading.Thread(target=_pipeline, args=(srv, n, count, failures))
+            for n, count in enumerate(per_conn)
+        ]
+        for thread in workers:
+            thread.start()
+        for thread in workers:
+            thread.join(120)
+        assert failures == []
+        assert srv.request_count == TOTAL
+        history = srv.history
+    assert len(history) == (TOTAL if limit is None else limit)
+    paths = [r.path for r in history]
+    assert len(set(paths)) == len(paths)  # nothing twice
+    by_client: dict[str, list[int]] = {}
+    for path in paths:
+        client, index = path[1:].split("/")
+        by_client.setdefault(client, []).append(int(index))
+    for client, indexes in by_client.items():
+        # in each connection's order; complete without a limit, its last ones with it
+        expected = per_conn[int(client[1:])]
+        assert indexes == list(range(expected - len(indexes), expected)), client
+    if limit is None:
+        assert len(by_client) == THREADS
 
 
 WRK = shutil.which("wrk")

@@ -90,7 +90,7 @@ class AsyncTestServerTestCase(AsyncHTTPTestCase):
         """The server's own `~tornado.httpserver.HTTPServer`, to which Tornado adds the socket.
 
         It is built by tserver, as in every mode (it records each
-        connection and request head); `get_httpserver_options` is not used.
+        connection and request head); ``get_httpserver_options()`` is not used.
         """
         return self._tserver_http
 
