@@ -203,3 +203,26 @@ def test_every_error_class_a_user_sees_is_public() -> None:
     assert len(seen) == 6
     for kind in seen:
         assert kind in public or kind.__module__ == "builtins", kind
+
+
+# -- rule ids and priority (SPEC 3.2, 9.4) ---------------------------------------------
+
+
+def test_add_response_returns_ids_counting_from_zero_since_the_reset(server: TestServer) -> None:
+    assert [server.add_response(Response(b"r")) for _ in range(3)] == [0, 1, 2]
+    server.reset()
+    assert server.add_response(Response(b"r")) == 0
+
+
+def test_a_higher_priority_is_tried_first_and_equal_ones_in_order(server: TestServer) -> None:
+    server.add_response(Response(b"catch-all"), count=None, priority=-1)
+    server.add_response(Response(b"first"), count=1)
+    server.add_response(Response(b"urgent"), count=1, priority=5)
+    server.add_response(Response(b"second"), count=1)
+    bodies = [requests.get(server.url, timeout=10).content for _ in range(5)]
+    assert bodies == [b"urgent", b"first", b"second", b"catch-all", b"catch-all"]
+
+
+def test_priority_must_be_an_int() -> None:
+    with TestServer() as srv, pytest.raises(TypeError, match="priority"):
+        srv.add_response(Response(), priority="high")  # type: ignore[arg-type]
