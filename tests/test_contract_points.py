@@ -163,7 +163,7 @@ def test_no_request_at_an_index_lists_the_history(server: TestServer) -> None:
     assert "#0  GET /only?x=1" in message
     assert type(info.value) is NoRequestError  # a public class, and an AssertionError
     assert type(info.value).__module__ + "." + type(info.value).__qualname__ == (
-        "tserver._errors.NoRequestError"
+        "tserver.NoRequestError"
     )
     with pytest.raises(NoRequestError, match=r"no request at index -2: 1 request was recorded"):
         server.get_request(index=-2)

@@ -132,6 +132,12 @@ def check_server_args(
         raise ValueError(f"{where}: mode {mode!r}; expected {expected}")
     if not isinstance(ssl, (bool, _ssl.SSLContext)):
         raise TypeError(f"{where}: ssl {ssl!r} must be True, False or an ssl.SSLContext")
+    if isinstance(ssl, _ssl.SSLContext) and ssl.protocol == _ssl.PROTOCOL_TLS_CLIENT:
+        raise ValueError(
+            f"{where}: ssl= is a client-side SSLContext (ssl.create_default_context() "
+            "makes one); a server needs ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER) with "
+            "its certificate loaded, or use ssl=True"
+        )
     if isinstance(ssl, _ssl.SSLContext) and crosses_process:
         raise ValueError(
             f"{where}: ssl=<SSLContext> cannot cross to the child process of "

@@ -90,13 +90,18 @@ class ThreadBackend(DirectBackend):
             target=self._run, args=(sockets,), name=f"tserver-{port}", daemon=True
         )
         self._thread.start()
-        if not self._started.wait(self._config.startup_timeout) or self._failure:
+        started = self._started.wait(self._config.startup_timeout)
+        failure = self._failure
+        if not started or failure is not None:
+            self.stop(1.0)  # the thread closes the sockets it was given
+            if failure is not None:
+                raise ServerStartError(
+                    f"the server thread failed to start: {failure!r}"
+                ) from failure
             for sock in sockets:
                 sock.close()
-            self.stop(1.0)
             raise ServerStartError(
-                f"the server thread did not start within "
-                f"{self._config.startup_timeout}s: {self._failure!r}"
+                f"the server thread did not start within {self._config.startup_timeout}s"
             )
         return port
 
@@ -107,10 +112,12 @@ class ThreadBackend(DirectBackend):
         try:
             self.host.serve(sockets)
         except BaseException as exc:  # reported by start()
-            self._failure = exc
-            self._started.set()
+            for sock in sockets:
+                sock.close()
             ioloop.close(all_fds=True)
             asyncio.set_event_loop(None)
+            self._failure = exc
+            self._started.set()
             return
         self._started.set()
         try:
@@ -135,8 +142,9 @@ class ThreadBackend(DirectBackend):
         if loop is not None and thread.is_alive():
             with contextlib.suppress(RuntimeError):  # the loop closed already
                 loop.call_soon_threadsafe(lambda: loop.create_task(self._shutdown()))
-        if threading.get_ident() != thread.ident:
-            thread.join(timeout)
+        if threading.get_ident() == thread.ident:
+            return self._stopped()  # called by a callback: the loop ends once it returns
+        thread.join(timeout)
         if thread.is_alive():
             self._left.append(
                 f"the server thread {thread.name} is still running after {timeout}s "

@@ -122,7 +122,9 @@ def portable(value: Any) -> Any:
 class Child:
     """Runs one host and answers commands on the socketpair."""
 
-    def __init__(self, channel: socket.socket, config: StartChild) -> None:
+    def __init__(
+        self, channel: socket.socket, config: StartChild, decoder: FrameDecoder | None = None
+    ) -> None:
         self.channel = channel
         self.config = config
         self.loop = asyncio.new_event_loop()
@@ -143,7 +145,7 @@ class Child:
         )
         recorder = Recorder(strict=config.strict, history_limit=config.history_limit)
         self.host = Host(recorder, serve, ssl_context)
-        self.decoder = FrameDecoder()
+        self.decoder = decoder or FrameDecoder()
         self.buffer = bytearray(1 << 16)
         # unsent output: bytes, and the frames of a big reply still to pickle
         self.pending: collections.deque[memoryview | Iterator[bytes]] = collections.deque()
@@ -253,7 +255,11 @@ class Child:
             print(f"tserver child: {exc}; exiting", file=sys.stderr)
             self.finish()
             return
-        for seq, _, payload in messages:
+        self.handle_frames(messages)
+
+    def handle_frames(self, frames: list[tuple[int, bool, bytes]]) -> None:
+        """Answer each command frame (one that does not unpickle fails alone)."""
+        for seq, _, payload in frames:
             try:
                 command = decode_frame(payload)
             except FrameError as exc:
@@ -318,7 +324,8 @@ def _unpickle_text(exc: FrameError) -> str:
     )
 
 
-def _read_start(channel: socket.socket) -> tuple[int, StartChild]:
+def _read_start(channel: socket.socket) -> tuple[int, StartChild, FrameDecoder, list[Any]]:
+    """The start frame; the decoder, and the frames that came with it (handled once started)."""
     decoder = FrameDecoder()
     while True:
         data = channel.recv(1 << 16)
@@ -330,7 +337,7 @@ def _read_start(channel: socket.socket) -> tuple[int, StartChild]:
             config = decode_frame(payload)
             if not isinstance(config, StartChild):
                 raise SystemExit(f"tserver child: expected StartChild, got {config!r}")
-            return seq, config
+            return seq, config, decoder, frames[1:]
 
 
 def _die_with_parent() -> None:
@@ -370,10 +377,12 @@ def main(argv: list[str] | None = None) -> int:
     os.register_at_fork(after_in_child=lambda: _forked_copy(fd, me))
     channel = socket.socket(fileno=fd)
     try:
-        seq, config = _read_start(channel)
+        seq, config, decoder, early = _read_start(channel)
         sys.path[:] = list(config.sys_path)
-        child = Child(channel, config)
+        child = Child(channel, config, decoder)
         started = child.start(seq)
+        if started:
+            child.handle_frames(early)  # a command sent before we answered (a stop)
         gc.freeze()
         gc.enable()
         if started:
@@ -392,6 +401,6 @@ if __name__ == "__main__":
 
     status = main()
     atexit._run_exitfuncs()  # what sys.exit would run (coverage.py saves here)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(status)  # skip tearing the interpreter down: ~30 ms
+    sys.stdout.flush()  # pragma: no cover (coverage saved its data above)
+    sys.stderr.flush()  # pragma: no cover
+    os._exit(status)  # pragma: no cover (skip tearing the interpreter down: ~30 ms)

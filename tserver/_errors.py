@@ -89,3 +89,16 @@ class WaitTimeoutError(TestServerError, TimeoutError):
 
     def __reduce__(self) -> tuple[object, ...]:
         return (type(self), (str(self), self.expected, self.received))
+
+
+# Tracebacks and reprs name the class where users import it from: tserver.
+for _error in (
+    TestServerError,
+    ServerStartError,
+    ServerStateError,
+    ServerDiedError,
+    NoRequestError,
+    WaitTimeoutError,
+):
+    _error.__module__ = "tserver"
+del _error

@@ -49,6 +49,7 @@ SERVER_HEADER = f"tserver/{__version__}"
 DEFAULT_CONTENT_TYPE = "text/html; charset=utf-8"
 _DISPATCH = "TSERVER_DISPATCH"
 _EMPTY = MultiDict()
+_END = object()  # the end of a stream of chunks
 _LENGTH_RE = re.compile(r"[0-9]+")
 
 # Values that recur from request to request (header lines, methods, paths)
@@ -145,6 +146,7 @@ class RecordingHandler(web.RequestHandler):
         self.host = host
         self._body: list[bytes] = []
         self._method = ""
+        self._request: Request | None = None  # once recorded
 
     def clear(self) -> None:
         """Reset the answer: ``200``, no body, ``Server``, ``Content-Type`` and ``Date``.
@@ -203,7 +205,7 @@ class RecordingHandler(web.RequestHandler):
     async def tserver_dispatch(self) -> None:
         """Record the request, then serve the response the recorder picked."""
         self.request.method = self._method
-        request = self._build_request()
+        request = self._request = self._build_request()
         response = self.host.recorder.record(request)
         try:
             await self._serve(response, request)
@@ -223,12 +225,9 @@ class RecordingHandler(web.RequestHandler):
         # seen before are shared (see _share).
         req = self.request
         conn = self.host.conn_of(getattr(req.connection, "stream", None))
-        if conn is not None and conn.head:
-            headers = _headers_of(conn.head)
-            target = conn.target
-        else:  # not served through a Host's own server
-            headers = headers_of(tuple(req.headers.get_all()))
-            target = req.uri or ""
+        assert conn is not None, "every request comes through the host's own server"
+        headers = _headers_of(conn.head)
+        target = conn.target
         body = b"".join(self._body)
         cookies: dict[str, str] = {}
         if "Cookie" in req.headers:
@@ -273,19 +272,45 @@ class RecordingHandler(web.RequestHandler):
         self.set_status(response.status, response.reason)
         self._apply_headers(response)
         if response.sends_chunked:
-            chunks = response.chunks if response.chunks is not None else (response.body,)
-            for number, chunk in enumerate(chunks):
-                if number and response.chunk_sleep:
-                    await asyncio.sleep(response.chunk_sleep)
-                self.write(check_chunk("Response", chunk))
-                await self.flush()
-            await self.finish()
+            await self._stream(response, request)
             return
         if not self._should_not_send_content(response.status):
             self.write(response.body)
         # not awaited (as Tornado's own handlers do): the write completes on
         # the loop, and the future never fails (a closed stream resolves it)
         self.finish()
+
+    async def _stream(self, response: Response, request: Request) -> None:
+        """Send the body chunked, one flushed chunk per item, consumed as it is sent.
+
+        An item that is not bytes or str, or an iterator that raises, is an
+        error of the test's: it is kept for `check()`, and the connection is
+        dropped so that the client does not take half a body as whole.
+        """
+        chunks = iter(response.chunks if response.chunks is not None else (response.body,))
+        number = 0
+        while True:
+            try:
+                chunk = next(chunks, _END)
+                if chunk is _END:
+                    break
+                data = check_chunk("Response", chunk)
+            except Exception as exc:
+                self._keep_error(exc, request)
+                self.detach().close()
+                return
+            if number and response.chunk_sleep:
+                await asyncio.sleep(response.chunk_sleep)
+            self.write(data)
+            await self.flush()
+            number += 1
+        await self.finish()
+
+    def _keep_error(self, exc: BaseException, request: Request | None) -> str:
+        """Keep *exc* (being handled) for `check()`; its traceback text."""
+        text = traceback.format_exc()
+        self.host.recorder.add_error(HandlerError(type(exc).__name__, str(exc), text, request, exc))
+        return text
 
     async def _run_callback(self, response: Response, request: Request) -> Response | None:
         callback = response.callback
@@ -308,10 +333,7 @@ class RecordingHandler(web.RequestHandler):
             # BaseException too: pytest.fail(), sys.exit() or a CancelledError
             # of its own in a callback must fail the test at check(), not end
             # the server's event loop or drop the connection unanswered.
-            text = traceback.format_exc()
-            self.host.recorder.add_error(
-                HandlerError(type(exc).__name__, str(exc), text, request, exc)
-            )
+            text = self._keep_error(exc, request)
             self.set_status(500)
             self.set_header("Content-Type", "text/plain; charset=utf-8")
             await self.finish(f"tserver: the response callback raised\n\n{text}")
@@ -353,7 +375,7 @@ class RecordingHandler(web.RequestHandler):
             return
         text = "".join(traceback.format_exception(type(value), value, tb))
         self.host.recorder.add_error(
-            HandlerError(type(value).__name__, str(value), text, None, value)
+            HandlerError(type(value).__name__, str(value), text, self._request, value)
         )
 
 

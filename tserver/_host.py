@@ -300,7 +300,7 @@ class Host:
             tls = self.ssl_context.wrap_socket(
                 connection, server_side=True, do_handshake_on_connect=False
             )
-        except (ssl.SSLError, OSError):
+        except Exception:  # a context that cannot serve: close this one, quietly
             connection.close()
             return
         self._handshakes.add(tls)

@@ -210,10 +210,6 @@ class Recorder:
 
     # -- commands -----------------------------------------------------------
 
-    def handles(self, command: Command[Any]) -> bool:
-        """Whether *command* is one of the recorder's own."""
-        return type(command) in self._handlers
-
     def apply(self, command: Command[R]) -> R:
         """Carry out one command under the lock and return its result."""
         handler = self._handlers[type(command)]

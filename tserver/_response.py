@@ -110,14 +110,14 @@ def _check_headers(where: str, headers: object) -> tuple[tuple[str, str], ...]:
     """Headers as a tuple of pairs, from a mapping or an iterable of pairs."""
     if headers is None:
         return ()
-    if isinstance(headers, Mapping):
-        pairs: Iterable[object] = headers.items()
+    if hasattr(headers, "multi_items"):  # a MultiDict, Headers: repeated names kept
+        pairs: Iterable[object] = headers.multi_items()
+    elif isinstance(headers, Mapping):
+        pairs = headers.items()
     elif isinstance(headers, (str, bytes)) or not isinstance(headers, Iterable):
         raise TypeError(
             f"{where}: headers must be a mapping or a list of (name, value) pairs, not {headers!r}"
         )
-    elif hasattr(headers, "multi_items"):
-        pairs = headers.multi_items()
     else:
         pairs = headers
     out = []
