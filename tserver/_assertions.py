@@ -29,7 +29,13 @@ from hamcrest.library.object.haslength import has_length
 
 from . import matchers
 from ._errors import NoRequestError
-from ._formatting import HISTORY_LIMIT, format_history, pluralize
+from ._formatting import (
+    HISTORY_LIMIT,
+    format_history,
+    mismatch_text,
+    no_request_text,
+    pluralize,
+)
 from ._request_matchers import ContainsInOrder
 
 if TYPE_CHECKING:
@@ -61,12 +67,6 @@ def _failure(
         description.append_description_of(expected)
     description.append_text(f"\n     but: {but}\n{traffic}")
     return AssertionError(str(description))
-
-
-def _mismatch(matcher: Matcher[Any], item: object) -> str:
-    description = StringDescription()
-    matcher.describe_mismatch(item, description)
-    return str(description)
 
 
 def _history_headline(count: int) -> str:
@@ -125,9 +125,7 @@ class RequestAssertion:
             raise TypeError(f"RequestAssertion: index {index!r} must be an int")
         count = len(history)
         if not -count <= index < count:
-            raise NoRequestError(
-                f"no request at index {index}: {_recorded(count)} (server at {url})"
-            )
+            raise NoRequestError(no_request_text(index, count, count, url))
         self._history = tuple(history)
         self._index = index % count
         self._url = url
@@ -150,7 +148,7 @@ class RequestAssertion:
         raise _failure(
             f"request #{self._index} of {len(self._history)} did not match",
             matcher,
-            _mismatch(matcher, self.request),
+            mismatch_text(matcher, self.request),
             format_history(self._history, subject=self._index, url=self._url),
         )
 
@@ -307,7 +305,7 @@ class HistoryAssertion:
         wrapped = wrap_matcher(matcher)
         if wrapped.matches(self.history):
             return self
-        raise self._fail(wrapped, _mismatch(wrapped, self.history))
+        raise self._fail(wrapped, mismatch_text(wrapped, self.history))
 
     def has_length(self, n: int | Matcher[Any]) -> HistoryAssertion:
         """Assert how many requests were recorded (an int or a matcher)."""
@@ -332,7 +330,7 @@ class HistoryAssertion:
             raise self._fail(matcher, "the history was empty")
         lines = [f"none of {pluralize(count, 'recorded request')} matched"]
         for i, request in enumerate(self._history[:HISTORY_LIMIT]):
-            lines.append(f"{_BUT_INDENT}#{i}: {_mismatch(element, request)}")
+            lines.append(f"{_BUT_INDENT}#{i}: {mismatch_text(element, request)}")
         if count > HISTORY_LIMIT:
             lines.append(f"{_BUT_INDENT}... and {count - HISTORY_LIMIT} more")
         raise self._fail(matcher, "\n".join(lines))
@@ -365,7 +363,7 @@ class HistoryAssertion:
         matcher = ContainsInOrder([wrap_matcher(m) for m in matchers])
         if matcher.matches(self.history):
             return self
-        raise self._fail(matcher, _mismatch(matcher, self.history))
+        raise self._fail(matcher, mismatch_text(matcher, self.history))
 
 
 def assert_no_requests(history: Sequence[Request], url: str) -> None:
