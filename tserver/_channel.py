@@ -44,10 +44,12 @@ import select
 import signal
 import socket
 import struct
+import sys
 import threading
 import time
 from collections.abc import Callable
 from types import FrameType
+from typing import Any
 
 from ._waiting import Pending
 from ._wire import FrameDecoder, FrameError, Part, decode_frame, frame_header, join_parts
@@ -290,7 +292,8 @@ class Channel:
             if eof:
                 settle += [(p, _EOF) for p in self._reached_eof()]
             self._changed.notify_all()
-            self._helper_wake.notify()
+            if self._submitted:  # awaiting calls still wait: the helper reads on
+                self._helper_wake.notify()
         for pending, reply in settle:
             if reply is _EOF:
                 _fail([pending])
@@ -374,12 +377,12 @@ class _SignalsDeferred:
         self.caught: list[tuple[int, FrameType | None]] = []
 
     def __enter__(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
+        if threading.current_thread() is not _MAIN:
             return
         for signum in self.SIGNALS:
-            handler = signal.getsignal(signum)
+            handler = _getsignal(signum)
             if callable(handler):
-                signal.signal(signum, self._note)
+                _setsignal(signum, self._note)
                 self.saved.append((signum, handler))
 
     def _note(self, signum: int, frame: FrameType | None) -> None:
@@ -388,9 +391,17 @@ class _SignalsDeferred:
     def __exit__(self, *exc_info: object) -> None:
         handlers = dict(self.saved)
         for signum, handler in self.saved:
-            signal.signal(signum, handler)
+            _setsignal(signum, handler)
         for signum, frame in self.caught:
             handlers[signum](signum, frame)  # may raise: the frame is out now
+
+
+# The C functions under the signal module: no conversion of numbers to enums,
+# which costs more than the rest of a small command's send.
+_signal_c: Any = sys.modules.get("_signal", signal)  # signal imports it
+_getsignal: Callable[[int], Any] = getattr(_signal_c, "getsignal", signal.getsignal)
+_setsignal: Callable[[int, Any], Any] = getattr(_signal_c, "signal", signal.signal)
+_MAIN = threading.main_thread()
 
 
 class _Broken:

@@ -149,6 +149,7 @@ class Child:
         self.buffer = bytearray(1 << 16)
         # unsent output: bytes, and the frames of a big reply still to pickle
         self.pending: collections.deque[memoryview | Iterator[bytes]] = collections.deque()
+        self.writing = False  # the loop watches the socket for room to write
 
     # -- writing ------------------------------------------------------------------
 
@@ -165,10 +166,18 @@ class Child:
         except Exception as exc:  # a reply that does not pickle
             frames = iter(())
             first = encode_frame(Failed(RuntimeError(f"reply does not pickle: {exc!r}")), seq)
-        self.pending.append(memoryview(first))
+        if not self.pending:  # the common case: one small frame, out at once
+            try:
+                sent = self.channel.send(first)
+            except BlockingIOError:
+                sent = 0
+            except OSError:  # the parent is gone: on_readable sees the EOF
+                return
+            first = b"" if sent == len(first) else first[sent:]
+        if first:
+            self.pending.append(memoryview(first))
         self.pending.append(frames)
-        if len(self.pending) == 2:  # nothing was queued before: write now
-            self.write_pending()
+        self.write_pending()
 
     def write_pending(self) -> None:
         """Write queued frames as the socket takes them (also the loop's writer callback)."""
@@ -191,10 +200,13 @@ class Child:
                 break
             if sent < len(head):
                 pending[0] = head[sent:]
-                self.loop.add_writer(self.channel.fileno(), self.write_pending)
+                if not self.writing:
+                    self.writing = True
+                    self.loop.add_writer(self.channel.fileno(), self.write_pending)
                 return
             pending.popleft()
-        with contextlib.suppress(KeyError, ValueError):
+        if self.writing:
+            self.writing = False
             self.loop.remove_writer(self.channel.fileno())
 
     def flush(self, timeout: float) -> None:

@@ -99,8 +99,15 @@ def _shared_init(cls: type[Frozen]) -> Callable[..., None]:
             defaults[f.name] = f.default_factory
     post_init = getattr(cls, "__post_init__", None)
     label = cls.__name__
+    count = len(names)
+    # an instance with a __dict__ takes every field in one call when all
+    # come by position (how commands and replies are rebuilt from the wire)
+    fast = "__slots__" not in cls.__dict__ and post_init is None
 
     def __init__(self: Frozen, *args: Any, **kwargs: Any) -> None:
+        if fast and not kwargs and len(args) == count:
+            self.__dict__.update(zip(names, args, strict=True))
+            return
         if len(args) > len(names):
             raise TypeError(f"{label}() takes {len(names)} arguments but {len(args)} were given")
         for name, value in zip(names, args, strict=False):

@@ -74,6 +74,10 @@ __all__ = ["Described", "Recorder", "Rule"]
 
 R = TypeVar("R")
 
+#: The `set_response` keys a framing header may contradict, and those headers.
+_FRAMED = frozenset({"data", "json", "headers"})
+_FRAMING = frozenset({"content-length", "transfer-encoding"})
+
 
 class Rule:
     """One `add_response` rule: the `AddRule` that made it, its id and its uses."""
@@ -221,14 +225,24 @@ class Recorder:
         table = self._once if cmd.once else self._defaults
         before = table.get(cmd.method, ())
         table[cmd.method] = overlay_with(before, cmd.key, cmd.value)
-        try:  # the layers must still describe a valid response: fail now, not per request
-            methods = {m for m in (*self._defaults, *self._once) if m is not None}
-            for method in ("", *methods):  # "": a method with no layer of its own
-                self._default_for(method, self._once.get(None), self._once.get(method))
-        except ValueError:
-            table[cmd.method] = before
-            raise
+        if cmd.key in _FRAMED and self._framing_headers():
+            try:  # the layers must still describe a valid response: fail now, not per request
+                methods = {m for m in (*self._defaults, *self._once) if m is not None}
+                for method in ("", *methods):  # "": a method with no layer of its own
+                    self._default_for(method, self._once.get(None), self._once.get(method))
+            except ValueError:
+                table[cmd.method] = before
+                raise
         self._cache.clear()
+
+    def _framing_headers(self) -> bool:
+        """Whether a layer sets a header the body must agree with (Content-Length...)."""
+        for table in (self._defaults, self._once):
+            for layer in table.values():
+                for key, value in layer:
+                    if key == "headers" and any(n.lower() in _FRAMING for n, _ in value):
+                        return True
+        return False
 
     def _add_rule(self, cmd: AddRule) -> int:
         rule = Rule(cmd, self._next_rule)
