@@ -31,6 +31,7 @@ from hamcrest import equal_to, starts_with
 from helpers import child_callbacks
 from helpers.child_callbacks import DYING_WORDS, NOTE, Satisfies
 from helpers.clients import fetch
+from helpers.processes import wait_for_exit
 
 import tserver._backend_subprocess as backend_module
 import tserver._channel as channel_module
@@ -64,19 +65,6 @@ def child_pid(server: TestServer) -> int:
 
 def get(server: TestServer, path: str = "/", headers: dict[str, str] | None = None) -> bytes:
     return fetch("http.client", server.get_url(path), headers=headers).body
-
-
-def wait_for_exit(pid: int, timeout: float) -> bool:
-    """True once process *pid* has exited (an event: a pidfd becomes readable)."""
-    try:
-        pidfd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return True  # already gone (and reaped)
-    try:
-        readable, _, _ = select.select([pidfd], [], [], timeout)
-        return bool(readable)
-    finally:
-        os.close(pidfd)
 
 
 # -- the child is a real, separate process ------------------------------------

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import http.client
 import os
-import select
 import signal
 import socket
 import sys
@@ -28,6 +27,7 @@ import pytest
 from helpers import cover_callbacks
 from helpers.child_callbacks import die_with_message
 from helpers.clients import fetch
+from helpers.processes import wait_for_exit
 from helpers.raw_child import RawChild, start_child_frame
 
 from tserver import Response, ServerDiedError, ServerStartError, TestServer
@@ -39,19 +39,6 @@ def child_pid(server: TestServer) -> int:
     """The pid of the running child (private: only tests look at it)."""
     backend: Any = server._backend
     return int(backend.pid)
-
-
-def wait_for_exit(pid: int, timeout: float = 10.0) -> bool:
-    """True once process *pid* has exited (a pidfd becomes readable)."""
-    try:
-        pidfd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return True
-    try:
-        readable, _, _ = select.select([pidfd], [], [], timeout)
-        return bool(readable)
-    finally:
-        os.close(pidfd)
 
 
 def served_body(server: TestServer, path: str = "/") -> bytes:

@@ -23,6 +23,7 @@ import pytest
 import requests
 from helpers import child_callbacks
 from helpers.clients import get as fetch
+from helpers.processes import wait_for_exit
 
 from tserver import Response, ServerDiedError, TestServer
 
@@ -33,19 +34,6 @@ def _child_pid(srv: TestServer) -> int:
     pid = srv._backend.pid  # type: ignore[attr-defined]  # tests may look at the child
     assert isinstance(pid, int)
     return pid
-
-
-def _wait_gone(pid: int, timeout: float) -> bool:
-    """Whether process *pid* has ended within *timeout* (a pidfd: no polling)."""
-    try:
-        fd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return True
-    try:
-        readable, _, _ = select.select([fd], [], [], timeout)
-        return bool(readable)
-    finally:
-        os.close(fd)
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -246,7 +234,7 @@ def test_a_process_forked_by_a_callback_does_not_outlive_the_server() -> None:
             srv.set_response("data", f"command {n}".encode())
             assert srv.request_count == 1
         assert [r.path for r in srv.history] == ["/fork"]
-    assert _wait_gone(forked, 10.0), f"the forked copy {forked} outlived stop()"
+    assert wait_for_exit(forked, 10.0), f"the forked copy {forked} outlived stop()"
 
 
 # -- 14: a stopped child -------------------------------------------------------------------
@@ -260,6 +248,6 @@ def test_stop_bounds_a_stopped_child_and_reports_it() -> None:
     srv.stop(timeout=0.5)
     took = time.monotonic() - started
     assert took < 5.0, f"stop() took {took:.1f}s with timeout=0.5"
-    assert _wait_gone(pid, 5.0)
+    assert wait_for_exit(pid, 5.0)
     with pytest.raises(ServerDiedError, match=r"did not answer stop\(\) within 0.5s"):
         srv.check()
