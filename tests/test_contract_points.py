@@ -114,10 +114,12 @@ def test_a_matching_content_length_is_fine(server: TestServer) -> None:
 
 
 def test_set_response_layers_that_contradict_are_refused_at_once(server: TestServer) -> None:
-    server.set_response("headers", {"Content-Length": "2"})
+    with pytest.raises(ValueError, match="body has 0 bytes"):
+        server.set_response("headers", {"Content-Length": "2"})  # no body to agree with
+    server.set_response("data", b"ab")
+    server.set_response("headers", {"Content-Length": "2"})  # agrees: fine
     with pytest.raises(ValueError, match="body has 3 bytes"):
         server.set_response("data", b"abc")
-    server.set_response("data", b"ab")  # agrees: fine
     assert requests.get(server.url, timeout=10).content == b"ab"
 
 

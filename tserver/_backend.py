@@ -16,13 +16,13 @@ Tornado.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
 
 from ._errors import ServerStateError
 
 if TYPE_CHECKING:
     import ssl
-    from collections.abc import Callable
 
     from ._commands import Command
     from ._errors import ServerDiedError
@@ -177,19 +177,27 @@ class LocalBackend:
         return await await_local(self.recorder, count, timeout)
 
 
+#: How long a wait that timed out waits on for a history already being delivered.
+_DELIVERING = 5.0
+
+
 def settle_wait(
     recorder: Recorder,
     pending: Pending[list[Request]],
-    cancel: Any,
+    cancel: Callable[[], bool],
     done: bool,
     count: int,
     timeout: float,
 ) -> list[Request]:
-    """The end of every local wait: the history, or `WaitTimeoutError` once withdrawn."""
-    if not done:
-        cancel()  # the history may still have arrived meanwhile: look again
-        if not pending.done:
-            raise recorder.timeout_error(count, timeout)
+    """The end of every local wait: the history, or `WaitTimeoutError` once withdrawn.
+
+    A wait that timed out withdraws itself; if it cannot, the recording
+    thread has taken it and is about to deliver the history, which is then
+    the result (a request that came just in time is no timeout).
+    """
+    if not done and cancel():
+        raise recorder.timeout_error(count, timeout)
+    pending.wait(_DELIVERING)
     return pending.result()
 
 
@@ -202,7 +210,11 @@ def wait_local(recorder: Recorder, count: int, timeout: float) -> list[Request]:
 async def await_local(recorder: Recorder, count: int, timeout: float) -> list[Request]:
     """`wait_local` that suspends the calling task instead (asyncio, Tornado or trio)."""
     pending, cancel = recorder.pending_history(count)
-    done = await pending.wait_async(timeout)
+    try:
+        done = await pending.wait_async(timeout)
+    except BaseException:  # cancelled: the wait is withdrawn, not left behind
+        cancel()
+        raise
     return settle_wait(recorder, pending, cancel, done, count, timeout)
 
 

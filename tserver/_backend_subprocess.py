@@ -179,8 +179,6 @@ class SubprocessBackend:
             return self._after_channel().call(command)
         except ChannelTimeout:
             raise ServerStateError(_late_text(CALL_TIMEOUT)) from None
-        except TimeoutError:  # half a frame went out, and the child reads no more
-            raise self._kill(f"did not read a command for {CALL_TIMEOUT:g}s") from None
         result: R = _unwrap(reply)
         return result
 
@@ -235,13 +233,11 @@ class SubprocessBackend:
             if self._final is not None:
                 return self._final
         assert self._child is not None
-        died = self._child.reap()
+        reason = None if self._channel is None else self._channel.eof_reason
+        if reason is not None:  # alive, but the channel is lost: end it
+            self._child.kill()
+        died = self._child.reap(reason and f"{reason} and was killed")
         return LocalBackend(self._recorder, died=died)
-
-    def _kill(self, how: str) -> ServerDiedError:
-        assert self._child is not None
-        self._child.kill()
-        return self._child.reap(how)
 
 
 def _late_text(timeout: float) -> str:

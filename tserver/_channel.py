@@ -97,6 +97,8 @@ class Channel:
         self._changed = threading.Condition(self._lock)  # a reply arrived, or the state changed
         self._send_lock = threading.Lock()  # one frame at a time on the socket
         self.state = ChannelState.OPEN
+        #: Why the channel reached EOF when the child did not just exit.
+        self.eof_reason: str | None = None
         self._seq = 0
         self._reader: int | None = None  # the thread reading now
         self._waiting: set[int] = set()  # blocking calls without their reply yet
@@ -159,10 +161,18 @@ class Channel:
                     else:  # no copy of a big payload
                         self._write(header, payload)
             except BaseException as exc:
-                gone = isinstance(exc, OSError) and not isinstance(exc, TimeoutError)
+                # a closed end, or half a frame out and the child reads no more:
+                # either way nothing more can go through this channel
+                gone = isinstance(exc, OSError)
                 with self._lock:
                     self._waiting.discard(seq)
                     self._submitted.pop(seq, None)
+                    if gone:
+                        self.eof_reason = (
+                            f"did not read a command for {WRITE_TIMEOUT:g}s"
+                            if isinstance(exc, TimeoutError)
+                            else None
+                        )
                     orphans = self._reached_eof() if gone else []
                 _fail(orphans)
                 if gone:
@@ -221,6 +231,10 @@ class Channel:
                 self._waiting.discard(seq)
                 self._replies.pop(seq, None)
                 self._parts.pop(seq, None)
+                if self._reader == me:  # left on the way (an interrupt): let another read
+                    self._reader = None
+                    self._changed.notify_all()
+                    self._helper_wake.notify()
 
     # -- reading ----------------------------------------------------------------
 
@@ -247,7 +261,14 @@ class Channel:
         """Read what the child sent (within about *timeout* s) and hand it out.
 
         Called without the lock by the one thread that set ``_reader``.
+        Signals are held back meanwhile (`_SignalsDeferred`), at most one read
+        slice: an interrupt never drops replies already read, or unpickles
+        into a `FrameError`.
         """
+        with _SignalsDeferred():
+            self._read_and_hand_out(timeout)
+
+    def _read_and_hand_out(self, timeout: float) -> None:
         received: list[tuple[int, bool, object]] = []
         eof = False
         try:

@@ -150,6 +150,7 @@ class Child:
         # unsent output: bytes, and the frames of a big reply still to pickle
         self.pending: collections.deque[memoryview | Iterator[bytes]] = collections.deque()
         self.writing = False  # the loop watches the socket for room to write
+        self.closing: asyncio.Task[None] | None = None  # the shutdown, once asked
 
     # -- writing ------------------------------------------------------------------
 
@@ -286,7 +287,7 @@ class Child:
             return
         if isinstance(command, Shutdown):
             self.loop.remove_reader(self.channel.fileno())  # the goodbye is the last command
-            self.host.track(self.loop.create_task(self.shutdown(seq)))
+            self.closing = self.loop.create_task(self.shutdown(seq))
             return
         try:
             reply: object = Ok(portable(self.host.apply(command)))
@@ -301,16 +302,17 @@ class Child:
 
         def answer() -> None:  # on the loop: a wake-up is handed over by call_soon
             timer.cancel()
-            if pending.done:
-                self.send(Ok(pending.result()), seq)
-            else:
-                cancel()
+            self.send(Ok(pending.result()), seq)
+
+        def expire() -> None:
+            if cancel():  # withdrawn: no request came in time
                 self.send(Failed(recorder.timeout_error(command.count, command.timeout)), seq)
+            # else: it was taken by the recording, and `answer` is on its way
 
         def arrived() -> None:  # on the recording thread (this loop's own)
             self.loop.call_soon(answer)
 
-        timer = self.loop.call_later(command.timeout, answer)
+        timer = self.loop.call_later(command.timeout, expire)
         pending.add_done_callback(arrived)
 
     async def shutdown(self, seq: int) -> None:

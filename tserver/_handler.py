@@ -225,9 +225,12 @@ class RecordingHandler(web.RequestHandler):
         # seen before are shared (see _share).
         req = self.request
         conn = self.host.conn_of(getattr(req.connection, "stream", None))
-        assert conn is not None, "every request comes through the host's own server"
-        headers = _headers_of(conn.head)
-        target = conn.target
+        if conn is not None:
+            headers = _headers_of(conn.head)
+            target = conn.target
+        else:  # its connection closed under it (a stop() racing this request)
+            headers = headers_of(tuple(req.headers.get_all()))
+            target = req.uri or ""
         body = b"".join(self._body)
         cookies: dict[str, str] = {}
         if "Cookie" in req.headers:
@@ -328,8 +331,8 @@ class RecordingHandler(web.RequestHandler):
                 f"returned {result!r}; expected a Response, bytes or str"
             )
         except BaseException as exc:
-            if isinstance(exc, asyncio.CancelledError) and self.host.closing:
-                raise  # stop() ends a callback still awaiting
+            if isinstance(exc, asyncio.CancelledError) and _being_cancelled(self.host):
+                raise  # stop(), or the loop's owner, ends a callback still awaiting
             # BaseException too: pytest.fail(), sys.exit() or a CancelledError
             # of its own in a callback must fail the test at check(), not end
             # the server's event loop or drop the connection unanswered.
@@ -377,6 +380,19 @@ class RecordingHandler(web.RequestHandler):
         self.host.recorder.add_error(
             HandlerError(type(value).__name__, str(value), text, self._request, value)
         )
+
+
+def _being_cancelled(host: Host) -> bool:
+    """Whether the running task is being cancelled (not a callback raising CancelledError).
+
+    Python 3.11 tells (`asyncio.Task.cancelling`); before, only a stopping
+    host is known to cancel.
+    """
+    if host.closing:
+        return True
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)
+    return bool(cancelling()) if cancelling is not None else False
 
 
 def _no_log(handler: web.RequestHandler) -> None:

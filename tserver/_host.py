@@ -356,8 +356,7 @@ class Host:
         for sock in list(self._handshakes):
             sock.close()
         self._handshakes.clear()
-        conns, self._conns = self._conns, {}
-        for conn in conns.values():
+        for conn in list(self._conns.values()):
             if not conn.stream.closed():  # closing again signals its futures again
                 conn.stream.close()
         if cancel:
@@ -379,7 +378,7 @@ class Host:
         for _ in range(3):  # handlers reading or writing see their stream closed
             await asyncio.sleep(0)
         me = asyncio.current_task()
-        tasks = {t for t in self._tasks if not t.done()}
+        tasks = {t for t in self._tasks if t is not me and not t.done()}
         if every_task:
             tasks |= {t for t in asyncio.all_tasks() if t is not me and not t.done()}
         for task in tasks:

@@ -99,23 +99,27 @@ class Rule:
     def __repr__(self) -> str:
         return f"<Rule #{self.id}: {self.describe()}>"
 
-    def why_not(self, request: Request) -> str | None:
-        """`None` when this rule applies to *request*, else the reason it does not."""
+    def why_not(self, request: Request, *, explain: bool = True) -> str | None:
+        """`None` when this rule applies to *request*, else the reason it does not.
+
+        Without *explain* the reason is only ``"no"``: describing a
+        hamcrest mismatch costs more than the match.
+        """
         spec = self.spec
         if spec.methods is not None and request.method.upper() not in spec.methods:
-            return f"method was {request.method!r}"
+            return f"method was {request.method!r}" if explain else "no"
         path = spec.path
         if path is not None:
             if isinstance(path, str):
                 if request.path != path:
-                    return f"path was {request.path!r}"
+                    return f"path was {request.path!r}" if explain else "no"
             elif isinstance(path, re.Pattern):
                 if path.fullmatch(request.path) is None:
-                    return f"path was {request.path!r}"
+                    return f"path was {request.path!r}" if explain else "no"
             elif not path.matches(request.path):
-                return f"path {mismatch_text(path, request.path)}"
+                return f"path {mismatch_text(path, request.path)}" if explain else "no"
         if spec.match is not None and not spec.match.matches(request):
-            return mismatch_text(spec.match, request)
+            return mismatch_text(spec.match, request) if explain else "no"
         return None
 
     def describe(self) -> str:
@@ -187,7 +191,9 @@ class Recorder:
         self.strict = strict
         self.history_limit = history_limit
         self._lock = threading.Lock()
-        self._waiters: list[tuple[int, Callable[[], None]]] = []
+        self._waiters: list[
+            tuple[int, Callable[[], None], Callable[[BaseException], object] | None]
+        ] = []
         self._clear()
         self._handlers: dict[type[Command[Any]], Callable[[Any], Any]] = {
             SetResponse: self._set_response,
@@ -227,13 +233,26 @@ class Recorder:
         table[cmd.method] = overlay_with(before, cmd.key, cmd.value)
         if cmd.key in _FRAMED and self._framing_headers():
             try:  # the layers must still describe a valid response: fail now, not per request
-                methods = {m for m in (*self._defaults, *self._once) if m is not None}
-                for method in ("", *methods):  # "": a method with no layer of its own
-                    self._default_for(method, self._once.get(None), self._once.get(method))
+                self._check_layers()
             except ValueError:
                 table[cmd.method] = before
                 raise
         self._cache.clear()
+
+    def _check_layers(self) -> None:
+        """Merge every combination of layers a request may meet (`ValueError` if one is wrong).
+
+        For each method: the defaults alone, and with the pending
+        once-overrides of any method, of that method, or both (each is used
+        up by the next request that takes it).
+        """
+        once_any = self._once.get(None)
+        methods = {m for m in (*self._defaults, *self._once) if m is not None}
+        for method in ("", *methods):  # "": a method with no layer of its own
+            once_method = self._once.get(method) if method else None
+            for overrides in ((None, None), (once_any, None), (None, once_method)):
+                self._default_for(method, *overrides)
+            self._default_for(method, once_any, once_method)
 
     def _framing_headers(self) -> bool:
         """Whether a layer sets a header the body must agree with (Content-Length...)."""
@@ -310,21 +329,29 @@ class Recorder:
         with self._lock:
             self._history.append(request)
             self._count += 1
-            response = self._choose(request)
+            try:
+                response = self._choose(request)
+            except Exception as exc:  # never lose the request, nor its waiters
+                text = f"tserver: no response could be made: {type(exc).__name__}: {exc}"
+                self._errors.append(HandlerError(type(exc).__name__, str(exc), text, request, exc))
+                response = Response(text, status=500)
             ready = None
             if self._waiters:
                 ready = [w for w in self._waiters if w[0] <= self._count]
                 self._waiters = [w for w in self._waiters if w[0] > self._count]
         if ready:
-            for _, wake in ready:
+            for _, wake, _ in ready:
                 wake()
         return response
 
     def _choose(self, request: Request) -> Response:
+        # the reasons a rule did not match are texts for people: only a
+        # strict server, which reports them, pays for them
+        explain = self.strict
         reasons = []
         for number, rule in enumerate(self._rules):
             try:
-                why = rule.why_not(request)
+                why = rule.why_not(request, explain=explain)
             except Exception as exc:  # a user matcher failed: keep it, skip the rule
                 why = f"its selector raised {type(exc).__name__}: {exc}"
                 self._errors.append(HandlerError(type(exc).__name__, str(exc), why, request, exc))
@@ -335,7 +362,8 @@ class Recorder:
                     if rule.remaining <= 0:
                         del self._rules[number]
                 return rule.spec.response
-            reasons.append(f"  rule #{rule.id}: {rule.describe()}\n      but: {why}")
+            if explain:
+                reasons.append(f"  rule #{rule.id}: {rule.describe()}\n      but: {why}")
         if self.strict:
             text = no_rule_text(request, reasons)
             self._unmatched.append(text.rstrip("\n"))
@@ -344,9 +372,12 @@ class Recorder:
         once_any = self._once.pop(None, None)
         once_method = self._once.pop(method, None)
         if once_any is None and once_method is None:
-            cached = self._cache.get(method)
+            # methods with no layer of their own share one entry: a client
+            # may send any number of method tokens
+            key = method if method in self._defaults else ""
+            cached = self._cache.get(key)
             if cached is None:
-                cached = self._cache[method] = self._default_for(method, None, None)
+                cached = self._cache[key] = self._default_for(method, None, None)
             return cached
         return self._default_for(method, once_any, once_method)
 
@@ -377,7 +408,7 @@ class Recorder:
             received=got,
         )
 
-    def pending_history(self, count: int) -> tuple[Pending[list[Request]], Callable[[], None]]:
+    def pending_history(self, count: int) -> tuple[Pending[list[Request]], Callable[[], bool]]:
         """A `Pending` history, delivered once *count* requests arrived; and its cancel.
 
         Delivered at once when they have arrived already; otherwise by the
@@ -391,31 +422,50 @@ class Recorder:
                 history = list(self._history)
             pending.set_result(history)
 
-        cancel = self.add_waiter(count, wake)
+        cancel = self.add_waiter(count, wake, pending.set_error)
         if cancel is None:
             wake()
             return pending, _nothing
         return pending, cancel
 
-    def add_waiter(self, count: int, wake: Callable[[], None]) -> Callable[[], None] | None:
+    def add_waiter(
+        self,
+        count: int,
+        wake: Callable[[], None],
+        fail: Callable[[BaseException], object] | None = None,
+    ) -> Callable[[], bool] | None:
         """Call *wake* (from the recording thread) once *count* requests arrived.
 
         Returns a function that cancels the waiter, or `None` when the count
-        is reached already (then *wake* is not called at all).
+        is reached already (then *wake* is not called at all).  The cancel
+        function says whether it withdrew the waiter: `False` means that
+        *wake* has been, or is about to be, called.  *fail* is called
+        instead of *wake* if the waiter is abandoned (`abandon_waiters`).
         """
-        entry = (count, wake)
+        entry = (count, wake, fail)
         with self._lock:
             if self._count >= count:
                 return None
             self._waiters.append(entry)
 
-        def cancel() -> None:
+        def cancel() -> bool:
             with self._lock:
                 if entry in self._waiters:
                     self._waiters.remove(entry)
+                    return True
+            return False
 
         return cancel
 
+    def abandon_waiters(self, error: BaseException) -> None:
+        """End every wait with *error*: this recorder will record nothing more."""
+        with self._lock:
+            waiters, self._waiters = self._waiters, []
+        for _, _, fail in waiters:
+            if fail is not None:
+                fail(error)
 
-def _nothing() -> None:
-    """A cancel function with nothing to cancel."""
+
+def _nothing() -> bool:
+    """A cancel function with nothing to cancel (the result is there)."""
+    return False

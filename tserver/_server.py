@@ -176,6 +176,14 @@ class TestServer:
             except BaseException:
                 self._remove_tls()
                 raise
+            if recorder is not self._local.recorder or self._transport.crosses_process:
+                # a wait begun while stopped watches a state nothing will record into
+                self._local.recorder.abandon_waiters(
+                    ServerStateError(
+                        f"the server at {self.url} started while this wait waited on the "
+                        "stopped server's state; wait for requests after start()"
+                    )
+                )
             self._backend = backend
             self._started_once = True
         return self

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import pickle
 import struct
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from . import _commands as c
@@ -203,17 +204,26 @@ def _pieces(requests: list[Request], size: int) -> Iterator[list[Request]]:
     yield requests[start:]
 
 
+def _body_bytes(requests: list[Any] | tuple[Any, ...]) -> int:
+    """The bytes of bodies in *requests* (0 when they are not requests)."""
+    return sum(len(r.data) for r in requests if type(r) is Request)
+
+
 def encode_frames(message: object, seq: int = 0, piece: int = PIECE_BYTES) -> Iterator[bytes]:
-    """The frames of *message*: a big history in pieces, anything else in one frame.
+    """The frames of *message*: a big history in pieces (a final state's too), else one frame.
 
     Lazy: each frame is pickled only when the writer asks for it.
     """
     value = message.value if isinstance(message, Ok) else None
-    if type(value) is list and sum(len(r.data) for r in value) >= piece:
-        *first, last = _pieces(value, piece)
+    history: Any = value.history if isinstance(value, c.RecorderState) else value
+    if isinstance(history, (list, tuple)) and _body_bytes(history) >= piece:
+        *first, last = _pieces(list(history), piece)
         for requests in first:
             yield frame(encode_payload(Part(requests)), seq, more=True)
-        yield frame(encode_payload(Ok(last)), seq)
+        if isinstance(value, c.RecorderState):  # the final state: its history in pieces too
+            yield frame(encode_payload(Ok(replace(value, history=tuple(last)))), seq)
+        else:
+            yield frame(encode_payload(Ok(last)), seq)
         return
     yield encode_frame(message, seq)
 
@@ -225,6 +235,9 @@ def join_parts(parts: list[Part], reply: object) -> object:
     requests = [r for part in parts for r in part.requests]
     if isinstance(reply, Ok) and isinstance(reply.value, list):
         return Ok(requests + reply.value)
+    if isinstance(reply, Ok) and isinstance(reply.value, c.RecorderState):
+        state = reply.value
+        return Ok(replace(state, history=(*requests, *state.history)))
     return reply  # a failure after the parts: the parts mean nothing
 
 

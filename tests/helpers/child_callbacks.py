@@ -121,3 +121,19 @@ def fork_and_answer(request: Request) -> str:
     """
     pid = os.fork()
     return str(pid or os.getpid())
+
+
+async def wait_then_fail_on_cancel(request: Request) -> bytes:
+    """Wait (for ``stop()`` to cancel it), then fail while cleaning up."""
+    try:
+        await asyncio.sleep(30)
+    except asyncio.CancelledError:
+        await asyncio.sleep(0.05)
+        raise RuntimeError("cleanup after cancel failed") from None
+    return b"never"
+
+
+async def sleep_long(request: Request) -> bytes:
+    """Wait for 30 seconds (long past any test's end)."""
+    await asyncio.sleep(30)
+    return b"never"
