@@ -61,6 +61,7 @@ RANK: dict[str, float] = {
     "_head": 1.2,
     "_body": 1.3,
     "_cookie": 1.4,
+    "_records": 1.45,
     "_request": 1.5,
     "_response": 1.5,
     # rendering: stdlib only (hamcrest lazily), usable by any layer above the values
@@ -68,7 +69,8 @@ RANK: dict[str, float] = {
     # row 2, wire: the command vocabulary, then its frames
     "_commands": 2,
     "_wire": 2.2,
-    # row 3, state
+    # row 3, state: the recorder and its books of connections and exchanges
+    "_traffic": 2.5,
     "_recorder": 3,
     # the backend interface, the stopped state and the waits (no Tornado)
     "_backend": 3.5,
@@ -109,6 +111,8 @@ KNOWN_EXCEPTIONS: dict[tuple[str, str], str] = {}
 
 NO_TORNADO = (
     "_errors",
+    "_records",
+    "_traffic",
     "_cookie",
     "_frozen",
     "_waiting",

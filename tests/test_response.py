@@ -130,7 +130,7 @@ class TestResponseValidation:
     def test_unknown_fault(self) -> None:
         with pytest.raises(
             ValueError,
-            match=r"fault 'explode'; expected one of 'close', 'reset', 'truncate' or Raw",
+            match=r"fault 'explode'; expected one of 'close', .*'close_after' or Raw",
         ):
             Response(fault="explode")
 

@@ -44,7 +44,7 @@ from tserver.matchers import has_arg, has_header
         (
             {"fault": "explode"},
             ValueError,
-            "fault 'explode'; expected one of 'close', 'reset', 'truncate' or Raw(b'...')",
+            "fault 'explode'; expected one of 'close', 'reset', 'truncate', 'close_after'",
         ),
         ({"fault": b"HTTP/1.1 200"}, ValueError, "or Raw(b'...')"),
         ({"fault": "truncate"}, ValueError, "fault='truncate' needs a body"),

@@ -10,6 +10,7 @@ import pytest
 
 from tserver import Headers, MultiDict, Request, Response, UploadedFile
 from tserver._commands import AddRule, CheckReport, GetRequest, HandlerError, SetResponse
+from tserver._records import TLSInfo
 from tserver._request import request_from_wire, request_to_wire
 from tserver._wire import (
     PIECE_BYTES,
@@ -294,6 +295,12 @@ NON_DEFAULT: dict[str, object] = {
     "scheme": "https",
     "url": "https://[::1]:8443/up?a=1&a=2",
     "received_at": 1700000000.25,
+    "connection": 3,
+    "exchange": 2,
+    "raw_head": b"POST /up HTTP/1.0\r\nX-Two: 2\r\n\r\n",
+    "raw_headers": (("X-Two", "2"), ("x-two", "3")),
+    "chunk_sizes": (3, 1),
+    "tls": TLSInfo("TLSv1.3", "TLS_AES_256_GCM_SHA384", "http/1.1", "localhost", {"a": 1}),
 }
 
 

@@ -19,6 +19,7 @@ from dataclasses import field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ._frozen import Frozen, frozen_value
+from ._records import Connection, Exchange
 from ._request import Request
 
 if TYPE_CHECKING:
@@ -27,7 +28,10 @@ if TYPE_CHECKING:
 __all__ = [
     "AddRule",
     "CheckReport",
+    "CloseConnections",
     "Command",
+    "GetConnections",
+    "GetExchanges",
     "GetCount",
     "GetHistory",
     "GetRequest",
@@ -35,6 +39,7 @@ __all__ = [
     "RecorderState",
     "Reset",
     "Restore",
+    "Served",
     "SetResponse",
     "Shutdown",
     "Snapshot",
@@ -114,6 +119,28 @@ class GetCount(Command[int]):
 
 
 @frozen_value()
+class GetConnections(Command[list[Connection]]):
+    """Every connection since the last reset, oldest first."""
+
+
+@frozen_value()
+class GetExchanges(Command[list[Exchange]]):
+    """Every exchange, aligned with the history."""
+
+
+@frozen_value()
+class Served(Command[list[Request]]):
+    """The requests the rule `rule` answered (of those the history keeps)."""
+
+    rule: int
+
+
+@frozen_value()
+class CloseConnections(Command[int]):
+    """Close every connection idle between requests; how many were closed."""
+
+
+@frozen_value()
 class TakeReport(Command["CheckReport"]):
     """What `check()` needs: handler errors, unmatched requests, unused rules."""
 
@@ -187,6 +214,8 @@ class RecorderState(Frozen):
     pickle with their uses left; ``next_rule`` is the id the next rule gets.
     ``lost`` says what a child could not send back (a matcher that no
     longer pickles once it has run, say), each part described instead.
+    ``exchanges`` holds, for each request of ``history``, ``(rule, status,
+    completed)``; ``connections`` the connections since the last reset.
     """
 
     rules: tuple[Any, ...] = ()
@@ -198,3 +227,6 @@ class RecorderState(Frozen):
     errors: tuple[HandlerError, ...] = ()
     unmatched: tuple[str, ...] = ()
     lost: tuple[str, ...] = ()
+    exchanges: tuple[tuple[int | None, int | None, bool], ...] = ()
+    connections: tuple[Any, ...] = ()
+    next_connection: int = 0

@@ -41,7 +41,8 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from ._headers import Headers
-    from ._host import Host
+    from ._host import Conn, Host
+    from ._traffic import ExchangeRecord
 
 __all__ = ["SERVER_HEADER", "RecordingHandler", "make_app"]
 
@@ -74,28 +75,41 @@ def _share(value: _T, size: int) -> _T:
 
 
 # A client sends the same header block request after request: the same
-# (read-only) `Headers` then serves them all.  Same bounds as above.
-_HEADERS: dict[bytes, Headers] = {}
+# (read-only) `Headers` and raw lines then serve them all, and the same head
+# bytes serve the requests that repeat it whole.  Same bounds as above.
+_RawLines = tuple[tuple[str, str], ...]
+_HEADERS: dict[bytes, tuple[Headers, _RawLines]] = {}
+_HEADS: dict[bytes, bytes] = {}
 _HEADERS_MAX = 1024
 _HEADERS_KEY_MAX = 4096
 
 
-def _headers_of(head: bytes) -> Headers:
-    """The `Headers` of *head*, in arrival order: one seen before with the same lines, or new."""
-    block = head[head.find(b"\n", 2) :]  # the header lines, without the request line
+def _headers_of(head: bytes) -> tuple[Headers, _RawLines]:
+    """The `Headers` of *head* (arrival order) and its lines as sent: seen before, or new."""
+    block = head[head.find(b"\n") :]  # the header lines, without the request line
     found = _HEADERS.get(block)
     if found is None:
+        raw = header_lines(head)
         pairs = tuple(
-            [
-                _share((normalize_name(name), value), len(name) + len(value))
-                for name, value in header_lines(head)
-            ]
+            [_share((normalize_name(name), value), len(name) + len(value)) for name, value in raw]
         )
-        found = headers_of(pairs)
+        found = (headers_of(pairs), raw)
         if len(block) <= _HEADERS_KEY_MAX:
             if len(_HEADERS) >= _HEADERS_MAX:
                 _HEADERS.clear()
             _HEADERS[block] = found
+    return found
+
+
+def _share_head(head: bytes) -> bytes:
+    """The equal head seen before (a client repeating a request), else *head*."""
+    found = _HEADS.get(head)
+    if found is None:
+        if len(head) > _HEADERS_KEY_MAX:
+            return head
+        if len(_HEADS) >= _HEADERS_MAX:
+            _HEADS.clear()
+        _HEADS[head] = found = head
     return found
 
 
@@ -147,6 +161,9 @@ class RecordingHandler(web.RequestHandler):
         self._body: list[bytes] = []
         self._method = ""
         self._request: Request | None = None  # once recorded
+        self._exchange: ExchangeRecord | None = None
+        self._conn: Conn | None = None
+        self._close_after = False
 
     def clear(self) -> None:
         """Reset the answer: ``200``, no body, ``Server``, ``Content-Type`` and ``Date``.
@@ -206,7 +223,7 @@ class RecordingHandler(web.RequestHandler):
         """Record the request, then serve the response the recorder picked."""
         self.request.method = self._method
         request = self._request = self._build_request()
-        response = self.host.recorder.record(request)
+        response, self._exchange = self.host.recorder.record_exchange(request)
         try:
             await self._serve(response, request)
         except iostream.StreamClosedError:
@@ -224,13 +241,21 @@ class RecordingHandler(web.RequestHandler):
         # lookup index is built (Headers makes it on first use), and values
         # seen before are shared (see _share).
         req = self.request
-        conn = self.host.conn_of(getattr(req.connection, "stream", None))
+        conn = self._conn = self.host.conn_of(getattr(req.connection, "stream", None))
+        tls = chunk_sizes = None
         if conn is not None:
-            headers = _headers_of(conn.head)
+            head = conn.head.lstrip(b"\r\n")
+            headers, raw_headers = _headers_of(head)
             target = conn.target
+            index, position = self.host.recorder.begin_exchange(conn.record, req.version)
+            tls = conn.record.tls
+            if "chunked" in req.headers.get("Transfer-Encoding", "").lower():
+                chunk_sizes = tuple(conn.chunks)
         else:  # its connection closed under it (a stop() racing this request)
-            headers = headers_of(tuple(req.headers.get_all()))
+            head, raw_headers = b"", tuple(req.headers.get_all())
+            headers = headers_of(raw_headers)
             target = req.uri or ""
+            index = position = -1
         body = b"".join(self._body)
         cookies: dict[str, str] = {}
         if "Cookie" in req.headers:
@@ -257,6 +282,12 @@ class RecordingHandler(web.RequestHandler):
             scheme=req.protocol,
             url=f"{req.protocol}://{req.host}{target}",
             received_at=time.time(),
+            connection=index,
+            exchange=position,
+            raw_head=_share_head(head),
+            raw_headers=raw_headers,
+            chunk_sizes=chunk_sizes,
+            tls=tls,
         )
 
     async def _serve(self, response: Response, request: Request) -> None:
@@ -269,9 +300,11 @@ class RecordingHandler(web.RequestHandler):
             response = produced
             if response.sleep:
                 await asyncio.sleep(response.sleep)
-        if response.fault is not None:
+        if response.fault is not None and response.fault != "close_after":
             await self._fault(response)
             return
+        self._close_after = response.fault == "close_after"
+        self._status(response.status)
         self.set_status(response.status, response.reason)
         self._apply_headers(response)
         if response.sends_chunked:
@@ -281,7 +314,22 @@ class RecordingHandler(web.RequestHandler):
             self.write(response.body)
         # not awaited (as Tornado's own handlers do): the write completes on
         # the loop, and the future never fails (a closed stream resolves it)
-        self.finish()
+        self.finish().add_done_callback(self._written)
+
+    def _status(self, status: int | None) -> None:
+        """The exchange's status, noted before any byte of the response is written."""
+        if self._exchange is not None:
+            self.host.recorder.set_status(self._exchange, status)
+
+    def _written(self, _: object = None) -> None:
+        """The response was handed to the socket whole: the exchange is complete."""
+        if self._exchange is not None:
+            self.host.recorder.complete(self._exchange)
+        conn = self._conn
+        if conn is not None:
+            conn.busy = False
+            if self._close_after:  # a stale keep-alive connection, on purpose
+                conn.stream.close()
 
     async def _stream(self, response: Response, request: Request) -> None:
         """Send the body chunked, one flushed chunk per item, consumed as it is sent.
@@ -308,6 +356,7 @@ class RecordingHandler(web.RequestHandler):
             await self.flush()
             number += 1
         await self.finish()
+        self._written()
 
     def _keep_error(self, exc: BaseException, request: Request | None) -> str:
         """Keep *exc* (being handled) for `check()`; its traceback text."""
@@ -337,9 +386,11 @@ class RecordingHandler(web.RequestHandler):
             # of its own in a callback must fail the test at check(), not end
             # the server's event loop or drop the connection unanswered.
             text = self._keep_error(exc, request)
+            self._status(500)
             self.set_status(500)
             self.set_header("Content-Type", "text/plain; charset=utf-8")
             await self.finish(f"tserver: the response callback raised\n\n{text}")
+            self._written()
             return None
 
     def _apply_headers(self, response: Response) -> None:
@@ -359,6 +410,7 @@ class RecordingHandler(web.RequestHandler):
         if isinstance(fault, Raw):
             await _faults.write_and_close(self.detach(), fault.data)
         elif fault == "truncate":
+            self._status(response.status)  # a status line does go out
             self._apply_headers(response)
             data = _faults.truncated(
                 response.status, response.reason, self._headers.get_all(), response.body

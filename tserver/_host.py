@@ -31,24 +31,29 @@ import resource
 import socket
 import ssl
 import threading
-import time
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from tornado import httputil
 from tornado.httpserver import HTTPServer
 from tornado.ioloop import IOLoop
 from tornado.iostream import IOStream, SSLIOStream
 
+from ._commands import CloseConnections
+from ._errors import ServerStateError
 from ._handler import make_app
+from ._records import TLSInfo
+from ._tls import record_sni, sni_of
+from ._waiting import Pending
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable
+    from collections.abc import Awaitable, Callable
 
     from tornado.web import Application
 
     from ._backend import ServeConfig
     from ._commands import Command
     from ._recorder import Recorder
+    from ._traffic import ConnRecord
 
 __all__ = ["Host", "HostServer", "raise_fd_limit"]
 
@@ -60,6 +65,8 @@ _EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 _BACKOFF_FIRST, _BACKOFF_MAX = 0.01, 0.5
 #: Connections accepted per readiness event, as Tornado does (starvation).
 _ACCEPT_BATCH = 128
+#: How long a call hopped onto the loop (closing connections) may take.
+_LOOP_CALL_TIMEOUT = 10.0
 
 
 def raise_fd_limit() -> None:
@@ -84,17 +91,22 @@ class Conn:
 
     ``head`` is the request head the stream read last: HTTP/1 reads one
     request at a time per connection, so it is the head of the request
-    being handled.  ``target`` is its request target as sent.
+    being handled; ``chunks`` the chunk sizes its body was framed in (a
+    chunked body), and ``target`` its request target as sent.  ``busy``:
+    a request is read or answered now (`Host.close_idle` leaves it open).
+    ``record`` is what the recorder keeps of the connection.
     """
 
-    __slots__ = ("address", "head", "opened_at", "stream", "target")
+    __slots__ = ("address", "busy", "chunks", "head", "record", "stream", "target")
 
-    def __init__(self, stream: IOStream, address: Any) -> None:
+    def __init__(self, stream: IOStream, address: Any, record: ConnRecord) -> None:
         self.stream = stream
         self.address = address
-        self.opened_at = time.time()
+        self.record = record
         self.head = b""
         self.target = ""
+        self.chunks: list[int] = []
+        self.busy = False
 
 
 class _KeepTarget(httputil.HTTPMessageDelegate):
@@ -120,6 +132,7 @@ class _KeepTarget(httputil.HTTPMessageDelegate):
         if isinstance(start_line, httputil.RequestStartLine):
             target = start_line.path
             self.conn.target = target
+            self.conn.busy = True
             if "?" in target:
                 path = target.partition("?")[0]
                 start_line = httputil.RequestStartLine(start_line.method, path, start_line.version)
@@ -214,17 +227,44 @@ class HostServer(HTTPServer):
     # -- streams ---------------------------------------------------------------
 
     def handle_stream(self, stream: IOStream, address: tuple[Any, ...]) -> None:
-        """Serve HTTP on *stream*, watching the heads it reads."""
+        """Serve HTTP on *stream*, watching what it reads: each head, each chunk size.
+
+        Tornado reads a request head with one ``read_until_regex`` and each
+        chunk-size line of a chunked body with one ``read_until``: the host
+        keeps what they return, and parses nothing Tornado has not accepted.
+        """
         conn = self.host.opened(stream, address)
         read_until_regex = stream.read_until_regex
+        read_until = stream.read_until
 
         async def read_head(regex: bytes, max_bytes: int | None = None) -> bytes:
             head = await read_until_regex(regex, max_bytes=max_bytes)
             conn.head = head
+            conn.chunks = []
             return head
 
+        async def read_chunk_line(delimiter: bytes, max_bytes: int | None = None) -> bytes:
+            line = await read_until(delimiter, max_bytes=max_bytes)
+            size = _chunk_size(line)
+            if size:  # not the last chunk
+                conn.chunks.append(size)
+            return line
+
         stream.read_until_regex = read_head  # type: ignore[method-assign]
+        stream.read_until = read_chunk_line  # type: ignore[method-assign]
         super().handle_stream(stream, address)
+
+    def on_close(self, server_conn: object) -> None:
+        """Tornado is done with a connection: it closed, or a handler took it over."""
+        super().on_close(server_conn)
+        stream = getattr(server_conn, "stream", None)
+        conn = self.host.conn_of(stream)
+        if conn is None:
+            return
+        if conn.stream.closed():
+            self.host.closed(conn)
+        else:  # detached (a fault writes on it): closed when the fault is done
+            conn.stream.set_close_callback(lambda: self.host.closed(conn))
 
     def start_request(
         self, server_conn: object, request_conn: httputil.HTTPConnection
@@ -247,6 +287,8 @@ class Host:
         self.recorder = recorder
         self.config = config
         self.ssl_context = ssl_context
+        if ssl_context is not None:
+            record_sni(ssl_context)
         self.server: HostServer | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.loop_thread: int | None = None
@@ -262,8 +304,36 @@ class Host:
     # -- any thread -----------------------------------------------------------
 
     def apply(self, command: Command[R]) -> R:
-        """Carry out a command of the recorder (any thread, no hop onto the loop)."""
+        """Carry out a command: the recorder's at once, from any thread; the host's on its loop.
+
+        The host's own command (closing connections) hops onto the loop
+        thread; the recorder's need no hop.
+        """
+        if isinstance(command, CloseConnections):
+            closed: Any = self.on_loop(self.close_idle)
+            return cast("R", closed)
         return self.recorder.apply(command)
+
+    def on_loop(self, work: Callable[[], R]) -> R:
+        """Run *work* on the loop thread and return its result (at once when already there)."""
+        loop = self.loop
+        if loop is None or self.on_loop_thread() or not loop.is_running():
+            return work()
+        pending: Pending[R] = Pending()
+
+        def run() -> None:
+            try:
+                pending.set_result(work())
+            except BaseException as exc:
+                pending.set_error(exc)
+
+        loop.call_soon_threadsafe(run)
+        if not pending.wait(_LOOP_CALL_TIMEOUT):
+            raise ServerStateError(
+                f"the server's event loop did not run a call within {_LOOP_CALL_TIMEOUT:g}s "
+                "(is a response callback blocking it?)"
+            )
+        return pending.result()
 
     def on_loop_thread(self) -> bool:
         """Whether the caller runs on this host's loop thread."""
@@ -319,8 +389,10 @@ class Host:
                     await _ready(loop, sock, write=False)
                 except ssl.SSLWantWriteError:
                     await _ready(loop, sock, write=True)
-        except (OSError, ValueError):  # SSLError, a reset, a closed socket
+        except (OSError, ValueError) as exc:  # SSLError, a reset, a closed socket
             sock.close()
+            ip, port = _peer(address)
+            self.recorder.open_connection(ip, port, error=f"TLS handshake failed: {exc}")
             return
         except BaseException:  # cancelled by shutdown
             sock.close()
@@ -330,9 +402,24 @@ class Host:
         self.build_server().handle_stream(SSLIOStream(sock), address)
 
     def opened(self, stream: IOStream, address: Any) -> Conn:
-        """Start tracking a connection that now speaks HTTP."""
-        conn = self._conns[stream] = Conn(stream, address)
+        """Start tracking a connection that now speaks HTTP (after its TLS handshake)."""
+        ip, port = _peer(address)
+        record = self.recorder.open_connection(ip, port, tls_info(stream.socket))
+        conn = self._conns[stream] = Conn(stream, address, record)
         return conn
+
+    def closed(self, conn: Conn) -> None:
+        """*conn* has closed."""
+        self.recorder.close_connection(conn.record)
+
+    def close_idle(self) -> int:
+        """Close every connection idle between requests now (loop thread); how many."""
+        closed = 0
+        for conn in list(self._conns.values()):
+            if not conn.busy and not conn.stream.closed():
+                conn.stream.close()
+                closed += 1
+        return closed
 
     def conn_of(self, stream: object) -> Conn | None:
         """The connection of *stream*, if this host tracks it."""
@@ -386,6 +473,35 @@ class Host:
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=timeout)
             self.abandoned += [repr(t) for t in pending]
+
+
+def _peer(address: Any) -> tuple[str, int]:
+    """The client's IP and port from an accepted socket's address."""
+    if isinstance(address, tuple) and len(address) >= 2:
+        return str(address[0]), int(address[1])
+    return "", 0  # a Unix socket
+
+
+def _chunk_size(line: bytes) -> int:
+    """The size a chunk-size line declares (Tornado has accepted it), or 0."""
+    try:
+        return int(line.split(b";", 1)[0].strip(), 16)
+    except ValueError:
+        return 0
+
+
+def tls_info(sock: object) -> TLSInfo | None:
+    """What the TLS handshake of *sock* settled, or `None` for a plain socket."""
+    if not isinstance(sock, ssl.SSLSocket):
+        return None
+    cipher = sock.cipher()
+    return TLSInfo(
+        sock.version(),
+        cipher[0] if cipher else None,
+        sock.selected_alpn_protocol(),
+        sni_of(sock),
+        sock.getpeercert() or None,
+    )
 
 
 async def _ready(loop: asyncio.AbstractEventLoop, sock: socket.socket, *, write: bool) -> None:

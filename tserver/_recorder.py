@@ -43,6 +43,7 @@ from __future__ import annotations
 import pickle
 import re
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -51,13 +52,16 @@ from ._commands import (
     AddRule,
     CheckReport,
     Command,
+    GetConnections,
     GetCount,
+    GetExchanges,
     GetHistory,
     GetRequest,
     HandlerError,
     RecorderState,
     Reset,
     Restore,
+    Served,
     SetResponse,
     Snapshot,
     TakeReport,
@@ -65,9 +69,11 @@ from ._commands import (
 from ._errors import WaitTimeoutError
 from ._formatting import describe_rule, describe_selector, mismatch_text, no_rule_text
 from ._response import Overlay, Response, merge_overlays, overlay_with
+from ._traffic import ConnRecord, ExchangeRecord
 from ._waiting import Pending
 
 if TYPE_CHECKING:
+    from ._records import Connection, Exchange, TLSInfo
     from ._request import Request
 
 __all__ = ["Described", "Recorder", "Rule"]
@@ -205,6 +211,9 @@ class Recorder:
             TakeReport: self._take_report,
             Snapshot: self._snapshot,
             Restore: self._restore,
+            GetConnections: self._get_connections,
+            GetExchanges: self._get_exchanges,
+            Served: self._served,
         }
 
     def _clear(self) -> None:
@@ -213,6 +222,9 @@ class Recorder:
         self._defaults: dict[str | None, Overlay] = {}
         self._once: dict[str | None, Overlay] = {}
         self._history: deque[Request] = deque(maxlen=self.history_limit)
+        self._exchanges: deque[ExchangeRecord] = deque(maxlen=self.history_limit)
+        self._connections: list[ConnRecord] = []
+        self._next_connection = 0
         self._count = 0
         self._errors: list[HandlerError] = []
         self._unmatched: list[str] = []
@@ -274,7 +286,12 @@ class Recorder:
         return rule.id
 
     def _reset(self, cmd: Reset) -> None:
+        still_open = [c for c in self._connections if c.closed_at is None]
         self._clear()
+        for index, conn in enumerate(still_open):  # numbered anew, oldest first
+            conn.index = index
+        self._connections = still_open
+        self._next_connection = len(still_open)
 
     def _get_history(self, cmd: GetHistory) -> list[Request]:
         return list(self._history)
@@ -308,6 +325,9 @@ class Recorder:
             count=self._count,
             errors=tuple(self._errors),
             unmatched=tuple(self._unmatched),
+            exchanges=tuple(e.meta() for e in self._exchanges),
+            connections=tuple(c.value() for c in self._connections),
+            next_connection=self._next_connection,
         )
 
     def _restore(self, cmd: Restore) -> None:
@@ -321,16 +341,78 @@ class Recorder:
         self._count = state.count
         self._errors = list(state.errors)
         self._unmatched = list(state.unmatched)
+        metas = state.exchanges or [(None, None, False)] * len(state.history)
+        self._exchanges.extend(
+            ExchangeRecord(request, *meta)
+            for request, meta in zip(state.history, metas, strict=True)
+        )
+        self._connections = [ConnRecord.of(c) for c in state.connections]
+        self._next_connection = state.next_connection
+
+    def _get_connections(self, cmd: GetConnections) -> list[Connection]:
+        return [c.value() for c in self._connections]
+
+    def _get_exchanges(self, cmd: GetExchanges) -> list[Exchange]:
+        return [e.value() for e in self._exchanges]
+
+    def _served(self, cmd: Served) -> list[Request]:
+        return [e.request for e in self._exchanges if e.rule == cmd.rule]
+
+    # -- connections and exchanges (the loop side) ----------------------------
+
+    def open_connection(
+        self,
+        client_ip: str,
+        client_port: int,
+        tls: TLSInfo | None = None,
+        error: str | None = None,
+    ) -> ConnRecord:
+        """A new connection gets the next index (closed at once when *error* says it failed)."""
+        with self._lock:
+            conn = ConnRecord(self._next_connection, client_ip, client_port, tls, error)
+            self._next_connection += 1
+            self._connections.append(conn)
+            return conn
+
+    def close_connection(self, conn: ConnRecord) -> None:
+        """*conn* has closed (the first close counts)."""
+        with self._lock:
+            if conn.closed_at is None:
+                conn.closed_at = time.time()
+
+    def begin_exchange(self, conn: ConnRecord, version: str) -> tuple[int, int]:
+        """A request on *conn*: its connection index and its position there."""
+        with self._lock:
+            position = conn.requests
+            conn.requests += 1
+            conn.protocol = version
+            return conn.index, position
+
+    def set_status(self, exchange: ExchangeRecord, status: int | None) -> None:
+        """The status line of *exchange* is about to be written."""
+        with self._lock:
+            exchange.status = status
+
+    def complete(self, exchange: ExchangeRecord) -> None:
+        """The response of *exchange* was handed to the socket whole."""
+        with self._lock:
+            exchange.completed = True
 
     # -- the request side ---------------------------------------------------
 
     def record(self, request: Request) -> Response:
         """Append *request* to the history and return the response it gets."""
+        return self.record_exchange(request)[0]
+
+    def record_exchange(self, request: Request) -> tuple[Response, ExchangeRecord]:
+        """Append *request* to the history; the response it gets, and its exchange record."""
         with self._lock:
             self._history.append(request)
+            exchange = ExchangeRecord(request)
+            self._exchanges.append(exchange)
             self._count += 1
             try:
-                response = self._choose(request)
+                response, exchange.rule = self._choose(request)
             except Exception as exc:  # never lose the request, nor its waiters
                 text = f"tserver: no response could be made: {type(exc).__name__}: {exc}"
                 self._errors.append(HandlerError(type(exc).__name__, str(exc), text, request, exc))
@@ -342,9 +424,9 @@ class Recorder:
         if ready:
             for _, wake, _ in ready:
                 wake()
-        return response
+        return response, exchange
 
-    def _choose(self, request: Request) -> Response:
+    def _choose(self, request: Request) -> tuple[Response, int | None]:
         # the reasons a rule did not match are texts for people: only a
         # strict server, which reports them, pays for them
         explain = self.strict
@@ -361,13 +443,14 @@ class Recorder:
                     rule.remaining -= 1
                     if rule.remaining <= 0:
                         del self._rules[number]
-                return rule.spec.response
+                return rule.spec.response, rule.id
             if explain:
                 reasons.append(f"  rule #{rule.id}: {rule.describe()}\n      but: {why}")
         if self.strict:
             text = no_rule_text(request, reasons)
             self._unmatched.append(text.rstrip("\n"))
-            return Response(text, status=500, headers={"Content-Type": "text/plain; charset=utf-8"})
+            plain = {"Content-Type": "text/plain; charset=utf-8"}
+            return Response(text, status=500, headers=plain), None
         method = request.method.upper()
         once_any = self._once.pop(None, None)
         once_method = self._once.pop(method, None)
@@ -378,8 +461,8 @@ class Recorder:
             cached = self._cache.get(key)
             if cached is None:
                 cached = self._cache[key] = self._default_for(method, None, None)
-            return cached
-        return self._default_for(method, once_any, once_method)
+            return cached, None
+        return self._default_for(method, once_any, once_method), None
 
     def _default_for(
         self, method: str, once_any: Overlay | None, once_method: Overlay | None

@@ -73,7 +73,7 @@ Overlay = tuple[tuple[str, Any], ...]
 
 _BAD_VALUE_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _DIGITS_RE = re.compile(r"[0-9]{1,18}")
-FAULTS = ("close", "reset", "truncate")
+FAULTS = ("close", "reset", "truncate", "close_after")
 _RAW_HINT = "to send it anyway, write the bytes yourself with fault=Raw(b'...')"
 
 
@@ -207,7 +207,8 @@ def _check_chunks(where: str, chunks: object) -> object:
 def _check_fault(where: str, fault: object) -> object:
     if fault is not None and not isinstance(fault, Raw) and fault not in FAULTS:
         raise ValueError(
-            f"{where}: fault {fault!r}; expected one of 'close', 'reset', 'truncate' or Raw(b'...')"
+            f"{where}: fault {fault!r}; expected one of 'close', 'reset', 'truncate', "
+            "'close_after' or Raw(b'...')"
         )
     return fault
 
@@ -327,7 +328,9 @@ class Response(Frozen):
     names allowed; a ``Transfer-Encoding: chunked`` header sends ``data``
     chunked), ``cookies`` a mapping, pairs or `Cookie` objects.  ``sleep``
     waits before answering; ``callback(request)`` computes the answer;
-    ``fault`` is ``"close"``, ``"reset"``, ``"truncate"`` or a `Raw`;
+    ``fault`` is ``"close"``, ``"reset"``, ``"truncate"``, ``"close_after"``
+    (the whole response, as a keep-alive answer, then the connection is
+    closed: the client's next request on it fails) or a `Raw`;
     ``reason`` replaces the status line's reason phrase.
 
     Invalid values raise `ValueError` / `TypeError` naming the field, and

@@ -19,10 +19,14 @@ from . import _args
 from ._backend import LocalBackend, ServeConfig, Transport
 from ._commands import (
     AddRule,
+    CloseConnections,
+    GetConnections,
     GetCount,
+    GetExchanges,
     GetHistory,
     GetRequest,
     Reset,
+    Served,
     SetResponse,
     TakeReport,
 )
@@ -38,6 +42,7 @@ if TYPE_CHECKING:
     from ._assertions import HistoryAssertion, RequestAssertion
     from ._backend import Backend
     from ._commands import Command
+    from ._records import Connection, Exchange
     from ._request import Request
 
 __all__ = ["TRANSPORTS", "TestServer"]
@@ -383,8 +388,46 @@ class TestServer:
         return result
 
     def reset(self) -> None:
-        """Empty history, rules, default response, once-overrides and errors."""
+        """Empty history, rules, default response, once-overrides, errors and connections.
+
+        Connections still open are kept, numbered anew from ``0``.
+        """
         self._call(Reset())
+
+    # -- connections and exchanges ------------------------------------------------
+
+    @property
+    def connections(self) -> list[Connection]:
+        """Every connection since the last reset, oldest first (`Connection` values).
+
+        Those that never carried a request are there too, and so are TLS
+        handshakes that failed (their `Connection.error` says why).
+        """
+        result: list[Connection] = self._call(GetConnections())
+        return result
+
+    @property
+    def exchanges(self) -> list[Exchange]:
+        """What answered each request: `Exchange` values aligned with `history`."""
+        result: list[Exchange] = self._call(GetExchanges())
+        return result
+
+    def served(self, rule_id: int) -> list[Request]:
+        """The requests the rule *rule_id* answered (the id `add_response` returned)."""
+        if isinstance(rule_id, bool) or not isinstance(rule_id, int):
+            raise TypeError(f"served: rule_id {rule_id!r} must be an int returned by add_response")
+        result: list[Request] = self._call(Served(rule_id))
+        return result
+
+    def close_connections(self) -> int:
+        """Close every open connection that is idle between requests; how many were closed.
+
+        A connection is idle once its last response was written whole and
+        no request is in progress on it: a pooled client then finds its
+        connection gone, as when a real server restarts.
+        """
+        result: int = self._call(CloseConnections())
+        return result
 
     # -- reading requests -------------------------------------------------------
 

@@ -20,20 +20,47 @@ directory are removed by `TlsFiles.remove` at ``stop()``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import ssl
 import tempfile
+from typing import Any
 
 from ._errors import ServerStartError
 
-__all__ = ["HTTPS_EXTRA_HINT", "TlsFiles", "server_context_from_pem"]
+__all__ = ["HTTPS_EXTRA_HINT", "TlsFiles", "record_sni", "server_context_from_pem", "sni_of"]
 
 #: The names the server certificate is valid for.
 IDENTITIES = ("127.0.0.1", "::1", "localhost")
 
 #: How to install what ``ssl=True`` needs.
 HTTPS_EXTRA_HINT = "pip install 'tserver[https]'"
+
+
+def record_sni(context: ssl.SSLContext) -> None:
+    """Make *context* note on each socket the server name its client sent (SNI).
+
+    A callback the context already has still runs, after the note.  Done
+    once per context.
+    """
+    if getattr(context, "tserver_notes_sni", False):
+        return
+    previous: Any = context.sni_callback
+
+    def note(sock: Any, server_name: str | None, ctx: ssl.SSLContext) -> int | None:
+        with contextlib.suppress(AttributeError):  # an SSLObject may take no attribute
+            sock.tserver_sni = server_name
+        return previous(sock, server_name, ctx) if previous is not None else None
+
+    context.sni_callback = note
+    context.tserver_notes_sni = True  # type: ignore[attr-defined]
+
+
+def sni_of(sock: object) -> str | None:
+    """The server name the client of *sock* sent (see `record_sni`), or `None`."""
+    name = getattr(sock, "tserver_sni", None)
+    return name if isinstance(name, str) else None
 
 
 def _write_private(path: str, data: bytes) -> None:

@@ -112,6 +112,10 @@ class StartChild(Frozen):
 _TYPES: tuple[type[Frozen], ...] = (
     c.SetResponse,
     c.AddRule,
+    c.GetConnections,
+    c.GetExchanges,
+    c.Served,
+    c.CloseConnections,
     c.Reset,
     c.GetHistory,
     c.GetRequest,

@@ -1,0 +1,106 @@
+"""The recorder's books of connections and exchanges (state, under the recorder's lock).
+
+`ConnRecord` and `ExchangeRecord` are the mutable records the loop side
+keeps while a connection lives and a response is written; the recorder
+owns them, changes them only under its one lock, and hands out frozen
+`~tserver._records.Connection` and `~tserver._records.Exchange` values.
+Plain Python, like the recorder: no Tornado, no sockets.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from ._records import Connection, Exchange
+
+if TYPE_CHECKING:
+    from ._records import TLSInfo
+    from ._request import Request
+
+__all__ = ["ConnRecord", "ExchangeRecord", "Meta"]
+
+#: What crosses for an exchange besides its request: ``(rule, status, completed)``.
+Meta = tuple["int | None", "int | None", bool]
+
+
+class ConnRecord:
+    """One connection as the recorder keeps it while it lives."""
+
+    __slots__ = (
+        "client_ip",
+        "client_port",
+        "closed_at",
+        "error",
+        "index",
+        "opened_at",
+        "protocol",
+        "requests",
+        "tls",
+    )
+
+    def __init__(
+        self,
+        index: int,
+        client_ip: str,
+        client_port: int,
+        tls: TLSInfo | None = None,
+        error: str | None = None,
+    ) -> None:
+        self.index = index
+        self.client_ip = client_ip
+        self.client_port = client_port
+        self.opened_at = time.time()
+        self.closed_at: float | None = self.opened_at if error else None
+        self.requests = 0
+        self.tls = tls
+        self.protocol = "HTTP/1.1"
+        self.error = error
+
+    @classmethod
+    def of(cls, value: Connection) -> ConnRecord:
+        """The record of a `Connection` value (a state restored)."""
+        record = cls(value.index, value.client_ip, value.client_port, value.tls, value.error)
+        record.opened_at, record.closed_at = value.opened_at, value.closed_at
+        record.requests, record.protocol = value.requests, value.protocol
+        return record
+
+    def value(self) -> Connection:
+        """The frozen `Connection` it is now."""
+        return Connection(
+            self.index,
+            self.client_ip,
+            self.client_port,
+            self.opened_at,
+            self.closed_at,
+            self.requests,
+            self.tls,
+            self.protocol,
+            self.error,
+        )
+
+
+class ExchangeRecord:
+    """One request and what answers it, while the response is written."""
+
+    __slots__ = ("completed", "request", "rule", "status")
+
+    def __init__(
+        self,
+        request: Request,
+        rule: int | None = None,
+        status: int | None = None,
+        completed: bool = False,
+    ) -> None:
+        self.request = request
+        self.rule = rule
+        self.status = status
+        self.completed = completed
+
+    def meta(self) -> Meta:
+        """What crosses for it besides its request."""
+        return (self.rule, self.status, self.completed)
+
+    def value(self) -> Exchange:
+        """The frozen `Exchange` it is now."""
+        return Exchange(self.request, self.rule, self.status, self.completed)
