@@ -530,7 +530,9 @@ def test_public_surface() -> None:
             "has_query_string",
             "has_text",
             "has_version",
+            "on_connection",
             "request_with",
+            "reused_connection",
         ]
     )
     for name in tserver.matchers.__all__:

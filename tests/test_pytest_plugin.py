@@ -94,7 +94,7 @@ def test_wrong_path(tserver):
             "E*AssertionError: request #0 of 1 did not match",
             "E*Expected: a request with path matching '/wrong'",
             "E*but: path was '/right'",
-            "E*> #0  GET /right",
+            "E*> #0  GET /right  -> 200",
             "FAILED test_plugin_use.py::test_wrong_path - AssertionError: *",
         ]
     )

@@ -27,6 +27,9 @@ from ._errors import TestServerError as TestServerError
 from ._errors import WaitTimeoutError as WaitTimeoutError
 from ._headers import Headers as Headers
 from ._headers import MultiDict as MultiDict
+from ._records import Connection as Connection
+from ._records import Exchange as Exchange
+from ._records import TLSInfo as TLSInfo
 from ._request import Request as Request
 from ._request import UploadedFile as UploadedFile
 from ._response import UNSET as UNSET
@@ -39,7 +42,9 @@ if TYPE_CHECKING:
 
 __all__ = (
     "UNSET",
+    "Connection",
     "Cookie",
+    "Exchange",
     "Headers",
     "MultiDict",
     "NoRequestError",
@@ -49,6 +54,7 @@ __all__ = (
     "ServerDiedError",
     "ServerStartError",
     "ServerStateError",
+    "TLSInfo",
     "TestServer",
     "TestServerError",
     "UploadedFile",

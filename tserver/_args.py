@@ -20,6 +20,7 @@ from ._response import normalize_method
 __all__ = [
     "REQUEST_KEYS",
     "check_server_args",
+    "check_client_cert",
     "check_count",
     "check_methods",
     "check_path_selector",
@@ -108,6 +109,21 @@ def check_portable(where: str, what: str, obj: Any) -> None:
         pickle.dumps(obj)
     except Exception as exc:
         raise ValueError(f"{where}: {what} {name} does not pickle ({exc}); {hint}") from exc
+
+
+def check_client_cert(client_cert: object, ssl: object) -> None:
+    """``client_cert=``: `None`, or ``"optional"``/``"required"`` with ``ssl=True``."""
+    if client_cert is None:
+        return
+    if client_cert not in ("optional", "required"):
+        raise ValueError(
+            f"TestServer: client_cert {client_cert!r}; expected None, 'optional' or 'required'"
+        )
+    if ssl is not True:
+        raise ValueError(
+            f"TestServer: client_cert={client_cert!r} needs ssl=True (the throwaway CA issues "
+            "the client certificate); with ssl=<SSLContext>, set its verify_mode yourself"
+        )
 
 
 def check_server_args(

@@ -118,9 +118,15 @@ class RequestAssertion:
     .. versionadded:: 1.0
     """
 
-    __slots__ = ("_history", "_index", "_url")
+    __slots__ = ("_history", "_index", "_statuses", "_url")
 
-    def __init__(self, history: Sequence[Request], index: int, url: str) -> None:
+    def __init__(
+        self,
+        history: Sequence[Request],
+        index: int,
+        url: str,
+        statuses: Sequence[int | None] | None = None,
+    ) -> None:
         if isinstance(index, bool) or not isinstance(index, int):
             raise TypeError(f"RequestAssertion: index {index!r} must be an int")
         count = len(history)
@@ -129,6 +135,7 @@ class RequestAssertion:
         self._history = tuple(history)
         self._index = index % count
         self._url = url
+        self._statuses = statuses
 
     @property
     def request(self) -> Request:
@@ -149,7 +156,9 @@ class RequestAssertion:
             f"request #{self._index} of {len(self._history)} did not match",
             matcher,
             mismatch_text(matcher, self.request),
-            format_history(self._history, subject=self._index, url=self._url),
+            format_history(
+                self._history, subject=self._index, url=self._url, statuses=self._statuses
+            ),
         )
 
     def matches(self, matcher: Any) -> RequestAssertion:
@@ -235,6 +244,16 @@ class RequestAssertion:
         __tracebackhide__ = True
         return self._check(matchers.has_version(v))
 
+    def on_connection(self, index: int | Matcher[Any]) -> RequestAssertion:
+        """Assert the connection it came on: see `tserver.matchers.on_connection`."""
+        __tracebackhide__ = True
+        return self._check(matchers.on_connection(index))
+
+    def reused_connection(self) -> RequestAssertion:
+        """Assert it came on a reused connection: see `tserver.matchers.reused_connection`."""
+        __tracebackhide__ = True
+        return self._check(matchers.reused_connection())
+
 
 class HistoryAssertion:
     """Fluent assertions on the whole recorded history, oldest first.
@@ -271,11 +290,17 @@ class HistoryAssertion:
     .. versionadded:: 1.0
     """
 
-    __slots__ = ("_history", "_url")
+    __slots__ = ("_history", "_statuses", "_url")
 
-    def __init__(self, history: Sequence[Request], url: str) -> None:
+    def __init__(
+        self,
+        history: Sequence[Request],
+        url: str,
+        statuses: Sequence[int | None] | None = None,
+    ) -> None:
         self._history = tuple(history)
         self._url = url
+        self._statuses = statuses
 
     @property
     def history(self) -> list[Request]:
@@ -292,7 +317,7 @@ class HistoryAssertion:
             _history_headline(len(self._history)),
             expected,
             but,
-            format_history(self._history, subject=subject, url=self._url),
+            format_history(self._history, subject=subject, url=self._url, statuses=self._statuses),
         )
 
     def matches(self, matcher: Any) -> HistoryAssertion:
@@ -314,6 +339,29 @@ class HistoryAssertion:
         if matcher.matches(self._history):
             return self
         raise self._fail(matcher, _recorded(len(self._history)))
+
+    def used_connections(self, n: int | Matcher[Any]) -> HistoryAssertion:
+        """Assert that the requests came on exactly *n* distinct connections (or a matcher).
+
+        The mismatch names each connection with the requests it carried, so
+        a client that did not reuse its keep-alive connection shows at once.
+        """
+        __tracebackhide__ = True
+        by_connection: dict[int, list[int]] = {}
+        for number, request in enumerate(self._history):
+            by_connection.setdefault(request.connection, []).append(number)
+        matcher: Matcher[Any] = wrap_matcher(n)
+        if matcher.matches(len(by_connection)):
+            return self
+        described = "; ".join(
+            f"connection {index}: requests {', '.join(f'#{i}' for i in numbers)}"
+            for index, numbers in by_connection.items()
+        )
+        raise self._fail(
+            f"requests on {StringDescription().append_description_of(matcher)} connection(s)",
+            f"they came on {pluralize(len(by_connection), 'connection')}"
+            + (f" ({described})" if described else ""),
+        )
 
     def has_item(self, m: Any) -> HistoryAssertion:
         """Assert that at least one request matches *m* (a matcher or a value).
@@ -366,7 +414,9 @@ class HistoryAssertion:
         raise self._fail(matcher, mismatch_text(matcher, self.history))
 
 
-def assert_no_requests(history: Sequence[Request], url: str) -> None:
+def assert_no_requests(
+    history: Sequence[Request], url: str, statuses: Sequence[int | None] | None = None
+) -> None:
     """Raise `AssertionError`, listing the traffic, unless *history* is empty.
 
     The implementation of `tserver.TestServer.assert_no_requests`.
@@ -377,5 +427,5 @@ def assert_no_requests(history: Sequence[Request], url: str) -> None:
             _history_headline(len(history)),
             "no requests",
             _recorded(len(history)),
-            format_history(history, url=url),
+            format_history(history, url=url, statuses=statuses),
         )

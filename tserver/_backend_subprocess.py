@@ -101,6 +101,8 @@ class SubprocessBackend:
                 sys_path=tuple(sys.path),
                 # pickled apart: the child unpickles it once it has our sys.path
                 state=encode_payload(self._recorder.apply(Snapshot())),
+                tls_client_ca=None if tls is None else tls.ca_pem,
+                client_cert=None if tls is None else tls.client_cert,
             )
             reply = self._channel.request(encode_payload(start), cfg.startup_timeout)
         except ChannelEOF:

@@ -134,7 +134,9 @@ class Child:
         if config.tls_cert is not None and config.tls_key is not None:
             from ._tls import server_context_from_pem
 
-            ssl_context = server_context_from_pem(config.tls_cert, config.tls_key)
+            ssl_context = server_context_from_pem(
+                config.tls_cert, config.tls_key, config.tls_client_ca, config.client_cert
+            )
         serve = ServeConfig(
             config.address,
             config.port,

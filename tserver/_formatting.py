@@ -198,6 +198,7 @@ def format_history(
     subject: int | None = None,
     url: str | None = None,
     limit: int = HISTORY_LIMIT,
+    statuses: Sequence[int | None] | None = None,
 ) -> str:
     """The recorded traffic, oldest first, one line per request.
 
@@ -209,6 +210,10 @@ def format_history(
     :param url: the server's URL, named when *requests* is empty, so that a
         client aimed at the wrong address is easy to spot.
     :param limit: how many requests to list before ``... and N more``.
+    :param statuses: the status each request was answered with, aligned
+        with *requests* (`None`: no status line was sent); each line then
+        ends with ``-> 503``, so a retry loop that got one answer too many
+        shows at a glance.
 
     With no requests at all the text is the single line
     ``no requests were recorded (server at <url>)``.
@@ -245,9 +250,15 @@ def format_history(
         if i - previous > 1:
             lines.append(f"{_INDENT}... {i - previous - 1} more")
         if i == subject:
-            lines.append(format_request_full(requests[i], i, True, **widths))
+            entry = format_request_full(requests[i], i, True, **widths)
         else:
-            lines.append(format_request_line(requests[i], i, False, **widths))
+            entry = format_request_line(requests[i], i, False, **widths)
+        if statuses is not None and i < len(statuses):
+            first, newline, rest = entry.partition("\n")
+            status = statuses[i]
+            answer = f"-> {status}" if status is not None else "-> no status line"
+            entry = f"{first}  {answer}{newline}{rest}"
+        lines.append(entry)
         previous = i
     if previous < count - 1:
         lines.append(f"{_INDENT}... and {count - 1 - previous} more")

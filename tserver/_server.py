@@ -80,6 +80,9 @@ class TestServer:
     :param history_limit: keep only the last N requests (all are counted).
     :param max_body_size: larger declared bodies get ``413``.
     :param startup_timeout: seconds `start` may take.
+    :param client_cert: ``"optional"`` or ``"required"`` (with ``ssl=True``)
+        asks each client for a certificate, which the throwaway CA issues:
+        `client_cert_path` and `client_ssl_context` present it.
 
     Example (the client is `urllib.request`; leaving the ``with`` block stops
     the server and runs `check`)::
@@ -110,8 +113,11 @@ class TestServer:
         history_limit: int | None = None,
         max_body_size: int = 100 * 1024 * 1024,
         startup_timeout: float = 10.0,
+        client_cert: str | None = None,
     ) -> None:
         transport = self._transports.get(mode) if isinstance(mode, str) else None
+        _args.check_client_cert(client_cert, ssl)
+        self._client_cert = client_cert
         _args.check_server_args(
             address,
             port,
@@ -199,7 +205,7 @@ class TestServer:
         if self._ssl is True:
             from ._tls import TlsFiles
 
-            self._tls = TlsFiles.create()
+            self._tls = TlsFiles.create(self._client_cert)
             ssl_context = None if self._transport.crosses_process else self._tls.server_context()
         return ServeConfig(
             self._address,
@@ -300,14 +306,26 @@ class TestServer:
         """The PEM file of the throwaway CA (``ssl=True``, while running), else `None`."""
         return None if self._tls is None else self._tls.ca_path
 
+    @property
+    def client_cert_path(self) -> str | None:
+        """The client certificate and its key, one PEM file (``client_cert=``, while running).
+
+        `None` without ``client_cert=``, or while the server is stopped.
+        """
+        return None if self._tls is None else self._tls.client_cert_path
+
     def client_ssl_context(self) -> _ssl.SSLContext:
-        """An `ssl.SSLContext` that trusts this server's throwaway CA."""
+        """An `ssl.SSLContext` that trusts this server's throwaway CA.
+
+        With ``client_cert=``, it also presents the client certificate.
+        """
         if self._tls is None or self._tls.ca_path is None:
             raise ServerStateError(
                 "client_ssl_context() needs a running server made with ssl=True "
                 "(with ssl=<SSLContext> you hold the certificates yourself)"
             )
-        return _ssl.create_default_context(cafile=self._tls.ca_path)
+        context: _ssl.SSLContext = self._tls.client_context()
+        return context
 
     # -- plumbing ---------------------------------------------------------------
 
@@ -475,13 +493,18 @@ class TestServer:
             return request.json()
         return getattr(request, key)
 
-    def _no_request(self, index: int, history: list[Request] | None = None) -> NoRequestError:
+    def _no_request(
+        self,
+        index: int,
+        history: list[Request] | None = None,
+        statuses: list[int | None] | None = None,
+    ) -> NoRequestError:
         """The error for no request at *index*, with the recorded requests."""
         if history is None:
-            history = self.history
+            history, statuses = self._answered()
         text = no_request_text(index, len(history), self.request_count, self.url)
         if history:
-            text += "\n" + format_history(history, url=self.url)
+            text += "\n" + format_history(history, url=self.url, statuses=statuses)
         return NoRequestError(text)
 
     def wait_request(self, timeout: float = 5.0) -> Request:
@@ -551,20 +574,27 @@ class TestServer:
                 self.wait_requests(needed, timeout)
             except TimeoutError:
                 pass
-        history = self.history
+        history, statuses = self._answered()
         if not -len(history) <= index < len(history):
-            raise self._no_request(index, history)
-        return RequestAssertion(history, index, self.url)
+            raise self._no_request(index, history, statuses)
+        return RequestAssertion(history, index, self.url, statuses)
+
+    def _answered(self) -> tuple[list[Request], list[int | None]]:
+        """The history and the status each request was answered with (one call)."""
+        exchanges = self.exchanges
+        return [e.request for e in exchanges], [e.status for e in exchanges]
 
     def assert_history(self) -> HistoryAssertion:
         """Fluent assertions on the whole history."""
         from ._assertions import HistoryAssertion
 
-        return HistoryAssertion(self.history, self.url)
+        history, statuses = self._answered()
+        return HistoryAssertion(history, self.url, statuses)
 
     def assert_no_requests(self) -> None:
         """Raise `AssertionError` (listing them) if any request was recorded."""
         __tracebackhide__ = True
         from ._assertions import assert_no_requests
 
-        assert_no_requests(self.history, self.url)
+        history, statuses = self._answered()
+        assert_no_requests(history, self.url, statuses)

@@ -29,10 +29,19 @@ from typing import Any
 
 from ._errors import ServerStartError
 
-__all__ = ["HTTPS_EXTRA_HINT", "TlsFiles", "record_sni", "server_context_from_pem", "sni_of"]
+__all__ = [
+    "CLIENT_CERT_MODES",
+    "HTTPS_EXTRA_HINT",
+    "TlsFiles",
+    "record_sni",
+    "server_context_from_pem",
+    "sni_of",
+]
 
 #: The names the server certificate is valid for.
 IDENTITIES = ("127.0.0.1", "::1", "localhost")
+#: The name in the client certificate of ``client_cert=``.
+CLIENT_IDENTITY = "client.tserver.test"
 
 #: How to install what ``ssl=True`` needs.
 HTTPS_EXTRA_HINT = "pip install 'tserver[https]'"
@@ -70,15 +79,30 @@ def _write_private(path: str, data: bytes) -> None:
         f.write(data)
 
 
-def server_context_from_pem(cert_pem: bytes, key_pem: bytes) -> ssl.SSLContext:
+#: What ``client_cert=`` asks of a client, as an `ssl` verify mode.
+CLIENT_CERT_MODES = {"optional": ssl.CERT_OPTIONAL, "required": ssl.CERT_REQUIRED}
+
+
+def server_context_from_pem(
+    cert_pem: bytes,
+    key_pem: bytes,
+    client_ca_pem: bytes | None = None,
+    client_cert: str | None = None,
+) -> ssl.SSLContext:
     """A server-side `ssl.SSLContext` of a certificate chain and key held in memory.
 
     :param cert_pem: the server certificate chain (leaf first), PEM.
     :param key_pem: the matching private key, PEM.
+    :param client_ca_pem: the CA that signs client certificates, PEM.
+    :param client_cert: ``"optional"`` or ``"required"`` asks clients for a
+        certificate signed by *client_ca_pem*; `None` asks for none.
     :returns: a context that offers only HTTP/1.1 over ALPN (Tornado speaks
-        nothing else) and asks for no client certificate.
+        nothing else) and notes the server name each client sends.
     """
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    if client_cert is not None and client_ca_pem is not None:
+        context.verify_mode = CLIENT_CERT_MODES[client_cert]
+        context.load_verify_locations(cadata=client_ca_pem.decode("ascii"))
     memfd = getattr(os, "memfd_create", None)
     if memfd is not None and os.path.isdir("/proc/self/fd"):
         fd = memfd("tserver-server-pem", getattr(os, "MFD_CLOEXEC", 0))
@@ -96,6 +120,7 @@ def server_context_from_pem(cert_pem: bytes, key_pem: bytes) -> ssl.SSLContext:
         finally:
             shutil.rmtree(directory, ignore_errors=True)
     context.set_alpn_protocols(["http/1.1"])
+    record_sni(context)
     return context
 
 
@@ -119,22 +144,60 @@ class TlsFiles:
     .. attribute:: key_pem
 
        The server's private key, PEM (in memory only).
+
+    .. attribute:: ca_pem
+
+       The CA certificate, PEM (it also signs the client certificate).
+
+    .. attribute:: client_cert
+
+       ``"optional"``, ``"required"`` or `None`: what the server asks of a
+       client.
+
+    .. attribute:: client_cert_path
+
+       ``client.pem``, the client certificate and its key, when
+       ``client_cert`` asks for one; else `None`.
     """
 
-    __slots__ = ("ca_path", "cert_pem", "directory", "key_pem")
+    __slots__ = (
+        "ca_path",
+        "ca_pem",
+        "cert_pem",
+        "client_cert",
+        "client_cert_path",
+        "directory",
+        "key_pem",
+    )
 
-    def __init__(self, directory: str, ca_path: str, cert_pem: bytes, key_pem: bytes) -> None:
+    def __init__(
+        self,
+        directory: str,
+        ca_path: str,
+        cert_pem: bytes,
+        key_pem: bytes,
+        ca_pem: bytes = b"",
+        client_cert: str | None = None,
+        client_cert_path: str | None = None,
+    ) -> None:
         self.directory = directory
         self.ca_path = ca_path
         self.cert_pem = cert_pem
         self.key_pem = key_pem
+        self.ca_pem = ca_pem
+        self.client_cert = client_cert
+        self.client_cert_path = client_cert_path
 
     def __repr__(self) -> str:
         return f"<TlsFiles {self.directory}>"
 
     @classmethod
-    def create(cls) -> TlsFiles:
+    def create(cls, client_cert: str | None = None) -> TlsFiles:
         """Make a new CA and server certificate; write the CA to a private directory.
+
+        With *client_cert* (``"optional"`` or ``"required"``) the CA also
+        issues a client certificate, written with its key to ``client.pem``
+        (mode ``0600``): what a client presents, as the CA is what it trusts.
 
         :raises ServerStartError: `trustme` is not installed (the `ImportError`
             is its cause); the message says to ``pip install 'tserver[https]'``.
@@ -155,9 +218,19 @@ class TlsFiles:
             os.path.join(directory, "ca.pem"),
             b"".join(blob.bytes() for blob in leaf.cert_chain_pems),
             leaf.private_key_pem.bytes(),
+            ca.cert_pem.bytes(),
+            client_cert,
+            os.path.join(directory, "client.pem") if client_cert else None,
         )
         try:
-            _write_private(files.ca_path, ca.cert_pem.bytes())
+            _write_private(files.ca_path, files.ca_pem)
+            if files.client_cert_path is not None:
+                client = ca.issue_cert(CLIENT_IDENTITY)
+                _write_private(
+                    files.client_cert_path,
+                    b"".join(blob.bytes() for blob in client.cert_chain_pems)
+                    + client.private_key_pem.bytes(),
+                )
         except BaseException:
             files.remove()
             raise
@@ -165,11 +238,17 @@ class TlsFiles:
 
     def server_context(self) -> ssl.SSLContext:
         """A server-side `ssl.SSLContext` of the server certificate and key."""
-        return server_context_from_pem(self.cert_pem, self.key_pem)
+        return server_context_from_pem(self.cert_pem, self.key_pem, self.ca_pem, self.client_cert)
 
     def client_context(self) -> ssl.SSLContext:
-        """A client-side `ssl.SSLContext` (verification on) that trusts `ca_path`."""
-        return ssl.create_default_context(cafile=self.ca_path)
+        """A client-side `ssl.SSLContext` (verification on) that trusts `ca_path`.
+
+        It presents the client certificate when there is one.
+        """
+        context = ssl.create_default_context(cafile=self.ca_path)
+        if self.client_cert_path is not None:
+            context.load_cert_chain(self.client_cert_path)
+        return context
 
     @property
     def exists(self) -> bool:

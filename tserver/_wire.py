@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _commands as c
 from ._frozen import Frozen, frozen_value, values_of
+from ._records import Exchange
 from ._request import Request, request_from_wire, request_to_wire
 
 if TYPE_CHECKING:
@@ -107,6 +108,8 @@ class StartChild(Frozen):
     max_body_size: int
     sys_path: tuple[str, ...]
     state: bytes | None = None
+    tls_client_ca: bytes | None = None
+    client_cert: str | None = None
 
 
 _TYPES: tuple[type[Frozen], ...] = (
@@ -138,6 +141,7 @@ _PLAIN = -1  # not a message: pickled as it is
 _OK = _CODES[Ok]
 _OK_REQUEST = len(_TYPES)  # Ok(Request)
 _OK_HISTORY = _OK_REQUEST + 1  # Ok(list[Request])
+_OK_EXCHANGES = _OK_HISTORY + 1  # Ok(list[Exchange]): requests as tuples, no class names
 _PART = _CODES[Part]
 
 
@@ -151,8 +155,14 @@ def _to_wire(message: object) -> tuple[Any, ...]:
         value = message.value  # type: ignore[attr-defined]
         if type(value) is Request:
             return (_OK_REQUEST, request_to_wire(value))
-        if type(value) is list and all(type(r) is Request for r in value):
-            return (_OK_HISTORY, _requests_to_wire(value))
+        if type(value) is list and value:
+            if all(type(r) is Request for r in value):
+                return (_OK_HISTORY, _requests_to_wire(value))
+            if all(type(e) is Exchange for e in value):
+                return (
+                    _OK_EXCHANGES,
+                    [(request_to_wire(e.request), e.rule, e.status, e.completed) for e in value],
+                )
         return (_OK, value)
     if kind is Part:
         return (_PART, _requests_to_wire(message.requests))  # type: ignore[attr-defined]
@@ -170,6 +180,8 @@ def _from_wire(wire: Any) -> object:
         return Ok(request_from_wire(wire[1]))
     if code == _OK_HISTORY:
         return Ok([request_from_wire(r) for r in wire[1]])
+    if code == _OK_EXCHANGES:
+        return Ok([Exchange(request_from_wire(r), *meta) for r, *meta in wire[1]])
     if code == _PART:
         return Part([request_from_wire(r) for r in wire[1]])
     return _TYPES[code](*wire[1:])

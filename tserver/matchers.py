@@ -40,8 +40,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from hamcrest.core.core.described_as import described_as
 from hamcrest.core.core.isanything import anything
 from hamcrest.core.helpers.wrap_matcher import wrap_matcher
+from hamcrest.library.number.ordering_comparison import greater_than_or_equal_to
 
 from ._request_matchers import (
     HasField,
@@ -74,7 +76,9 @@ __all__ = [
     "has_query_string",
     "has_text",
     "has_version",
+    "on_connection",
     "request_with",
+    "reused_connection",
 ]
 
 #: The default "any value" of the optional arguments: ``has_arg("q")`` means
@@ -334,6 +338,38 @@ def has_version(v: str | Matcher[Any]) -> Matcher[Request]:
         (True, False)
     """
     return HasField("HTTP version", "version", wrap_matcher(v))
+
+
+def on_connection(index: int | Matcher[Any]) -> Matcher[Request]:
+    """Matches a request that came on connection *index* (`tserver.TestServer.connections`).
+
+    Examples::
+
+        >>> req = Request("GET", "/", connection=2, exchange=1)
+        >>> on_connection(2).matches(req), on_connection(greater_than(2)).matches(req)
+        (True, False)
+    """
+    return HasField("connection", "connection", wrap_matcher(index))
+
+
+def reused_connection() -> Matcher[Request]:
+    """Matches a request that came on a connection that carried an earlier one.
+
+    That is, its `~tserver.Request.exchange` is ``1`` or more: the client
+    kept the connection alive and used it again.
+
+    Examples::
+
+        >>> reused_connection().matches(Request("GET", "/", connection=0, exchange=1))
+        True
+        >>> reused_connection().matches(Request("GET", "/", connection=0, exchange=0))
+        False
+    """
+    return HasField(
+        "exchange on its connection",
+        "exchange",
+        described_as("a reused connection (exchange >= 1)", greater_than_or_equal_to(1)),
+    )
 
 
 def _entries(

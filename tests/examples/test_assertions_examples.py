@@ -79,9 +79,9 @@ request #2 of 3 did not match
 Expected: a request with header 'X-Token' matching 'abc'
      but: header 'X-Token' was 'abd'
 Recorded requests (oldest first):
-    #0  GET  /health
-    #1  POST /items?id=7  json 20 B
-  > #2  POST /items       json 20 B
+    #0  GET  /health  -> 200
+    #1  POST /items?id=7  json 20 B  -> 200
+  > #2  POST /items       json 20 B  -> 200
         Host: 127.0.0.1:PORT
         Accept-Encoding: identity
         Content-Length: 20
@@ -143,9 +143,9 @@ Expected: a sequence containing a request with method matching 'DELETE'
           #1: method was 'POST'
           #2: method was 'POST'
 Recorded requests (oldest first):
-    #0  GET  /health
-    #1  POST /items?id=7  json 20 B
-    #2  POST /items       json 20 B
+    #0  GET  /health  -> 200
+    #1  POST /items?id=7  json 20 B  -> 200
+    #2  POST /items       json 20 B  -> 200
 """
 
 IN_ORDER_FAILURE = """\
@@ -153,9 +153,9 @@ history of 3 requests did not match
 Expected: requests in this order: a request with path matching '/items', then a request with path matching '/health'
      but: #1 matched in order, then no request after #1 matched a request with path matching '/health'
 Recorded requests (oldest first):
-    #0  GET  /health
-    #1  POST /items?id=7  json 20 B
-    #2  POST /items       json 20 B
+    #0  GET  /health  -> 200
+    #1  POST /items?id=7  json 20 B  -> 200
+    #2  POST /items       json 20 B  -> 200
 """  # noqa: E501
 
 
@@ -184,5 +184,5 @@ history of 1 request did not match
 Expected: no requests
      but: 1 request was recorded
 Recorded requests (oldest first):
-    #0  GET /health
+    #0  GET /health  -> 200
 """

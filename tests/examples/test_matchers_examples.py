@@ -133,6 +133,8 @@ NOT_MATCHING: dict[str, list[Request]] = {
     "has_file": [_request(files={"doc": [UploadedFile("doc", "a.txt", "text/plain", b"")]})],
     "from_ip": [_request(client_ip="127.0.0.1")],
     "has_version": [_request(version="HTTP/1.0")],
+    "on_connection": [_request(connection=1)],
+    "reused_connection": [_request()],
 }
 
 

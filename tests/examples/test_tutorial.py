@@ -43,7 +43,7 @@ request #0 of 1 did not match
 Expected: a request with arg 'name' matching 'bob'
      but: arg 'name' was 'ada'
 Recorded requests (oldest first):
-  > #0  GET /greet?name=ada
+  > #0  GET /greet?name=ada  -> 200
         Accept-Encoding: identity
         Host: 127.0.0.1:PORT
         User-Agent: Python-urllib/3.X
