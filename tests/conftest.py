@@ -67,7 +67,9 @@ def _leaks(
 
 
 @pytest.fixture(autouse=True)
-def leak_guard(request: pytest.FixtureRequest) -> Iterator[None]:
+def leak_guard(
+    request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture
+) -> Iterator[None]:
     """Fail the test if it leaks an fd, a thread or a child process.
 
     Lazy: the garbage collector runs only when something looks leaked (an
@@ -85,6 +87,10 @@ def leak_guard(request: pytest.FixtureRequest) -> Iterator[None]:
     # so everything must be gone by now: no waiting, no retries.
     new_threads, new_fds, new_children = _leaks(request, fds, threads, children)
     if new_threads or new_fds or new_children:
+        # pytest keeps the test's log records until its teardown ends; a
+        # client's "retrying after ..." record holds the exception, its
+        # frames and so the broken socket. The text is already captured.
+        caplog.get_records("call").clear()
         gc.collect()  # garbage that holds an fd: collected now, it warns (an error)
         new_threads, new_fds, new_children = _leaks(request, fds, threads, children)
     problems = []

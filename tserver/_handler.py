@@ -326,10 +326,17 @@ class RecordingHandler(web.RequestHandler):
         if self._exchange is not None:
             self.host.recorder.complete(self._exchange)
         conn = self._conn
-        if conn is not None:
-            conn.busy = False
-            if self._close_after:  # a stale keep-alive connection, on purpose
-                conn.stream.close()
+        if conn is not None and self._close_after:  # a stale keep-alive connection, on purpose
+            conn.stream.close()
+
+    def on_finish(self) -> None:
+        """The response is all handed to the connection: between requests now.
+
+        The bytes may still sit in its write buffer: `Host.close_idle` waits
+        for that too.
+        """
+        if self._conn is not None:
+            self._conn.busy = False
 
     async def _stream(self, response: Response, request: Request) -> None:
         """Send the body chunked, one flushed chunk per item, consumed as it is sent.

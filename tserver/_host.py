@@ -416,8 +416,9 @@ class Host:
         """Close every connection idle between requests now (loop thread); how many."""
         closed = 0
         for conn in list(self._conns.values()):
-            if not conn.busy and not conn.stream.closed():
-                conn.stream.close()
+            stream = conn.stream
+            if not conn.busy and not stream.writing() and not stream.closed():
+                stream.close()
                 closed += 1
         return closed
 
