@@ -67,9 +67,7 @@ def _leaks(
 
 
 @pytest.fixture(autouse=True)
-def leak_guard(
-    request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture
-) -> Iterator[None]:
+def leak_guard(request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     """Fail the test if it leaks an fd, a thread or a child process.
 
     Lazy: the garbage collector runs only when something looks leaked (an
