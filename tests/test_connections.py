@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import pickle
 import socket
 import ssl
 import subprocess
@@ -332,3 +333,92 @@ def test_inline_mode_tracks_connections_too() -> None:
             srv.stop()
 
     assert asyncio.run(main()) == [(0, 0), (0, 1), (1, 0)]
+
+
+# -- the values and their contract lines ------------------------------------------------------
+
+
+def test_records_are_frozen_picklable_values(mode: str) -> None:
+    with TestServer(mode=mode, ssl=True, client_cert="optional") as srv:
+        requests.get(srv.url, verify=srv.ca_path, cert=srv.client_cert_path, timeout=10)
+        request = srv.wait_request()
+        exchange = srv.exchanges[0]
+    connection = srv.connections[0]  # the final state: stop() closed every connection
+    assert connection.client_ip == request.client_ip
+    assert connection.client_port > 0
+    assert connection.opened_at <= request.received_at
+    assert connection.closed_at is not None
+    assert connection.closed_at >= connection.opened_at
+    assert (connection.index, connection.requests, connection.protocol) == (0, 1, "HTTP/1.1")
+    tls = connection.tls
+    assert tls is not None
+    assert tls.client_cert is not None
+    for value in (connection, exchange, tls):
+        assert pickle.loads(pickle.dumps(value)) == value
+    with pytest.raises(AttributeError):
+        connection.requests = 5  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        exchange.status = 500  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        tls.sni = "x"  # type: ignore[misc]
+
+
+def test_an_http_1_0_connection_says_so(server: TestServer) -> None:
+    with socket.create_connection((server.address, server.port), timeout=10) as sock:
+        sock.sendall(b"GET /old HTTP/1.0\r\n\r\n")
+        while sock.recv(65536):  # HTTP/1.0 without keep-alive: the server closes
+            pass
+    request = server.wait_request()
+    assert request.version == "HTTP/1.0"
+    assert server.connections[0].protocol == "HTTP/1.0"
+
+
+def test_exchanges_follow_the_history_limit_and_the_once_override(mode: str) -> None:
+    with TestServer(mode=mode, history_limit=2) as srv:
+        rule = srv.add_response(Response(status=201), count=1)
+        srv.set_response_once("status", 202)  # taken after the rule: the rule wins first
+        with requests.Session() as session:
+            session.trust_env = False
+            statuses = [session.get(srv.get_url(f"/{n}"), timeout=10).status_code for n in range(3)]
+        exchanges = srv.exchanges
+        history = srv.history
+    assert statuses == [201, 202, 200]
+    assert [e.request for e in exchanges] == history
+    assert [(e.request.path, e.rule, e.status) for e in exchanges] == [
+        ("/1", None, 202),
+        ("/2", None, 200),
+    ]
+    assert rule == 0
+
+
+def test_used_connections_takes_a_number_or_a_matcher(server: TestServer) -> None:
+    for _ in range(3):
+        requests.get(server.url, headers={"Connection": "close"}, timeout=10)
+    server.assert_history().used_connections(3).used_connections(greater_than(2))
+    with pytest.raises(AssertionError, match="connections"):
+        server.assert_history().used_connections(1)
+    with pytest.raises(AssertionError, match="connections"):
+        server.assert_history().used_connections(greater_than(3))
+
+
+def test_rule_ids_count_from_zero_again_after_reset(server: TestServer) -> None:
+    assert [server.add_response(Response(b"x")) for _ in range(2)] == [0, 1]
+    server.reset()
+    assert server.add_response(Response(b"y")) == 0
+
+
+def test_connections_and_exchanges_outlive_stop(mode: str) -> None:
+    srv = TestServer(mode=mode).start()
+    rule = srv.add_response(Response(status=204), count=1)
+    with requests.Session() as session:
+        session.trust_env = False
+        for _ in range(2):
+            session.get(srv.url, timeout=10)
+    srv.stop()
+    (connection,) = srv.connections
+    assert (connection.requests, connection.closed_at is not None) == (2, True)
+    assert [(e.rule, e.status, e.completed) for e in srv.exchanges] == [
+        (rule, 204, True),
+        (None, 200, True),
+    ]
+    assert srv.served(rule) == srv.history[:1]

@@ -36,6 +36,7 @@ import pickle
 import signal
 import socket
 import sys
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from tornado.ioloop import IOLoop
@@ -106,15 +107,12 @@ def portable(value: Any) -> Any:
                     lost.append(f"the default response's {key} ({problem}); it was dropped")
             kept.append((method, tuple(fields)))
         layers.append(tuple(kept))
-    return RecorderState(
+    return replace(  # every other field (history, exchanges, connections) is kept as it is
+        value,
         rules=tuple(rules),
-        next_rule=value.next_rule,
         defaults=layers[0],
         once=layers[1],
-        history=value.history,
-        count=value.count,
         errors=tuple(e.portable() for e in value.errors),
-        unmatched=value.unmatched,
         lost=tuple(lost),
     )
 
