@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import http.client
 from collections.abc import Callable
 
 import aiohttp
@@ -59,6 +60,23 @@ def test_a_client_that_retries_survives_close_after() -> None:
         assert session.get(srv.url, timeout=10).status_code == 200
         assert srv.exchanges[0].status == 200
         srv.assert_request(-1).on_connection(1)
+
+
+def test_the_head_and_the_chunks_as_sent() -> None:
+    with TestServer() as srv:
+        connection = http.client.HTTPConnection(srv.address, srv.port, timeout=10)
+        connection.putrequest("POST", "/upload", skip_accept_encoding=True)
+        connection.putheader("X-API-Key", "k1")
+        connection.putheader("Transfer-Encoding", "chunked")
+        connection.endheaders(iter([b"first,", b"second"]), encode_chunked=True)
+        connection.getresponse().read()
+        connection.close()
+
+        request = srv.request
+        assert request.raw_head.startswith(b"POST /upload HTTP/1.1\r\nHost: ")
+        assert ("X-API-Key", "k1") in request.raw_headers  # the case as written
+        assert request.chunk_sizes == (6, 6)  # the framing; the body is decoded
+        assert request.data == b"first,second"
 
 
 def test_what_answered_each_request() -> None:
