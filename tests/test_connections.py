@@ -130,6 +130,22 @@ def test_close_after_answers_whole_then_drops_the_connection(server: TestServer)
     assert (exchange.status, exchange.completed, exchange.rule) == (200, True, 0)
 
 
+@pytest.mark.skipif(not hasattr(socket, "TCP_CORK"), reason="the FIN rides the tail on Linux")
+@pytest.mark.parametrize("size", [4, 1_000_000])
+def test_close_after_sends_the_fin_with_the_last_bytes(server: TestServer, size: int) -> None:
+    body = b"x" * size
+    server.add_response(Response(body, fault="close_after"))
+    with socket.create_connection((server.address, server.port), timeout=10) as sock:
+        sock.sendall(b"GET /x HTTP/1.1\r\nHost: t\r\n\r\n")
+        data = b""
+        while not data.endswith(body):  # exactly the response: the test reads no further
+            data += sock.recv(65536)
+        sock.setblocking(False)
+        # the end of the stream is there already: never a moment when the
+        # client holds the whole answer on a connection that looks open
+        assert sock.recv(1) == b""
+
+
 def test_exchanges_say_what_answered_each_request(server: TestServer) -> None:
     rule = server.add_response(Response(status=503), count=2, path="/retry")
     other = server.add_response(Response(fault="close"), path="/fault")
@@ -298,6 +314,54 @@ def test_curl_presents_the_client_certificate() -> None:
         assert done.returncode == 0, done.stderr
         assert srv.request.tls is not None
         assert srv.request.tls.client_cert is not None
+
+
+def _aiohttp_with_cert(srv: TestServer) -> int:
+    async def main() -> int:
+        connector = aiohttp.TCPConnector(ssl=srv.client_ssl_context())
+        async with (
+            aiohttp.ClientSession(connector=connector) as session,
+            session.get(srv.get_url("/aiohttp")) as answer,
+        ):
+            return answer.status
+
+    return asyncio.run(main())
+
+
+def _urllib3_with_cert(srv: TestServer) -> int:
+    with urllib3.PoolManager(ca_certs=srv.ca_path, cert_file=srv.client_cert_path) as pool:
+        return pool.request("GET", srv.get_url("/urllib3"), retries=False).status
+
+
+def _pycurl_with_cert(srv: TestServer) -> int:
+    pycurl = pytest.importorskip("pycurl")
+    curl = pycurl.Curl()
+    try:
+        curl.setopt(pycurl.URL, srv.get_url("/pycurl"))
+        curl.setopt(pycurl.CAINFO, srv.ca_path)
+        curl.setopt(pycurl.SSLCERT, srv.client_cert_path)
+        curl.setopt(pycurl.NOPROXY, "*")
+        curl.setopt(pycurl.WRITEFUNCTION, lambda data: None)
+        curl.perform()
+        return int(curl.getinfo(pycurl.RESPONSE_CODE))
+    finally:
+        curl.close()
+
+
+@pytest.mark.parametrize(
+    "send",
+    [_aiohttp_with_cert, _urllib3_with_cert, _pycurl_with_cert],
+    ids=["aiohttp", "urllib3", "pycurl"],
+)
+def test_more_clients_present_the_client_certificate(
+    mode: str, send: Callable[[TestServer], int]
+) -> None:
+    with TestServer(mode=mode, ssl=True, client_cert="required") as srv:
+        assert send(srv) == 200
+        tls = srv.request.tls
+        assert tls is not None
+        assert tls.client_cert is not None
+        assert dict(pair for rdn in tls.client_cert["subject"] for pair in rdn)
 
 
 def test_client_cert_needs_ssl_true() -> None:

@@ -310,6 +310,7 @@ class RecordingHandler(web.RequestHandler):
         if response.sends_chunked:
             await self._stream(response, request)
             return
+        self._hold_tail()
         if not self._should_not_send_content(response.status):
             self.write(response.body)
         # not awaited (as Tornado's own handlers do): the write completes on
@@ -320,6 +321,11 @@ class RecordingHandler(web.RequestHandler):
         """The exchange's status, noted before any byte of the response is written."""
         if self._exchange is not None:
             self.host.recorder.set_status(self._exchange, status)
+
+    def _hold_tail(self) -> None:
+        """``close_after``: what is written from now on leaves with the close."""
+        if self._close_after and self._conn is not None:
+            self._conn.hold_tail()
 
     def _written(self, _: object = None) -> None:
         """The response was handed to the socket whole: the exchange is complete."""
@@ -362,6 +368,7 @@ class RecordingHandler(web.RequestHandler):
             self.write(data)
             await self.flush()
             number += 1
+        self._hold_tail()  # the last chunk ("0") leaves with the FIN
         await self.finish()
         self._written()
 

@@ -94,10 +94,11 @@ class Conn:
     being handled; ``chunks`` the chunk sizes its body was framed in (a
     chunked body), and ``target`` its request target as sent.  ``busy``:
     a request is read or answered now (`Host.close_idle` leaves it open).
-    ``record`` is what the recorder keeps of the connection.
+    ``record`` is what the recorder keeps of the connection.  ``held``:
+    what is written now waits in the kernel for the close (`hold_tail`).
     """
 
-    __slots__ = ("address", "busy", "chunks", "head", "record", "stream", "target")
+    __slots__ = ("address", "busy", "chunks", "head", "held", "record", "stream", "target")
 
     def __init__(self, stream: IOStream, address: Any, record: ConnRecord) -> None:
         self.stream = stream
@@ -107,6 +108,28 @@ class Conn:
         self.target = ""
         self.chunks: list[int] = []
         self.busy = False
+        self.held = False
+
+    def hold_tail(self) -> None:
+        """Keep what is written from now on in the kernel until the close (``TCP_CORK``).
+
+        For ``fault="close_after"``: the FIN then leaves with the response's
+        last bytes, so a client that has read the whole response finds the
+        connection closed, always; it can never send its next request into
+        the moment between the two.  Tornado's ``set_nodelay(True)`` at the
+        end of a response would flush the held bytes: `HostServer` ignores
+        it on a held connection.  Without ``TCP_CORK`` (not Linux) the close
+        follows the response as soon as the loop gets to it: a race.
+        """
+        cork = getattr(socket, "TCP_CORK", None)
+        sock = self.stream.socket
+        if cork is None or sock is None:
+            return
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, cork, 1)
+        except OSError:  # already gone: the close is all there is
+            return
+        self.held = True
 
 
 class _KeepTarget(httputil.HTTPMessageDelegate):
@@ -232,10 +255,16 @@ class HostServer(HTTPServer):
         Tornado reads a request head with one ``read_until_regex`` and each
         chunk-size line of a chunked body with one ``read_until``: the host
         keeps what they return, and parses nothing Tornado has not accepted.
+        A held connection (`Conn.hold_tail`) keeps Nagle's setting as it is.
         """
         conn = self.host.opened(stream, address)
         read_until_regex = stream.read_until_regex
         read_until = stream.read_until
+        set_nodelay = stream.set_nodelay
+
+        def nodelay(value: bool) -> None:
+            if not conn.held:  # else: flushing would send the tail before the FIN
+                set_nodelay(value)
 
         async def read_head(regex: bytes, max_bytes: int | None = None) -> bytes:
             head = await read_until_regex(regex, max_bytes=max_bytes)
@@ -252,6 +281,7 @@ class HostServer(HTTPServer):
 
         stream.read_until_regex = read_head  # type: ignore[method-assign]
         stream.read_until = read_chunk_line  # type: ignore[method-assign]
+        stream.set_nodelay = nodelay  # type: ignore[method-assign]
         super().handle_stream(stream, address)
 
     def on_close(self, server_conn: object) -> None:

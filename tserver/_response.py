@@ -330,7 +330,8 @@ class Response(Frozen):
     waits before answering; ``callback(request)`` computes the answer;
     ``fault`` is ``"close"``, ``"reset"``, ``"truncate"``, ``"close_after"``
     (the whole response, as a keep-alive answer, then the connection is
-    closed: the client's next request on it fails) or a `Raw`;
+    closed, its FIN sent with the last bytes: a client that sends its next
+    request on that connection fails, every time) or a `Raw`;
     ``reason`` replaces the status line's reason phrase.
 
     Invalid values raise `ValueError` / `TypeError` naming the field, and

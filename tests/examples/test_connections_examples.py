@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 from collections.abc import Callable
+from pathlib import Path
 
 import aiohttp
 import httpx
@@ -46,20 +47,14 @@ def test_does_my_client_survive_a_stale_pooled_connection() -> None:
         srv.assert_request(-1).on_connection(1)  # a new connection, no error
 
 
-def test_a_client_that_retries_survives_close_after() -> None:
-    def make_session() -> requests.Session:  # the code under test: one retry on errors
-        session = requests.Session()
-        session.mount("http://", requests.adapters.HTTPAdapter(max_retries=1))
-        return session
-
-    with TestServer() as srv, make_session() as session:
+def test_close_after_drops_the_connection_after_a_good_answer() -> None:
+    with TestServer() as srv, requests.Session() as session:
         srv.add_response(Response(b"last one", fault="close_after"))
-        assert session.get(srv.url, timeout=10).content == b"last one"
-        # the pooled connection is closed now, or closing: the next request
-        # finds it gone (a new connection), or fails on it and is retried
+        assert session.get(srv.url, timeout=10).content == b"last one"  # a whole answer
+
         assert session.get(srv.url, timeout=10).status_code == 200
-        assert srv.exchanges[0].status == 200
-        srv.assert_request(-1).on_connection(1)
+        srv.assert_request(-1).on_connection(1)  # the pool noticed: a new connection
+        assert srv.exchanges[0].completed
 
 
 def test_the_head_and_the_chunks_as_sent() -> None:
@@ -106,8 +101,11 @@ def test_tls_facts_and_a_client_certificate() -> None:
 # -- what clients do with a connection the server closed between requests ------------------
 
 #: What each client does when the server closed its pooled connection between
-#: two requests (`TestServer.close_connections`), by method: "new connection"
-#: means it noticed and sent the request on a new one; otherwise the error.
+#: two requests, by method: "new connection" means it noticed and sent the
+#: request on a new one; otherwise the error it raised.  The same whether the
+#: server closed it with `TestServer.close_connections` or
+#: ``Response(fault="close_after")``.  http.client is one `HTTPConnection`
+#: used twice: it has no pool, and never checks.
 STALE_OUTCOMES = {
     ("requests", "GET"): "new connection",
     ("requests", "POST"): "new connection",
@@ -117,7 +115,19 @@ STALE_OUTCOMES = {
     ("urllib3", "POST"): "new connection",
     ("aiohttp", "GET"): "new connection",
     ("aiohttp", "POST"): "ServerDisconnectedError",
+    ("http.client", "GET"): "RemoteDisconnected",
+    ("http.client", "POST"): "BrokenPipeError",
 }
+
+Stale = Callable[[TestServer], object]  # makes the pooled connection stale
+
+
+def _after_first(srv: TestServer) -> None:  # close_after: nothing to do once it has answered
+    pass
+
+
+def _closing_now(srv: TestServer) -> None:
+    srv.close_connections()
 
 
 def _outcome(srv: TestServer, send: Callable[[], int]) -> str:
@@ -125,38 +135,41 @@ def _outcome(srv: TestServer, send: Callable[[], int]) -> str:
         status = send()
     except Exception as exc:
         return type(exc).__name__
-    return "new connection" if status == 200 and srv.request.connection == 1 else f"{status}"
+    first, last = srv.history[0], srv.history[-1]
+    return (
+        "new connection" if status == 200 and last.connection != first.connection else f"{status}"
+    )
 
 
-def _requests(srv: TestServer, method: str) -> str:
+def _requests(srv: TestServer, method: str, stale: Stale) -> str:
     with requests.Session() as session:
         session.trust_env = False
         session.get(srv.url, timeout=10)
-        srv.close_connections()
+        stale(srv)
         return _outcome(srv, lambda: session.request(method, srv.url, timeout=10).status_code)
 
 
-def _httpx(srv: TestServer, method: str) -> str:
+def _httpx(srv: TestServer, method: str, stale: Stale) -> str:
     with httpx.Client(trust_env=False, timeout=10) as client:
         client.get(srv.url)
-        srv.close_connections()
+        stale(srv)
         return _outcome(srv, lambda: client.request(method, srv.url).status_code)
 
 
-def _urllib3(srv: TestServer, method: str) -> str:
+def _urllib3(srv: TestServer, method: str, stale: Stale) -> str:
     with urllib3.PoolManager(maxsize=1) as pool:
         pool.request("GET", srv.url)
-        srv.close_connections()
+        stale(srv)
         return _outcome(srv, lambda: pool.request(method, srv.url, retries=False).status)
 
 
-def _aiohttp(srv: TestServer, method: str) -> str:
+def _aiohttp(srv: TestServer, method: str, stale: Stale) -> str:
     async def main() -> str:
         connector = aiohttp.TCPConnector(limit=1)
         async with aiohttp.ClientSession(connector=connector) as session:
             async with session.get(srv.url) as first:
                 await first.read()
-            srv.close_connections()
+            stale(srv)
             try:
                 async with session.request(method, srv.url) as second:
                     await second.read()
@@ -168,15 +181,53 @@ def _aiohttp(srv: TestServer, method: str) -> str:
     return asyncio.run(main())
 
 
-CLIENTS: dict[str, Callable[[TestServer, str], str]] = {
+def _http_client(srv: TestServer, method: str, stale: Stale) -> str:
+    connection = http.client.HTTPConnection(srv.address, srv.port, timeout=10)
+    try:
+        connection.request("GET", "/")
+        connection.getresponse().read()
+        stale(srv)
+
+        def send() -> int:
+            connection.request(method, "/", body=b"x" if method == "POST" else None)
+            return connection.getresponse().status
+
+        return _outcome(srv, send)
+    finally:
+        connection.close()
+
+
+CLIENTS: dict[str, Callable[[TestServer, str, Stale], str]] = {
     "requests": _requests,
     "httpx": _httpx,
     "urllib3": _urllib3,
     "aiohttp": _aiohttp,
+    "http.client": _http_client,
 }
 
 
+@pytest.mark.parametrize("mode", ["thread", "subprocess"])
+@pytest.mark.parametrize("how", ["close_connections", "close_after"])
 @pytest.mark.parametrize(("client", "method"), sorted(STALE_OUTCOMES))
-def test_stale_outcomes_are_as_documented(client: str, method: str) -> None:
-    with TestServer() as srv:
-        assert CLIENTS[client](srv, method) == STALE_OUTCOMES[(client, method)]
+def test_stale_outcomes_are_as_documented(client: str, method: str, how: str, mode: str) -> None:
+    with TestServer(mode=mode) as srv:
+        if how == "close_after":
+            srv.add_response(Response(b"first", fault="close_after"), count=1)
+        stale = _after_first if how == "close_after" else _closing_now
+        assert CLIENTS[client](srv, method, stale) == STALE_OUTCOMES[(client, method)]
+
+
+def test_the_howto_table_says_what_the_outcomes_are() -> None:
+    howto = Path(__file__).parents[2] / "docs" / "howto.rst"
+    section = howto.read_text().split(".. _howto-stale:")[1].split("\nStreaming\n")[0]
+    table: dict[tuple[str, str], str] = {}
+    for line in section.splitlines():
+        name = line[:15].strip()
+        if name in CLIENTS:  # a row's first line: the client, the GET cell, the POST cell
+            get, post = line[15:43].strip(), line[43:].strip()
+            for method, cell in (("GET", get), ("POST", post)):
+                table[(name, method)] = cell.split("``")[1] if "``" in cell else cell
+    assert table == {
+        key: "a new connection" if outcome == "new connection" else outcome
+        for key, outcome in STALE_OUTCOMES.items()
+    }
