@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import io
 import os
 import subprocess
@@ -61,9 +62,19 @@ for line in sys.stdin:
 srv.stop()
 """
 
+
+@dataclasses.dataclass(frozen=True)
+class Size:
+    """How long a run is: interleaved rounds, GETs per latency sample, seconds of wrk."""
+
+    rounds: int
+    keepalive: int
+    wrk: float
+
+
 SIZES = {
-    "full": {"rounds": 7, "keepalive": 2000, "wrk": 3.0},
-    "quick": {"rounds": 3, "keepalive": 500, "wrk": 1.0},
+    "full": Size(rounds=7, keepalive=2000, wrk=3.0),
+    "quick": Size(rounds=3, keepalive=500, wrk=1.0),
 }
 
 
@@ -152,9 +163,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, help="rounds instead of the size's")
     parser.add_argument("--connections", type=int, default=10, help="wrk's connections")
     args = parser.parse_args()
-    size = dict(SIZES["quick" if args.quick else "full"])
+    size = SIZES["quick" if args.quick else "full"]
     if args.rounds:
-        size["rounds"] = args.rounds
+        size = dataclasses.replace(size, rounds=args.rounds)
     commit = _short(args.ref)
     now = "the working tree" if args.now is None else _short(args.now)
     names = ["before", "now"]
@@ -171,12 +182,12 @@ def main() -> None:
         try:
             for server in servers.values():
                 server.start()
-            for number in range(size["rounds"]):
+            for number in range(size.rounds):
                 for name in rotate(names, number):
-                    samples = measures.keepalive(servers[name], size["keepalive"])
+                    samples = measures.keepalive(servers[name], size.keepalive)
                     latency[name].append(median(samples))
                 for name in rotate(names, number + 1):
-                    result = measures.throughput(servers[name], size["wrk"], args.connections)
+                    result = measures.throughput(servers[name], size.wrk, args.connections)
                     if result["socket_errors"] or result["non2xx"]:
                         raise RuntimeError(f"{name}: wrk saw errors: {result}")
                     rps[name].append(result["rps"])
@@ -212,8 +223,8 @@ def main() -> None:
         },
     )
     table.notes.append(
-        f"{size['rounds']} rounds; each: {size['keepalive']} GETs per server on one "
-        f"connection, then wrk for {size['wrk']:g} s each; medians over the rounds"
+        f"{size.rounds} rounds; each: {size.keepalive} GETs per server on one "
+        f"connection, then wrk for {size.wrk:g} s each; medians over the rounds"
     )
     table.notes.append(
         "per-round ratios, keep-alive: "
