@@ -247,9 +247,9 @@ class RecordingHandler(web.RequestHandler):
             head = conn.head.lstrip(b"\r\n")
             headers, raw_headers = _headers_of(head)
             target = conn.target
-            index, position = self.host.recorder.begin_exchange(conn.record, req.version)
-            tls = conn.record.tls
-            if "chunked" in req.headers.get("Transfer-Encoding", "").lower():
+            record = conn.record
+            index, position, tls = record.index, record.next_exchange(req.version), record.tls
+            if conn.chunks is not None:  # the body came chunked
                 chunk_sizes = tuple(conn.chunks)
         else:  # its connection closed under it (a stop() racing this request)
             head, raw_headers = b"", tuple(req.headers.get_all())
@@ -303,24 +303,33 @@ class RecordingHandler(web.RequestHandler):
         if response.fault is not None and response.fault != "close_after":
             await self._fault(response)
             return
-        self._close_after = response.fault == "close_after"
+        close_after = self._close_after = response.fault == "close_after"
         self._status(response.status)
         self.set_status(response.status, response.reason)
         self._apply_headers(response)
         if response.sends_chunked:
             await self._stream(response, request)
             return
-        self._hold_tail()
+        if close_after:
+            self._hold_tail()
         if not self._should_not_send_content(response.status):
             self.write(response.body)
         # not awaited (as Tornado's own handlers do): the write completes on
         # the loop, and the future never fails (a closed stream resolves it)
-        self.finish().add_done_callback(self._written)
+        finished = self.finish()
+        conn = self._conn
+        if close_after or conn is None or conn.stream.writing() or conn.stream.closed():
+            finished.add_done_callback(self._written)
+        else:  # the socket took every byte at once (the usual case): no callback
+            self._written()
 
     def _status(self, status: int | None) -> None:
-        """The exchange's status, noted before any byte of the response is written."""
+        """The exchange's status, noted before any byte of the response is written.
+
+        The loop thread is the only writer of an exchange's fields (see `._traffic`).
+        """
         if self._exchange is not None:
-            self.host.recorder.set_status(self._exchange, status)
+            self._exchange.status = status
 
     def _hold_tail(self) -> None:
         """``close_after``: what is written from now on leaves with the close."""
@@ -330,7 +339,7 @@ class RecordingHandler(web.RequestHandler):
     def _written(self, _: object = None) -> None:
         """The response was handed to the socket whole: the exchange is complete."""
         if self._exchange is not None:
-            self.host.recorder.complete(self._exchange)
+            self._exchange.completed = True
         conn = self._conn
         if conn is not None and self._close_after:  # a stale keep-alive connection, on purpose
             conn.stream.close()

@@ -91,14 +91,14 @@ class Conn:
 
     ``head`` is the request head the stream read last: HTTP/1 reads one
     request at a time per connection, so it is the head of the request
-    being handled; ``chunks`` the chunk sizes its body was framed in (a
-    chunked body), and ``target`` its request target as sent.  ``busy``:
-    a request is read or answered now (`Host.close_idle` leaves it open).
-    ``record`` is what the recorder keeps of the connection.  ``held``:
-    what is written now waits in the kernel for the close (`hold_tail`).
+    being handled; ``chunks`` the chunk sizes its body was framed in
+    (`None` unless the body came chunked), and ``target`` its request
+    target as sent.  ``busy``: a request is read or answered now
+    (`Host.close_idle` leaves it open).  ``record`` is what the recorder
+    keeps of the connection.
     """
 
-    __slots__ = ("address", "busy", "chunks", "head", "held", "record", "stream", "target")
+    __slots__ = ("address", "busy", "chunks", "head", "record", "stream", "target")
 
     def __init__(self, stream: IOStream, address: Any, record: ConnRecord) -> None:
         self.stream = stream
@@ -106,9 +106,8 @@ class Conn:
         self.record = record
         self.head = b""
         self.target = ""
-        self.chunks: list[int] = []
+        self.chunks: list[int] | None = None
         self.busy = False
-        self.held = False
 
     def hold_tail(self) -> None:
         """Keep what is written from now on in the kernel until the close (``TCP_CORK``).
@@ -117,8 +116,8 @@ class Conn:
         last bytes, so a client that has read the whole response finds the
         connection closed, always; it can never send its next request into
         the moment between the two.  Tornado's ``set_nodelay(True)`` at the
-        end of a response would flush the held bytes: `HostServer` ignores
-        it on a held connection.  Without ``TCP_CORK`` (not Linux) the close
+        end of a response would flush the held bytes: it is ignored on this
+        stream from now on.  Without ``TCP_CORK`` (not Linux) the close
         follows the response as soon as the loop gets to it: a race.
         """
         cork = getattr(socket, "TCP_CORK", None)
@@ -129,7 +128,8 @@ class Conn:
             sock.setsockopt(socket.IPPROTO_TCP, cork, 1)
         except OSError:  # already gone: the close is all there is
             return
-        self.held = True
+        # replaced on this stream alone: other connections pay nothing for it
+        self.stream.set_nodelay = _keep_nagle  # type: ignore[method-assign]
 
 
 class _KeepTarget(httputil.HTTPMessageDelegate):
@@ -255,33 +255,29 @@ class HostServer(HTTPServer):
         Tornado reads a request head with one ``read_until_regex`` and each
         chunk-size line of a chunked body with one ``read_until``: the host
         keeps what they return, and parses nothing Tornado has not accepted.
-        A held connection (`Conn.hold_tail`) keeps Nagle's setting as it is.
         """
         conn = self.host.opened(stream, address)
         read_until_regex = stream.read_until_regex
         read_until = stream.read_until
-        set_nodelay = stream.set_nodelay
-
-        def nodelay(value: bool) -> None:
-            if not conn.held:  # else: flushing would send the tail before the FIN
-                set_nodelay(value)
 
         async def read_head(regex: bytes, max_bytes: int | None = None) -> bytes:
             head = await read_until_regex(regex, max_bytes=max_bytes)
             conn.head = head
-            conn.chunks = []
+            conn.chunks = None
             return head
 
         async def read_chunk_line(delimiter: bytes, max_bytes: int | None = None) -> bytes:
             line = await read_until(delimiter, max_bytes=max_bytes)
+            chunks = conn.chunks
+            if chunks is None:  # the first chunk of this body
+                chunks = conn.chunks = []
             size = _chunk_size(line)
             if size:  # not the last chunk
-                conn.chunks.append(size)
+                chunks.append(size)
             return line
 
         stream.read_until_regex = read_head  # type: ignore[method-assign]
         stream.read_until = read_chunk_line  # type: ignore[method-assign]
-        stream.set_nodelay = nodelay  # type: ignore[method-assign]
         super().handle_stream(stream, address)
 
     def on_close(self, server_conn: object) -> None:
@@ -504,6 +500,10 @@ class Host:
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=timeout)
             self.abandoned += [repr(t) for t in pending]
+
+
+def _keep_nagle(value: bool) -> None:
+    """`IOStream.set_nodelay` on a corked stream: a flush would send the tail before the FIN."""
 
 
 def _peer(address: Any) -> tuple[str, int]:

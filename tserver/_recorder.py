@@ -380,24 +380,6 @@ class Recorder:
             if conn.closed_at is None:
                 conn.closed_at = time.time()
 
-    def begin_exchange(self, conn: ConnRecord, version: str) -> tuple[int, int]:
-        """A request on *conn*: its connection index and its position there."""
-        with self._lock:
-            position = conn.requests
-            conn.requests += 1
-            conn.protocol = version
-            return conn.index, position
-
-    def set_status(self, exchange: ExchangeRecord, status: int | None) -> None:
-        """The status line of *exchange* is about to be written."""
-        with self._lock:
-            exchange.status = status
-
-    def complete(self, exchange: ExchangeRecord) -> None:
-        """The response of *exchange* was handed to the socket whole."""
-        with self._lock:
-            exchange.completed = True
-
     # -- the request side ---------------------------------------------------
 
     def record(self, request: Request) -> Response:

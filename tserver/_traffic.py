@@ -2,9 +2,16 @@
 
 `ConnRecord` and `ExchangeRecord` are the mutable records the loop side
 keeps while a connection lives and a response is written; the recorder
-owns them, changes them only under its one lock, and hands out frozen
+keeps them in its lists (under its lock) and hands out frozen
 `~tserver._records.Connection` and `~tserver._records.Exchange` values.
-Plain Python, like the recorder: no Tornado, no sockets.
+
+Once listed, a record is written by the loop thread alone, one attribute
+at a time (`ConnRecord.next_exchange`, ``status``, ``completed``, a close):
+a single writer needs no lock for that, and each assignment is atomic, so
+a snapshot taken under the recorder's lock from another thread sees every
+field as it was before or after a write, never torn.  This keeps the lock
+off the per-request path.  Plain Python, like the recorder: no Tornado,
+no sockets.
 """
 
 from __future__ import annotations
@@ -56,6 +63,13 @@ class ConnRecord:
         self.tls = tls
         self.protocol = "HTTP/1.1"
         self.error = error
+
+    def next_exchange(self, protocol: str) -> int:
+        """A request begins on this connection (loop thread): its position there."""
+        position = self.requests
+        self.requests = position + 1
+        self.protocol = protocol
+        return position
 
     @classmethod
     def of(cls, value: Connection) -> ConnRecord:
