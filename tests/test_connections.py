@@ -170,6 +170,29 @@ def test_exchanges_say_what_answered_each_request(server: TestServer) -> None:
         server.assert_history().has_length(2)
 
 
+def test_every_failure_dump_shows_what_each_request_got(server: TestServer) -> None:
+    server.add_response(Response(status=503), count=1, path="/retry")
+    server.add_response(Response(fault="close"), path="/fault")
+    requests.get(server.get_url("/retry"), timeout=10)
+    requests.get(server.get_url("/retry"), timeout=10)
+    with pytest.raises(requests.ConnectionError):
+        requests.get(server.get_url("/fault"), timeout=10)
+    expected = [r"#0  GET /retry  -> 503", r"#1  GET /retry  -> 200", "-> no status line"]
+    failures = [
+        lambda: server.assert_request(0).has_path("/elsewhere"),  # a field mismatch
+        lambda: server.assert_request(7),  # no request at that index
+        lambda: server.get_request(index=7),
+        server.assert_no_requests,
+        lambda: server.assert_history().has_length(1),
+    ]
+    for fail in failures:
+        with pytest.raises(AssertionError) as raised:
+            fail()
+        text = str(raised.value)
+        for line in expected:
+            assert line in text, text
+
+
 def test_the_head_as_received(server: TestServer) -> None:
     head = b"GET /raw?q=1 HTTP/1.1\r\nhost: t\r\nX-CaSe: One\r\nx-case: two\r\n\r\n"
     with socket.create_connection((server.address, server.port), timeout=10) as sock:
