@@ -225,9 +225,12 @@ def test_a_second_request_on_a_connection_resets_its_chunks(server: TestServer) 
         assert sock.recv(65536).startswith(b"HTTP/1.1 200")
         sock.sendall(b"POST /2 HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\ncd")
         assert sock.recv(65536).startswith(b"HTTP/1.1 200")
-    first, second = server.wait_requests(2)
-    assert (first.chunk_sizes, second.chunk_sizes) == ((2,), None)
-    assert (second.connection, second.exchange) == (0, 1)
+        # chunked, with the last chunk alone: no sizes, but not None
+        sock.sendall(b"POST /3 HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+    first, second, third = server.wait_requests(3)
+    assert (first.chunk_sizes, second.chunk_sizes, third.chunk_sizes) == ((2,), None, ())
+    assert (second.connection, second.exchange, third.exchange) == (0, 1, 2)
 
 
 def test_reset_numbers_open_connections_anew(server: TestServer) -> None:
