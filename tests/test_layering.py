@@ -61,9 +61,11 @@ RANK: dict[str, float] = {
     "_head": 1.2,
     "_body": 1.3,
     "_cookie": 1.4,
+    "_events": 1.4,
     "_records": 1.45,
     "_request": 1.5,
     "_response": 1.5,
+    "_held": 1.6,
     # rendering: stdlib only (hamcrest lazily), usable by any layer above the values
     "_formatting": 1.8,
     # row 2, wire: the command vocabulary, then its frames
@@ -71,6 +73,7 @@ RANK: dict[str, float] = {
     "_wire": 2.2,
     # row 3, state: the recorder and its books of connections and exchanges
     "_traffic": 2.5,
+    "_holding": 2.6,
     "_recorder": 3,
     # the backend interface, the stopped state and the waits (no Tornado)
     "_backend": 3.5,

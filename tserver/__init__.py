@@ -25,8 +25,10 @@ from ._errors import ServerStartError as ServerStartError
 from ._errors import ServerStateError as ServerStateError
 from ._errors import TestServerError as TestServerError
 from ._errors import WaitTimeoutError as WaitTimeoutError
+from ._events import Event as Event
 from ._headers import Headers as Headers
 from ._headers import MultiDict as MultiDict
+from ._held import Held as Held
 from ._records import Connection as Connection
 from ._records import Exchange as Exchange
 from ._records import TLSInfo as TLSInfo
@@ -44,8 +46,10 @@ __all__ = (
     "UNSET",
     "Connection",
     "Cookie",
+    "Event",
     "Exchange",
     "Headers",
+    "Held",
     "MultiDict",
     "NoRequestError",
     "Raw",

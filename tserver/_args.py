@@ -10,7 +10,7 @@ import math
 import pickle
 import re
 import ssl as _ssl
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import fields
 from typing import Any
 
@@ -101,6 +101,13 @@ def check_portable(where: str, what: str, obj: Any) -> None:
         "and importable there: use a function or class defined at module level "
         "in an importable module (not a lambda, a closure or a __main__ name)"
     )
+    if isinstance(obj, Iterator):
+        raise ValueError(
+            f"{where}: {what} is an iterator ({name}), which cannot cross to the child "
+            "process of subprocess mode; give a list or a tuple, or a callback (defined "
+            f"at module level) that returns a Response with fresh {what}: it runs in "
+            "the child, where a generator streams lazily"
+        )
     if "<lambda>" in name or "<locals>" in name:
         raise ValueError(f"{where}: {what} {name} is a lambda or a closure; {hint}")
     if module == "__main__" or type(obj).__module__ == "__main__":

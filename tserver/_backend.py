@@ -17,31 +17,38 @@ Tornado.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar, cast
 
-from ._errors import ServerStateError
+from ._commands import ActOnHeld, CloseConnections, GetHeld
+from ._errors import ServerStateError, WaitTimeoutError
 
 if TYPE_CHECKING:
     import ssl
 
     from ._commands import Command
     from ._errors import ServerDiedError
+    from ._held import Held
     from ._recorder import Recorder
     from ._request import Request
     from ._waiting import Pending
 
 __all__ = [
     "Backend",
+    "await_pending",
+    "held_timeout",
+    "wait_pending",
     "LocalBackend",
     "ServeConfig",
     "Transport",
     "await_local",
+    "refuse_blocking_held",
     "refuse_blocking_wait",
     "settle_wait",
     "wait_local",
 ]
 
 R = TypeVar("R")
+T = TypeVar("T")
 
 
 class ServeConfig:
@@ -115,6 +122,12 @@ class Backend(Protocol):
     async def wait_async(self, count: int, timeout: float) -> list[Request]:
         """`wait` without blocking the caller's event loop."""
 
+    def wait_held(self, timeout: float) -> Held:
+        """Block until a response is held that no earlier wait got; its `Held`."""
+
+    async def wait_held_async(self, timeout: float) -> Held:
+        """`wait_held` without blocking the caller's event loop."""
+
 
 class Transport(NamedTuple):
     """How one mode reaches its host: a backend factory, and whether it crosses processes.
@@ -159,9 +172,16 @@ class LocalBackend:
         return self
 
     def call(self, command: Command[R]) -> R:
-        """Apply *command* to the recorder (or raise how the child died)."""
+        """Apply *command* to the recorder (or raise how the child died).
+
+        A command of a running host finds nothing to act on: no connection
+        to close (``0``), nothing held (``[]``), no held exchange (`False`).
+        """
         if self.died is not None:
             raise self.died
+        empty = _HOST_ONLY.get(type(command))
+        if empty is not None:
+            return cast("R", empty())
         return self.recorder.apply(command)
 
     def wait(self, count: int, timeout: float) -> list[Request]:
@@ -176,9 +196,73 @@ class LocalBackend:
             raise self.died
         return await await_local(self.recorder, count, timeout)
 
+    def wait_held(self, timeout: float) -> Held:
+        """Nothing is held while no server runs: refused at once."""
+        if self.died is not None:
+            raise self.died
+        raise ServerStateError(
+            "wait_held(): the server is not running, so no response can be held; "
+            "start() it (or use it as a context manager) first"
+        )
+
+    async def wait_held_async(self, timeout: float) -> Held:
+        """`wait_held`, awaitable: refused at once."""
+        return self.wait_held(timeout)
+
+
+#: What the commands of a running host answer when none runs.
+_HOST_ONLY: dict[type[Any], Callable[[], Any]] = {
+    CloseConnections: int,
+    GetHeld: list,
+    ActOnHeld: bool,
+}
 
 #: How long a wait that timed out waits on for a history already being delivered.
 _DELIVERING = 5.0
+
+
+def held_timeout(timeout: float) -> WaitTimeoutError:
+    """The error of a `wait_held` that gave up."""
+    return WaitTimeoutError(
+        f"waited {timeout:g}s for a held response (Response(hold=...)) but none was held "
+        "that an earlier wait_held() had not returned",
+        expected=1,
+        received=0,
+    )
+
+
+def _settle(
+    pending: Pending[T], cancel: Callable[[], bool], done: bool, error: Callable[[], Exception]
+) -> T:
+    """The end of a local wait: its result, or *error* once the wait is withdrawn.
+
+    A wait that timed out withdraws itself; if it cannot, the loop side
+    has taken it and is about to deliver, which is then the result (what
+    came just in time is no timeout).
+    """
+    if not done and cancel():
+        raise error()
+    pending.wait(_DELIVERING)
+    return pending.result()
+
+
+def wait_pending(
+    pending: Pending[T], cancel: Callable[[], bool], timeout: float, error: Callable[[], Exception]
+) -> T:
+    """Block until *pending* is delivered, or raise *error* after *timeout* seconds."""
+    return _settle(pending, cancel, pending.wait(timeout), error)
+
+
+async def await_pending(
+    pending: Pending[T], cancel: Callable[[], bool], timeout: float, error: Callable[[], Exception]
+) -> T:
+    """`wait_pending` that suspends the calling task instead (asyncio, Tornado or trio)."""
+    try:
+        done = await pending.wait_async(timeout)
+    except BaseException:  # cancelled: the wait is withdrawn, not left behind
+        cancel()
+        raise
+    return _settle(pending, cancel, done, error)
 
 
 def settle_wait(
@@ -189,33 +273,22 @@ def settle_wait(
     count: int,
     timeout: float,
 ) -> list[Request]:
-    """The end of every local wait: the history, or `WaitTimeoutError` once withdrawn.
-
-    A wait that timed out withdraws itself; if it cannot, the recording
-    thread has taken it and is about to deliver the history, which is then
-    the result (a request that came just in time is no timeout).
-    """
-    if not done and cancel():
-        raise recorder.timeout_error(count, timeout)
-    pending.wait(_DELIVERING)
-    return pending.result()
+    """The end of a wait for requests: the history, or `WaitTimeoutError` once withdrawn."""
+    return _settle(pending, cancel, done, lambda: recorder.timeout_error(count, timeout))
 
 
 def wait_local(recorder: Recorder, count: int, timeout: float) -> list[Request]:
     """Block until *recorder* has *count* requests; its history."""
     pending, cancel = recorder.pending_history(count)
-    return settle_wait(recorder, pending, cancel, pending.wait(timeout), count, timeout)
+    return wait_pending(pending, cancel, timeout, lambda: recorder.timeout_error(count, timeout))
 
 
 async def await_local(recorder: Recorder, count: int, timeout: float) -> list[Request]:
     """`wait_local` that suspends the calling task instead (asyncio, Tornado or trio)."""
     pending, cancel = recorder.pending_history(count)
-    try:
-        done = await pending.wait_async(timeout)
-    except BaseException:  # cancelled: the wait is withdrawn, not left behind
-        cancel()
-        raise
-    return settle_wait(recorder, pending, cancel, done, count, timeout)
+    return await await_pending(
+        pending, cancel, timeout, lambda: recorder.timeout_error(count, timeout)
+    )
 
 
 def refuse_blocking_wait(count: int, arrived: int) -> ServerStateError:
@@ -226,4 +299,13 @@ def refuse_blocking_wait(count: int, arrived: int) -> ServerStateError:
         "loop would deadlock, since the loop cannot serve while the call blocks; "
         "in a coroutine use 'await srv.await_request()' or "
         "'await srv.await_requests(count)'"
+    )
+
+
+def refuse_blocking_held() -> ServerStateError:
+    """The error of a blocking `wait_held` on the thread that runs the server's own loop."""
+    return ServerStateError(
+        "a blocking wait_held() on the thread that runs the server's event loop would "
+        "deadlock, since the loop cannot serve while the call blocks; in a coroutine "
+        "use 'await srv.await_held()'"
     )

@@ -29,13 +29,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ._backend import LocalBackend
 from ._channel import Channel, ChannelEOF, ChannelTimeout
 from ._childproc import ChildProcess
-from ._commands import Restore, Shutdown, Snapshot, WaitRequests
+from ._commands import Restore, Shutdown, Snapshot, WaitHeld, WaitRequests
 from ._errors import ServerDiedError, ServerStartError, ServerStateError
 from ._wire import Failed, Ok, StartChild, encode_payload
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from ._backend import ServeConfig
     from ._commands import Command, RecorderState
+    from ._held import Held
     from ._recorder import Recorder
     from ._request import Request
 
@@ -186,36 +189,69 @@ class SubprocessBackend:
 
     def wait(self, count: int, timeout: float) -> list[Request]:
         """Block until the child reports *count* requests (it answers at the time)."""
-        channel = self._open_channel()
-        if channel is None:
-            return self._after_channel().wait(count, timeout)
-        try:
-            reply = channel.request(
-                encode_payload(WaitRequests(count, timeout)), timeout + CALL_TIMEOUT
-            )
-        except ChannelEOF:
-            return self._after_channel().wait(count, timeout)
-        except ChannelTimeout:
-            raise ServerStateError(_late_text(timeout + CALL_TIMEOUT)) from None
-        result: list[Request] = _unwrap(reply)
+        result: list[Request] = self._wait(
+            WaitRequests(count, timeout), timeout, lambda final: final.wait(count, timeout)
+        )
         return result
 
     async def wait_async(self, count: int, timeout: float) -> list[Request]:
         """`wait` that lets the caller's event loop run (the channel's helper reads)."""
+        result: list[Request] = await self._wait_async(
+            WaitRequests(count, timeout),
+            timeout,
+            lambda final: final.wait_async(count, timeout),
+        )
+        return result
+
+    def wait_held(self, timeout: float) -> Held:
+        """Block until the child holds a response that no earlier wait got."""
+        result: Held = self._wait(
+            WaitHeld(timeout), timeout, lambda final: final.wait_held(timeout)
+        )
+        return result
+
+    async def wait_held_async(self, timeout: float) -> Held:
+        """`wait_held` that lets the caller's event loop run."""
+        result: Held = await self._wait_async(
+            WaitHeld(timeout), timeout, lambda final: final.wait_held_async(timeout)
+        )
+        return result
+
+    def _wait(self, command: Command[R], timeout: float, after: Callable[[LocalBackend], R]) -> R:
+        """Send a waiting *command*: the child answers when it is done or its time is up."""
         channel = self._open_channel()
         if channel is None:
-            return await self._after_channel().wait_async(count, timeout)
+            return after(self._after_channel())
         try:
-            pending = channel.submit(encode_payload(WaitRequests(count, timeout)))
+            reply = channel.request(encode_payload(command), timeout + CALL_TIMEOUT)
         except ChannelEOF:
-            return await self._after_channel().wait_async(count, timeout)
+            return after(self._after_channel())
+        except ChannelTimeout:
+            raise ServerStateError(_late_text(timeout + CALL_TIMEOUT)) from None
+        result: R = _unwrap(reply)
+        return result
+
+    async def _wait_async(
+        self,
+        command: Command[R],
+        timeout: float,
+        after: Callable[[LocalBackend], Awaitable[R]],
+    ) -> R:
+        """`_wait` that lets the caller's event loop run (the channel's helper reads)."""
+        channel = self._open_channel()
+        if channel is None:
+            return await after(self._after_channel())
+        try:
+            pending = channel.submit(encode_payload(command))
+        except ChannelEOF:
+            return await after(self._after_channel())
         if not await pending.wait_async(timeout + CALL_TIMEOUT):
             raise ServerStateError(_late_text(timeout + CALL_TIMEOUT))
         try:
             reply = pending.result()
         except ChannelEOF:
-            return await self._after_channel().wait_async(count, timeout)
-        result: list[Request] = _unwrap(reply)
+            return await after(self._after_channel())
+        result: R = _unwrap(reply)
         return result
 
     # -- the channel's end -------------------------------------------------------

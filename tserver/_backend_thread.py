@@ -19,7 +19,16 @@ from typing import TYPE_CHECKING, TypeVar
 
 from tornado.ioloop import IOLoop
 
-from ._backend import LocalBackend, await_local, refuse_blocking_wait, wait_local
+from ._backend import (
+    LocalBackend,
+    await_local,
+    await_pending,
+    held_timeout,
+    refuse_blocking_held,
+    refuse_blocking_wait,
+    wait_local,
+    wait_pending,
+)
 from ._errors import ServerStartError
 from ._host import Host
 from ._listen import bind_listening
@@ -30,6 +39,7 @@ if TYPE_CHECKING:
     from ._backend import ServeConfig
     from ._commands import Command
     from ._errors import ServerDiedError
+    from ._held import Held
     from ._recorder import Recorder
     from ._request import Request
 
@@ -67,6 +77,19 @@ class DirectBackend:
     async def wait_async(self, count: int, timeout: float) -> list[Request]:
         """Wait without blocking the caller's event loop."""
         return await await_local(self.host.recorder, count, timeout)
+
+    def wait_held(self, timeout: float) -> Held:
+        """Block until a response is held that no earlier wait got; refused on the loop's thread."""
+        pending, cancel = self.host.held.claim()
+        if not pending.done and self.host.on_loop_thread():
+            cancel()
+            raise refuse_blocking_held()
+        return wait_pending(pending, cancel, timeout, lambda: held_timeout(timeout))
+
+    async def wait_held_async(self, timeout: float) -> Held:
+        """`wait_held` without blocking the caller's event loop."""
+        pending, cancel = self.host.held.claim()
+        return await await_pending(pending, cancel, timeout, lambda: held_timeout(timeout))
 
     def _stopped(self) -> LocalBackend:
         return LocalBackend(self.host.recorder, abandoned=self.abandoned)

@@ -41,8 +41,16 @@ from typing import TYPE_CHECKING, Any
 
 from tornado.ioloop import IOLoop
 
-from ._backend import ServeConfig
-from ._commands import CheckReport, RecorderState, Restore, Shutdown, Snapshot, WaitRequests
+from ._backend import ServeConfig, held_timeout
+from ._commands import (
+    CheckReport,
+    RecorderState,
+    Restore,
+    Shutdown,
+    Snapshot,
+    WaitHeld,
+    WaitRequests,
+)
 from ._errors import ServerStartError
 from ._host import Host
 from ._listen import bind_listening
@@ -59,7 +67,9 @@ from ._wire import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
+
+    from ._waiting import Pending
 
 __all__ = ["main", "portable"]
 
@@ -283,7 +293,21 @@ class Child:
     def handle(self, seq: int, command: Any) -> None:
         """Answer one command (a wait and a shutdown answer later)."""
         if isinstance(command, WaitRequests):
-            self.wait(seq, command)
+            recorder = self.host.recorder
+            pending, cancel = recorder.pending_history(command.count)
+            self.wait(
+                seq,
+                pending,
+                cancel,
+                command.timeout,
+                lambda: recorder.timeout_error(command.count, command.timeout),
+            )
+            return
+        if isinstance(command, WaitHeld):
+            held, cancel_held = self.host.held.claim()
+            self.wait(
+                seq, held, cancel_held, command.timeout, lambda: held_timeout(command.timeout)
+            )
             return
         if isinstance(command, Shutdown):
             self.loop.remove_reader(self.channel.fileno())  # the goodbye is the last command
@@ -295,24 +319,33 @@ class Child:
             reply = Failed(exc)
         self.send(reply, seq)
 
-    def wait(self, seq: int, command: WaitRequests) -> None:
-        """Reply once `command.count` requests arrived, or when time is up."""
-        recorder = self.host.recorder
-        pending, cancel = recorder.pending_history(command.count)
+    def wait(
+        self,
+        seq: int,
+        pending: Pending[Any],
+        cancel: Callable[[], bool],
+        timeout: float,
+        timeout_error: Callable[[], BaseException],
+    ) -> None:
+        """Reply with what *pending* delivers, or with *timeout_error* when time is up."""
 
         def answer() -> None:  # on the loop: a wake-up is handed over by call_soon
             timer.cancel()
-            self.send(Ok(pending.result()), seq)
+            try:
+                reply: object = Ok(pending.result())
+            except Exception as exc:  # the wait was abandoned (a shutdown)
+                reply = Failed(exc)
+            self.send(reply, seq)
 
         def expire() -> None:
-            if cancel():  # withdrawn: no request came in time
-                self.send(Failed(recorder.timeout_error(command.count, command.timeout)), seq)
+            if cancel():  # withdrawn: nothing came in time
+                self.send(Failed(timeout_error()), seq)
             # else: it was taken by the recording, and `answer` is on its way
 
         def arrived() -> None:  # on the recording thread (this loop's own)
             self.loop.call_soon(answer)
 
-        timer = self.loop.call_later(command.timeout, expire)
+        timer = self.loop.call_later(timeout, expire)
         pending.add_done_callback(arrived)
 
     async def shutdown(self, seq: int) -> None:

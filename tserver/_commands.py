@@ -19,13 +19,16 @@ from dataclasses import field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ._frozen import Frozen, frozen_value
+from ._held import Held
 from ._records import Connection, Exchange
 from ._request import Request
 
 if TYPE_CHECKING:
+    from ._held import HeldKey
     from ._response import Response
 
 __all__ = [
+    "ActOnHeld",
     "AddRule",
     "CheckReport",
     "CloseConnections",
@@ -33,6 +36,7 @@ __all__ = [
     "GetConnections",
     "GetExchanges",
     "GetCount",
+    "GetHeld",
     "GetHistory",
     "GetRequest",
     "HandlerError",
@@ -44,6 +48,7 @@ __all__ = [
     "Shutdown",
     "Snapshot",
     "TakeReport",
+    "WaitHeld",
     "WaitRequests",
 ]
 
@@ -159,6 +164,27 @@ class WaitRequests(Command[list[Request]]):
 
     count: int
     timeout: float
+
+
+@frozen_value()
+class WaitHeld(Command[Held]):
+    """Reply with the oldest held exchange no earlier `WaitHeld` got, or fail after `timeout`."""
+
+    timeout: float
+
+
+@frozen_value()
+class GetHeld(Command[list[Held]]):
+    """The exchanges held now, oldest first."""
+
+
+@frozen_value()
+class ActOnHeld(Command[bool]):
+    """Release, send on or fail the held exchange `key`; `False` once it is held no more."""
+
+    key: HeldKey
+    action: str
+    value: Any = None
 
 
 @frozen_value()

@@ -19,6 +19,7 @@ behaviour a test did not ask for.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import re
 import time
@@ -30,10 +31,12 @@ from tornado import httputil, iostream, web
 
 from . import _faults
 from ._commands import HandlerError
+from ._events import EVENT_STREAM, Event
 from ._head import header_lines, normalize_name
 from ._headers import MultiDict, headers_of, multidict_of
+from ._holding import peer_gone
 from ._request import Request
-from ._response import UNSET, Raw, Response, check_chunk
+from ._response import UNSET, Raw, Response, check_chunk, check_event
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -41,6 +44,7 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from ._headers import Headers
+    from ._holding import HeldSlot
     from ._host import Conn, Host
     from ._traffic import ExchangeRecord
 
@@ -164,6 +168,7 @@ class RecordingHandler(web.RequestHandler):
         self._exchange: ExchangeRecord | None = None
         self._conn: Conn | None = None
         self._close_after = False
+        self._slot: HeldSlot | None = None  # while the test holds the response
 
     def clear(self) -> None:
         """Reset the answer: ``200``, no body, ``Server``, ``Content-Type`` and ``Date``.
@@ -300,6 +305,9 @@ class RecordingHandler(web.RequestHandler):
             response = produced
             if response.sleep:
                 await asyncio.sleep(response.sleep)
+        if response.hold:
+            await self._hold(response, request)
+            return
         if response.fault is not None and response.fault != "close_after":
             await self._fault(response)
             return
@@ -316,12 +324,76 @@ class RecordingHandler(web.RequestHandler):
             self.write(response.body)
         # not awaited (as Tornado's own handlers do): the write completes on
         # the loop, and the future never fails (a closed stream resolves it)
+        finished = self._finish_response()
+        if finished is not None:
+            finished.add_done_callback(self._written)
+
+    def _finish_response(self) -> asyncio.Future[None] | None:
+        """Finish the response; `None` when the socket took every byte at once (noted done).
+
+        Else the finish's future, after which the caller notes it.
+        """
         finished = self.finish()
         conn = self._conn
-        if close_after or conn is None or conn.stream.writing() or conn.stream.closed():
-            finished.add_done_callback(self._written)
-        else:  # the socket took every byte at once (the usual case): no callback
-            self._written()
+        if self._close_after or conn is None or conn.stream.writing() or conn.stream.closed():
+            return finished
+        self._written()  # the usual case: no callback
+        return None
+
+    async def _hold(self, response: Response, request: Request) -> None:
+        """Hold *response* until the test acts on its `Held`, then do what it says.
+
+        ``hold=True``: nothing is written until a release (the held
+        response, or the one given, served as a rule's would be) or a
+        fault.  ``hold="body"``: the head goes out now; each ``send`` is
+        one flushed chunk; a release writes the rest of the body and the
+        last chunk.  A client that leaves ends the holding
+        (`on_connection_close`).
+        """
+        conn = self._conn
+
+        def gone() -> bool:
+            return conn is None or peer_gone(conn.stream.socket)
+
+        slot = self._slot = self.host.held.open(
+            request, response.hold, response.events is not None, gone
+        )
+        try:
+            if response.hold == "body":
+                self._status(response.status)
+                self.set_status(response.status, response.reason)
+                self._apply_headers(response)
+                await self.flush()  # the head alone, chunked framing from here on
+            while (action := await slot.next()) is not None:
+                kind, value = action
+                if kind == "send":
+                    self.write(value.encode() if isinstance(value, Event) else value)
+                    await self.flush()
+                elif kind == "fail":
+                    await self._fault(Response(fault=value))
+                    return
+                elif response.hold == "body":  # released: the rest of the body
+                    await self._stream(response, request)
+                    return
+                else:  # released: served as if a rule had picked it
+                    # (its sleep and callback have run: the held one is their result)
+                    answer = (
+                        dataclasses.replace(response, hold=False, sleep=0.0, callback=None)
+                        if value is None
+                        else value
+                    )
+                    await self._serve(answer, request)
+                    return
+            # the client has gone: nothing to write
+        finally:
+            self._slot = None
+            slot.end()
+
+    def on_connection_close(self) -> None:
+        """The client closed the connection: a held response is held no more."""
+        super().on_connection_close()
+        if self._slot is not None:
+            self._slot.end()
 
     def _status(self, status: int | None) -> None:
         """The exchange's status, noted before any byte of the response is written.
@@ -356,18 +428,30 @@ class RecordingHandler(web.RequestHandler):
     async def _stream(self, response: Response, request: Request) -> None:
         """Send the body chunked, one flushed chunk per item, consumed as it is sent.
 
-        An item that is not bytes or str, or an iterator that raises, is an
-        error of the test's: it is kept for `check()`, and the connection is
-        dropped so that the client does not take half a body as whole.
+        The items are the ``events`` (each encoded), the ``chunks``, or the
+        body.  An item that is not an `Event` (bytes or str for chunks), or
+        an iterator that raises, is an error of the test's: it is kept for
+        `check()`, and the connection is dropped so that the client does not
+        take half a body as whole.  An HTTP/1.0 client gets the body
+        unframed, ended by closing the connection.
         """
-        chunks = iter(response.chunks if response.chunks is not None else (response.body,))
+        events = response.events is not None
+        if events:
+            items: Any = iter(response.events)  # type: ignore[arg-type]
+        else:
+            items = iter(response.chunks if response.chunks is not None else (response.body,))
+        if self.request.version == "HTTP/1.0":
+            self._close_after = True
         number = 0
         while True:
             try:
-                chunk = next(chunks, _END)
-                if chunk is _END:
+                item = next(items, _END)
+                if item is _END:
                     break
-                data = check_chunk("Response", chunk)
+                if events:
+                    data = check_event("Response", item).encode()
+                else:
+                    data = check_chunk("Response", item)
             except Exception as exc:
                 self._keep_error(exc, request)
                 self.detach().close()
@@ -378,8 +462,10 @@ class RecordingHandler(web.RequestHandler):
             await self.flush()
             number += 1
         self._hold_tail()  # the last chunk ("0") leaves with the FIN
-        await self.finish()
-        self._written()
+        finished = self._finish_response()
+        if finished is not None:
+            await finished
+            self._written()
 
     def _keep_error(self, exc: BaseException, request: Request | None) -> str:
         """Keep *exc* (being handled) for `check()`; its traceback text."""
@@ -419,6 +505,9 @@ class RecordingHandler(web.RequestHandler):
     def _apply_headers(self, response: Response) -> None:
         if response.json is not UNSET:
             self._headers["Content-Type"] = "application/json"
+        elif response.events is not None:
+            self._headers["Content-Type"] = EVENT_STREAM
+            self._headers["Cache-Control"] = "no-cache"
         if response.headers:
             for name in {name.lower() for name, _ in response.headers}:
                 self.clear_header(name)

@@ -38,9 +38,10 @@ from tornado.httpserver import HTTPServer
 from tornado.ioloop import IOLoop
 from tornado.iostream import IOStream, SSLIOStream
 
-from ._commands import CloseConnections
+from ._commands import ActOnHeld, CloseConnections, GetHeld, Reset
 from ._errors import ServerStateError
 from ._handler import make_app
+from ._holding import HeldBook
 from ._records import TLSInfo
 from ._tls import record_sni, sni_of
 from ._waiting import Pending
@@ -322,6 +323,8 @@ class Host:
         self.abandoned: list[str] = []
         #: Set by `close_now`: a task cancelled from now on is being shut down.
         self.closing = False
+        #: The responses held now (``Response(hold=...)``).
+        self.held = HeldBook()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._conns: dict[object, Conn] = {}
         self._handshakes: set[socket.socket] = set()
@@ -332,13 +335,22 @@ class Host:
     def apply(self, command: Command[R]) -> R:
         """Carry out a command: the recorder's at once, from any thread; the host's on its loop.
 
-        The host's own command (closing connections) hops onto the loop
-        thread; the recorder's need no hop.
+        The host's own commands (closing connections, acting on a held
+        exchange) hop onto the loop thread; the recorder's need no hop.  A
+        reset also ends every held exchange, closing its connection.
         """
+        result: Any
         if isinstance(command, CloseConnections):
-            closed: Any = self.on_loop(self.close_idle)
-            return cast("R", closed)
-        return self.recorder.apply(command)
+            result = self.on_loop(self.close_idle)
+        elif isinstance(command, ActOnHeld):
+            result = self.on_loop(lambda: self.act_on_held(command))
+        elif isinstance(command, GetHeld):
+            result = self.held.listing()
+        else:
+            result = self.recorder.apply(command)
+            if isinstance(command, Reset):
+                self.on_loop(self.drop_held)
+        return cast("R", result)
 
     def on_loop(self, work: Callable[[], R]) -> R:
         """Run *work* on the loop thread and return its result (at once when already there)."""
@@ -448,6 +460,16 @@ class Host:
                 closed += 1
         return closed
 
+    def act_on_held(self, command: ActOnHeld) -> bool:
+        """Hand the test's action to the handler of a held exchange (loop thread)."""
+        slot = self.held.slot(command.key)
+        return slot is not None and slot.push((command.action, command.value))
+
+    def drop_held(self) -> None:
+        """End every held exchange by closing its connection (a reset; loop thread)."""
+        for slot in self.held.forget():
+            slot.push(("fail", "close"))
+
     def conn_of(self, stream: object) -> Conn | None:
         """The connection of *stream*, if this host tracks it."""
         return self._conns.get(stream)
@@ -465,6 +487,9 @@ class Host:
         connection closed, so that they end on their own.
         """
         self.closing = True
+        self.held.abandon_waiters(
+            ServerStateError("the server stopped while wait_held() waited for a held response")
+        )
         if self.server is not None:
             self.server.stop()
         for sock in list(self._handshakes):

@@ -24,6 +24,7 @@ from dataclasses import field
 from typing import TYPE_CHECKING, Any, Union
 
 from ._cookie import TOKEN_RE, Cookie, normalize_cookies
+from ._events import EVENT_STREAM, Event
 from ._frozen import Frozen, assign, frozen_value
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ __all__ = [
     "Raw",
     "Response",
     "check_chunk",
+    "check_event",
     "check_key_value",
     "merge_overlays",
     "normalize_key",
@@ -204,6 +206,36 @@ def _check_chunks(where: str, chunks: object) -> object:
     return chunks
 
 
+def check_event(where: str, event: object) -> Event:
+    """One event of an event stream: an `Event`."""
+    if not isinstance(event, Event):
+        raise TypeError(f"{where}: events must hold Event(...) values, not {event!r}")
+    return event
+
+
+def _check_events(where: str, events: object) -> object:
+    """`None`, a tuple of `Event` (from a list or tuple), or any other iterable as is.
+
+    As with ``chunks``, an iterator is consumed as it is sent.
+    """
+    if events is None:
+        return None
+    if isinstance(events, (bytes, str, Event)) or not isinstance(events, Iterable):
+        raise TypeError(
+            f"{where}: events {events!r} must be an iterable of Event(...), "
+            "such as [Event('hello'), Event('bye')]"
+        )
+    if isinstance(events, (list, tuple)):
+        return tuple(check_event(where, e) for e in events)
+    return events
+
+
+def _check_hold(where: str, hold: object) -> bool | str:
+    if hold is False or hold is True or hold == "body":
+        return hold
+    raise ValueError(f"{where}: hold {hold!r}; expected False, True or 'body'")
+
+
 def _check_fault(where: str, fault: object) -> object:
     if fault is not None and not isinstance(fault, Raw) and fault not in FAULTS:
         raise ValueError(
@@ -232,14 +264,17 @@ FIELD_CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "chunk_sleep": _check_chunk_sleep,
     "fault": _check_fault,
     "reason": _check_reason,
+    "hold": _check_hold,
+    "events": _check_events,
 }
 
 #: Fields that replace each other in an overlay, and exclude each other in
 #: a `Response`: the body is given one way.
 _EXCLUDES: dict[str, tuple[str, ...]] = {
-    "data": ("json", "chunks"),
-    "json": ("data", "chunks"),
-    "chunks": ("data", "json"),
+    "data": ("json", "chunks", "events"),
+    "json": ("data", "chunks", "events"),
+    "chunks": ("data", "json", "events"),
+    "events": ("data", "json", "chunks"),
 }
 
 
@@ -272,10 +307,15 @@ def _check_framing(values: Mapping[str, Any], body: bytes) -> None:
             raise ValueError(
                 f"Response: Content-Length {', '.join(lengths)!r} is not one length ({hint})"
             )
-        if values["chunks"] is not None:
-            raise ValueError(
-                f"Response: chunks are sent chunked; drop the Content-Length header ({hint})"
-            )
+        for name, streams in (
+            ("chunks", values["chunks"] is not None),
+            ("events", values["events"] is not None),
+            ("hold='body'", values["hold"] == "body"),
+        ):
+            if streams:
+                raise ValueError(
+                    f"Response: {name} is sent chunked; drop the Content-Length header ({hint})"
+                )
         # a 304 may give the length of the representation it stands for
         if values["status"] != 304 and int(lengths[0]) != len(body):
             raise ValueError(
@@ -323,7 +363,10 @@ class Response(Frozen):
     ``data`` (bytes or str, sent UTF-8) and ``json`` (any JSON value, with
     ``Content-Type: application/json``) exclude each other; ``chunks`` (an
     iterable of bytes sent with ``Transfer-Encoding: chunked``,
-    ``chunk_sleep`` seconds apart, consumed as it is sent) excludes both.
+    ``chunk_sleep`` seconds apart, consumed as it is sent) excludes both,
+    and so does ``events`` (an iterable of `Event`: a ``text/event-stream``
+    of one flushed chunk per event; ``events=[]`` is a stream whose events
+    are all pushed later with `Held.send`).
     ``headers`` is a mapping or a list of ``(name, value)`` pairs (repeated
     names allowed; a ``Transfer-Encoding: chunked`` header sends ``data``
     chunked), ``cookies`` a mapping, pairs or `Cookie` objects.  ``sleep``
@@ -332,7 +375,10 @@ class Response(Frozen):
     (the whole response, as a keep-alive answer, then the connection is
     closed, its FIN sent with the last bytes: a client that sends its next
     request on that connection fails, every time) or a `Raw`;
-    ``reason`` replaces the status line's reason phrase.
+    ``reason`` replaces the status line's reason phrase.  ``hold=True``
+    records the request and writes nothing until the test acts on the
+    `Held` that `~tserver.TestServer.wait_held` returns; ``hold="body"``
+    sends the status line and headers at once (chunked) and holds the body.
 
     Invalid values raise `ValueError` / `TypeError` naming the field, and
     so do framing headers that contradict the body.
@@ -362,6 +408,8 @@ class Response(Frozen):
     chunk_sleep: float = 0.0
     fault: str | Raw | None = None
     reason: str | None = None
+    hold: bool | str = False
+    events: Iterable[Event] | None = None
     body: bytes = field(default=b"", init=False, repr=False, compare=False)
 
     def __init__(
@@ -377,6 +425,8 @@ class Response(Frozen):
         chunk_sleep: float = 0.0,
         fault: str | Raw | None = None,
         reason: str | None = None,
+        hold: bool | str = False,
+        events: Iterable[Event] | None = None,
     ) -> None:
         given = {
             "data": data,
@@ -390,12 +440,15 @@ class Response(Frozen):
             "chunk_sleep": chunk_sleep,
             "fault": fault,
             "reason": reason,
+            "hold": hold,
+            "events": events,
         }
         values = {name: FIELD_CHECKS[name]("Response", value) for name, value in given.items()}
         present = {
             "data": bool(values["data"]),
             "json": json is not UNSET,
             "chunks": chunks is not None,
+            "events": events is not None,
         }
         for name, others in _EXCLUDES.items():
             clash = [o for o in others if present[name] and present[o]]
@@ -412,6 +465,17 @@ class Response(Frozen):
             raise ValueError(
                 "Response: fault='truncate' needs a body (data= or json=) to cut in half"
             )
+        if values["hold"] == "body":
+            if values["fault"] is not None:
+                raise ValueError(
+                    "Response: hold='body' sends the head at once, so it cannot also be a "
+                    "fault; hold=True holds the whole answer (fail it with Held.fail)"
+                )
+            if values["status"] in (204, 304) or values["status"] < 200:
+                raise ValueError(
+                    f"Response: hold='body' holds a body, which status {values['status']} "
+                    "never has; use hold=True"
+                )
         _check_framing(values, body)
         assign(self, **values, body=body)
 
@@ -432,13 +496,18 @@ class Response(Frozen):
         """The Content-Type this response sends unless its headers set one."""
         if self.json is not UNSET:
             return "application/json"
+        if self.events is not None:
+            return EVENT_STREAM
         return "text/html; charset=utf-8"
 
     @property
     def sends_chunked(self) -> bool:
         """Whether the body goes out chunked: it streams, or a header says so."""
-        return self.chunks is not None or bool(
-            self.headers and _header_values(self.headers, "transfer-encoding")
+        return (
+            self.chunks is not None
+            or self.events is not None
+            or self.hold == "body"
+            or bool(self.headers and _header_values(self.headers, "transfer-encoding"))
         )
 
     def __repr__(self) -> str:
@@ -448,7 +517,7 @@ class Response(Frozen):
         elif self.data:
             preview = self.data[:40]
             shown.append(f"data={preview!r}{'...' if len(self.data) > 40 else ''}")
-        for name in ("headers", "cookies", "chunks"):
+        for name in ("headers", "cookies", "chunks", "events"):
             if getattr(self, name):
                 shown.append(f"{name}={getattr(self, name)!r}")
         for name, default in (("sleep", 0.0), ("chunk_sleep", 0.0)):
@@ -460,6 +529,8 @@ class Response(Frozen):
             shown.append(f"fault={self.fault!r}")
         if self.reason is not None:
             shown.append(f"reason={self.reason!r}")
+        if self.hold:
+            shown.append(f"hold={self.hold!r}")
         return f"Response({', '.join(shown)})"
 
 
@@ -471,6 +542,8 @@ _DEFAULTS: dict[str, Any] = {name: getattr(Response, name) for name in _FIELDS}
 def _clash_text(name: str, other: str) -> str:
     if {name, other} == {"data", "json"}:
         return "Response: give data= or json=, not both"
+    if "events" in (name, other):
+        return "Response: events= excludes data=, json= and chunks="
     return "Response: chunks= excludes data= and json="
 
 

@@ -18,11 +18,13 @@ from urllib.parse import urljoin
 from . import _args
 from ._backend import LocalBackend, ServeConfig, Transport
 from ._commands import (
+    ActOnHeld,
     AddRule,
     CloseConnections,
     GetConnections,
     GetCount,
     GetExchanges,
+    GetHeld,
     GetHistory,
     GetRequest,
     Reset,
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
     from ._assertions import HistoryAssertion, RequestAssertion
     from ._backend import Backend
     from ._commands import Command
+    from ._held import Held, HeldKey
     from ._records import Connection, Exchange
     from ._request import Request
 
@@ -398,6 +401,7 @@ class TestServer:
             (
                 ("callback", response.callback),
                 ("chunks", response.chunks),
+                ("events", response.events),
                 ("path", path),
                 ("match", match),
             ),
@@ -530,6 +534,46 @@ class TestServer:
         """
         count, timeout = self._wait_args("await_requests", count, timeout)
         return await self._backend.wait_async(count, timeout)
+
+    # -- held responses ---------------------------------------------------------
+
+    def wait_held(self, timeout: float = 5.0) -> Held:
+        """Block until a response is held (``Response(hold=...)``); its `Held`.
+
+        Each call returns the oldest held exchange that no earlier
+        `wait_held` or `await_held` returned.
+
+        :raises WaitTimeoutError: none came within *timeout* seconds.
+        """
+        timeout = _args.check_timeout("wait_held", timeout)
+        return self._bind(self._backend.wait_held(timeout))
+
+    async def await_held(self, timeout: float = 5.0) -> Held:
+        """`wait_held` that does not block the caller's event loop (asyncio, Tornado, trio)."""
+        timeout = _args.check_timeout("await_held", timeout)
+        return self._bind(await self._backend.wait_held_async(timeout))
+
+    @property
+    def held(self) -> list[Held]:
+        """The exchanges held now, oldest first (released, failed or abandoned ones drop out)."""
+        result: list[Held] = self._call(GetHeld())
+        return [self._bind(held) for held in result]
+
+    def _bind(self, held: Held) -> Held:
+        return held.bound(self._act_on_held)
+
+    def _act_on_held(self, key: HeldKey, action: str, value: object) -> bool:
+        if isinstance(value, Response):
+            self._check_portable(
+                "Held.release",
+                (
+                    ("callback", value.callback),
+                    ("chunks", value.chunks),
+                    ("events", value.events),
+                ),
+            )
+        result: bool = self._call(ActOnHeld(key, action, value))
+        return result
 
     @staticmethod
     def _wait_args(where: str, count: object, timeout: object) -> tuple[int, float]:
