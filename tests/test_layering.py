@@ -62,6 +62,7 @@ RANK: dict[str, float] = {
     "_body": 1.3,
     "_cookie": 1.4,
     "_events": 1.4,
+    "_encoding": 1.4,
     "_records": 1.45,
     "_request": 1.5,
     "_response": 1.5,
@@ -114,6 +115,10 @@ KNOWN_EXCEPTIONS: dict[tuple[str, str], str] = {}
 
 NO_TORNADO = (
     "_errors",
+    "_events",
+    "_encoding",
+    "_held",
+    "_holding",
     "_records",
     "_traffic",
     "_cookie",

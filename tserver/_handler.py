@@ -31,6 +31,7 @@ from tornado import httputil, iostream, web
 
 from . import _faults
 from ._commands import HandlerError
+from ._encoding import Compressor, compress
 from ._events import EVENT_STREAM, Event
 from ._head import header_lines, normalize_name
 from ._headers import MultiDict, headers_of, multidict_of
@@ -169,6 +170,7 @@ class RecordingHandler(web.RequestHandler):
         self._conn: Conn | None = None
         self._close_after = False
         self._slot: HeldSlot | None = None  # while the test holds the response
+        self._compressor: Compressor | None = None  # a streamed body's encoding=
 
     def clear(self) -> None:
         """Reset the answer: ``200``, no body, ``Server``, ``Content-Type`` and ``Date``.
@@ -321,7 +323,8 @@ class RecordingHandler(web.RequestHandler):
         if close_after:
             self._hold_tail()
         if not self._should_not_send_content(response.status):
-            self.write(response.body)
+            body = response.body
+            self.write(body if response.encoding is None else compress(response.encoding, body))
         # not awaited (as Tornado's own handlers do): the write completes on
         # the loop, and the future never fails (a closed stream resolves it)
         finished = self._finish_response()
@@ -364,10 +367,12 @@ class RecordingHandler(web.RequestHandler):
                 self.set_status(response.status, response.reason)
                 self._apply_headers(response)
                 await self.flush()  # the head alone, chunked framing from here on
+                if response.encoding is not None:
+                    self._compressor = Compressor(response.encoding)
             while (action := await slot.next()) is not None:
                 kind, value = action
                 if kind == "send":
-                    self.write(value.encode() if isinstance(value, Event) else value)
+                    self._write_piece(value.encode() if isinstance(value, Event) else value)
                     await self.flush()
                 elif kind == "fail":
                     await self._fault(Response(fault=value))
@@ -442,6 +447,8 @@ class RecordingHandler(web.RequestHandler):
             items = iter(response.chunks if response.chunks is not None else (response.body,))
         if self.request.version == "HTTP/1.0":
             self._close_after = True
+        if response.encoding is not None and self._compressor is None:
+            self._compressor = Compressor(response.encoding)
         number = 0
         while True:
             try:
@@ -458,14 +465,21 @@ class RecordingHandler(web.RequestHandler):
                 return
             if number and response.chunk_sleep:
                 await asyncio.sleep(response.chunk_sleep)
-            self.write(data)
+            self._write_piece(data)
             await self.flush()
             number += 1
+        if self._compressor is not None:
+            self.write(self._compressor.end())
         self._hold_tail()  # the last chunk ("0") leaves with the FIN
         finished = self._finish_response()
         if finished is not None:
             await finished
             self._written()
+
+    def _write_piece(self, data: bytes) -> None:
+        """One piece of a streamed body, compressed if the response has an encoding."""
+        compressor = self._compressor
+        self.write(data if compressor is None else compressor.chunk(data))
 
     def _keep_error(self, exc: BaseException, request: Request | None) -> str:
         """Keep *exc* (being handled) for `check()`; its traceback text."""
@@ -514,6 +528,8 @@ class RecordingHandler(web.RequestHandler):
             for name, value in response.headers:
                 if name.lower() != "transfer-encoding":  # Tornado frames chunked itself
                     self.add_header(name, value)
+        if response.encoding is not None and "Content-Encoding" not in self._headers:
+            self._headers["Content-Encoding"] = response.encoding
         for cookie in response.cookies:
             self.add_header("Set-Cookie", cookie.render())
 

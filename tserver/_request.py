@@ -11,6 +11,7 @@ import json as _json
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ._body import decode_text, parse_form
+from ._encoding import decode_body
 from ._frozen import Frozen, assign, frozen_value, values_of
 from ._headers import Headers, MultiDict, headers_of, multidict_of, pairs_of
 from ._records import TLSInfo
@@ -273,7 +274,7 @@ class Request(Frozen):
         return files
 
     def _parse(self) -> tuple[MultiDict, dict[str, list[UploadedFile]]]:
-        fields, parts = parse_form(self.headers.get("Content-Type"), self.data)
+        fields, parts = parse_form(self.headers.get("Content-Type"), self.content)
         form = MultiDict(fields) if fields else _EMPTY
         files: dict[str, list[UploadedFile]] = {}
         for name, filename, content_type, content in parts:
@@ -290,13 +291,24 @@ class Request(Frozen):
         return (type(self), _constructor_values(self))
 
     @property
+    def content(self) -> bytes:
+        """The body with its ``Content-Encoding`` undone (``data`` keeps it as sent).
+
+        ``gzip`` and ``deflate`` always, ``br`` and ``zstd`` when their
+        libraries are installed; a body that does not decode is left as it
+        came.  `text`, `json`, `form` and `files` read this.
+        """
+        coding = self.headers.get("Content-Encoding")
+        return self.data if coding is None else decode_body(coding, self.data)
+
+    @property
     def text(self) -> str:
         """The body decoded by the Content-Type charset (else UTF-8), errors replaced.
 
         Only a text encoding decodes a body: a ``charset`` such as
         ``base64`` or ``zlib`` falls back to UTF-8.
         """
-        return decode_text(self.data, self.headers.get("Content-Type"))
+        return decode_text(self.content, self.headers.get("Content-Type"))
 
     def json(self) -> Any:
         """The body parsed as JSON.

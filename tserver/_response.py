@@ -24,6 +24,7 @@ from dataclasses import field
 from typing import TYPE_CHECKING, Any, Union
 
 from ._cookie import TOKEN_RE, Cookie, normalize_cookies
+from ._encoding import check_encoding, compress
 from ._events import EVENT_STREAM, Event
 from ._frozen import Frozen, assign, frozen_value
 
@@ -266,6 +267,7 @@ FIELD_CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "reason": _check_reason,
     "hold": _check_hold,
     "events": _check_events,
+    "encoding": check_encoding,
 }
 
 #: Fields that replace each other in an overlay, and exclude each other in
@@ -316,6 +318,8 @@ def _check_framing(values: Mapping[str, Any], body: bytes) -> None:
                 raise ValueError(
                     f"Response: {name} is sent chunked; drop the Content-Length header ({hint})"
                 )
+        if values["encoding"] is not None:
+            body = compress(values["encoding"], body)  # what goes out
         # a 304 may give the length of the representation it stands for
         if values["status"] != 304 and int(lengths[0]) != len(body):
             raise ValueError(
@@ -375,7 +379,10 @@ class Response(Frozen):
     (the whole response, as a keep-alive answer, then the connection is
     closed, its FIN sent with the last bytes: a client that sends its next
     request on that connection fails, every time) or a `Raw`;
-    ``reason`` replaces the status line's reason phrase.  ``hold=True``
+    ``reason`` replaces the status line's reason phrase.  ``encoding``
+    (``"gzip"``, ``"deflate"``, ``"br"``, ``"zstd"``) compresses the body,
+    each chunk flushed when it streams, and sets ``Content-Encoding``
+    unless the headers set it.  ``hold=True``
     records the request and writes nothing until the test acts on the
     `Held` that `~tserver.TestServer.wait_held` returns; ``hold="body"``
     sends the status line and headers at once (chunked) and holds the body.
@@ -410,6 +417,7 @@ class Response(Frozen):
     reason: str | None = None
     hold: bool | str = False
     events: Iterable[Event] | None = None
+    encoding: str | None = None
     body: bytes = field(default=b"", init=False, repr=False, compare=False)
 
     def __init__(
@@ -427,6 +435,7 @@ class Response(Frozen):
         reason: str | None = None,
         hold: bool | str = False,
         events: Iterable[Event] | None = None,
+        encoding: str | None = None,
     ) -> None:
         given = {
             "data": data,
@@ -442,6 +451,7 @@ class Response(Frozen):
             "reason": reason,
             "hold": hold,
             "events": events,
+            "encoding": encoding,
         }
         values = {name: FIELD_CHECKS[name]("Response", value) for name, value in given.items()}
         present = {
@@ -531,6 +541,8 @@ class Response(Frozen):
             shown.append(f"reason={self.reason!r}")
         if self.hold:
             shown.append(f"hold={self.hold!r}")
+        if self.encoding is not None:
+            shown.append(f"encoding={self.encoding!r}")
         return f"Response({', '.join(shown)})"
 
 
