@@ -28,6 +28,7 @@ __all__ = [
     "plain_response",
     "refuse_body",
     "truncated",
+    "whole",
     "write_and_close",
 ]
 
@@ -54,14 +55,28 @@ def close(stream: iostream.IOStream, *, reset: bool) -> None:
     stream.close()
 
 
+def _head(
+    status: int, reason: str | None, headers: Iterable[tuple[str, str]], extra: list[str]
+) -> bytes:
+    lines = [f"HTTP/1.1 {status} {reason or responses.get(status, 'Unknown')}"]
+    lines += [f"{name}: {value}" for name, value in headers]
+    lines += extra
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
 def truncated(
     status: int, reason: str | None, headers: Iterable[tuple[str, str]], body: bytes
 ) -> bytes:
     """A response whose ``Content-Length`` promises *body* but that holds half of it."""
-    lines = [f"HTTP/1.1 {status} {reason or responses.get(status, 'Unknown')}"]
-    lines += [f"{name}: {value}" for name, value in headers]
-    lines.append(f"Content-Length: {len(body)}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body[: len(body) // 2]
+    return _head(status, reason, headers, [f"Content-Length: {len(body)}"]) + body[: len(body) // 2]
+
+
+def whole(
+    status: int, reason: str | None, headers: Iterable[tuple[str, str]], body: bytes
+) -> bytes:
+    """A whole response with its ``Content-Length``, that closes the connection."""
+    kept = [(n, v) for n, v in headers if n.lower() not in ("content-length", "connection")]
+    return _head(status, reason, kept, [f"Content-Length: {len(body)}", "Connection: close"]) + body
 
 
 def plain_response(status: int, body: bytes, server: str) -> bytes:

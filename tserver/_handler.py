@@ -19,9 +19,12 @@ behaviour a test did not ask for.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import copy
 import dataclasses
 import inspect
 import re
+import socket
 import time
 import traceback
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -57,6 +60,11 @@ _DISPATCH = "TSERVER_DISPATCH"
 _EMPTY = MultiDict()
 _END = object()  # the end of a stream of chunks
 _LENGTH_RE = re.compile(r"[0-9]+")
+#: ``rate=``: slices per second at most, the largest slice, and the send
+#: buffer of a dripping connection (the kernel doubles what it is given).
+_DRIPS_PER_SECOND = 20
+_DRIP_MAX = 4096
+_DRIP_BUFFER = 4096
 
 # Values that recur from request to request (header lines, methods, paths)
 # are kept once: a server holding thousands of requests stores each distinct
@@ -171,6 +179,9 @@ class RecordingHandler(web.RequestHandler):
         self._close_after = False
         self._slot: HeldSlot | None = None  # while the test holds the response
         self._compressor: Compressor | None = None  # a streamed body's encoding=
+        self._pace: list[float] | None = None  # rate=: [start, bytes sent]
+        self._sndbuf: int | None = None  # the send buffer a drip shrank
+        self._read_pace: list[float] | None = None  # read_rate=: [start, bytes, rate]
 
     def clear(self) -> None:
         """Reset the answer: ``200``, no body, ``Server``, ``Content-Type`` and ``Date``.
@@ -217,14 +228,76 @@ class RecordingHandler(web.RequestHandler):
                 _faults.plain_response(413, answer.encode(), SERVER_HEADER),
                 declared,
             )
+        recorder = self.host.recorder
+        if recorder.head_rules:  # a rule may decide on the head, before the body
+            planned = recorder.peek(self._build_request(peek=True))
+            if planned is not None:
+                waits = self.request.headers.get("Expect", "").lower() == "100-continue"
+                if waits and planned.expect == "refuse":
+                    return self._refuse(declared)
+                if waits and planned.expect == "withhold":
+                    # Tornado answers 100 when its headers ask; the record
+                    # keeps the head as sent
+                    del self.request.headers["Expect"]
+                if planned.read_rate is not None:
+                    self._read_slowly(planned.read_rate)
         # Tornado dispatches on getattr(self, method.lower()); route every
         # token (PROPFIND, PURGE, ...) to one coroutine, restored there.
         self.request.method = _DISPATCH
         return None
 
-    def data_received(self, chunk: bytes) -> None:
-        """Collect the body as it arrives."""
+    async def _refuse(self, declared: int | None) -> None:
+        """``expect="refuse"``: record the request, answer it now, never read its body."""
+        request = self._request = self._build_request()
+        response, self._exchange = self.host.recorder.record_exchange(request)
+        self._status(response.status)
+        self.set_status(response.status, response.reason)
+        self._apply_headers(response)
+        body = response.body
+        if response.encoding is not None:
+            body = compress(response.encoding, body)
+        data = _faults.whole(response.status, response.reason, self._headers.get_all(), body)
+        await _faults.refuse_body(self.detach(), data, declared or 0)
+        self._written()
+
+    def _read_slowly(self, rate: float) -> None:
+        """``read_rate=``: read the body at about *rate* bytes per second.
+
+        Small reads (this request's own copy of Tornado's connection
+        parameters), each followed by the wait its bytes are due, and a
+        small receive buffer: what the client sends beyond the buffers
+        waits in its own, and its writes block.
+        """
+        connection: Any = self.request.connection
+        params = copy.copy(connection.params)
+        params.chunk_size = max(1, min(_DRIP_MAX, int(rate / _DRIPS_PER_SECOND)))
+        connection.params = params
+        sock = None if self._conn is None else self._conn.stream.socket
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _DRIP_BUFFER)
+        self._read_pace = [asyncio.get_running_loop().time(), 0.0, rate]
+
+    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+        """Collect the body as it arrives (with ``read_rate``, no faster than it says)."""
         self._body.append(chunk)
+        pace = self._read_pace
+        if pace is None:
+            return None
+        conn = self._conn
+        if self.host.closing or conn is None or conn.stream.closed():
+            return None  # nobody to pace: let Tornado drain its buffer and end
+        pace[1] += len(chunk)
+        wait = pace[0] + pace[1] / pace[2] - asyncio.get_running_loop().time()
+        return self._pause(wait) if wait > 0 else None
+
+    async def _pause(self, seconds: float) -> None:
+        """A read's wait; a shutdown ends it quietly (Tornado then meets the closed stream)."""
+        try:
+            await asyncio.sleep(seconds)
+        except asyncio.CancelledError:
+            if not self.host.closing:
+                raise
 
     async def tserver_dispatch(self) -> None:
         """Record the request, then serve the response the recorder picked."""
@@ -243,10 +316,11 @@ class RecordingHandler(web.RequestHandler):
                 self.detach().close()
             raise
 
-    def _build_request(self) -> Request:
+    def _build_request(self, *, peek: bool = False) -> Request:
         # The hot path of every request, and what the history keeps: no
         # lookup index is built (Headers makes it on first use), and values
-        # seen before are shared (see _share).
+        # seen before are shared (see _share).  *peek*: the head alone, for
+        # Recorder.peek, counted nowhere.
         req = self.request
         conn = self._conn = self.host.conn_of(getattr(req.connection, "stream", None))
         tls = chunk_sizes = None
@@ -255,7 +329,8 @@ class RecordingHandler(web.RequestHandler):
             headers, raw_headers = _headers_of(head)
             target = conn.target
             record = conn.record
-            index, position, tls = record.index, record.next_exchange(req.version), record.tls
+            position = record.requests if peek else record.next_exchange(req.version)
+            index, tls = record.index, record.tls
             if conn.chunks is not None:  # the body came chunked
                 chunk_sizes = tuple(conn.chunks)
         else:  # its connection closed under it (a stop() racing this request)
@@ -324,7 +399,13 @@ class RecordingHandler(web.RequestHandler):
             self._hold_tail()
         if not self._should_not_send_content(response.status):
             body = response.body
-            self.write(body if response.encoding is None else compress(response.encoding, body))
+            if response.encoding is not None:
+                body = compress(response.encoding, body)
+            if response.rate is not None and body and self.request.method != "HEAD":
+                self._headers["Content-Length"] = str(len(body))
+                await self._send(body, response.rate)
+            else:
+                self.write(body)
         # not awaited (as Tornado's own handlers do): the write completes on
         # the loop, and the future never fails (a closed stream resolves it)
         finished = self._finish_response()
@@ -372,8 +453,8 @@ class RecordingHandler(web.RequestHandler):
             while (action := await slot.next()) is not None:
                 kind, value = action
                 if kind == "send":
-                    self._write_piece(value.encode() if isinstance(value, Event) else value)
-                    await self.flush()
+                    piece = value.encode() if isinstance(value, Event) else value
+                    await self._send(self._compressed(piece), response.rate)
                 elif kind == "fail":
                     await self._fault(Response(fault=value))
                     return
@@ -427,8 +508,14 @@ class RecordingHandler(web.RequestHandler):
         The bytes may still sit in its write buffer: `Host.close_idle` waits
         for that too.
         """
-        if self._conn is not None:
-            self._conn.busy = False
+        conn = self._conn
+        if conn is not None:
+            conn.busy = False
+            if self._sndbuf is not None and conn.stream.socket is not None:
+                with contextlib.suppress(OSError):  # the kernel doubled it: give half
+                    conn.stream.socket.setsockopt(
+                        socket.SOL_SOCKET, socket.SO_SNDBUF, self._sndbuf // 2
+                    )
 
     async def _stream(self, response: Response, request: Request) -> None:
         """Send the body chunked, one flushed chunk per item, consumed as it is sent.
@@ -465,8 +552,7 @@ class RecordingHandler(web.RequestHandler):
                 return
             if number and response.chunk_sleep:
                 await asyncio.sleep(response.chunk_sleep)
-            self._write_piece(data)
-            await self.flush()
+            await self._send(self._compressed(data), response.rate)
             number += 1
         if self._compressor is not None:
             self.write(self._compressor.end())
@@ -476,10 +562,47 @@ class RecordingHandler(web.RequestHandler):
             await finished
             self._written()
 
-    def _write_piece(self, data: bytes) -> None:
+    def _compressed(self, data: bytes) -> bytes:
         """One piece of a streamed body, compressed if the response has an encoding."""
         compressor = self._compressor
-        self.write(data if compressor is None else compressor.chunk(data))
+        return data if compressor is None else compressor.chunk(data)
+
+    async def _send(self, data: bytes, rate: float | None) -> None:
+        """Write *data* and flush it; with *rate*, as a drip of small slices.
+
+        A drip keeps its pace across the whole response: each slice waits
+        until the bytes sent before it, at *rate* bytes per second, have had
+        their time, so the first slice goes at once and the average is never
+        faster than *rate*.  The socket's send buffer is kept small meanwhile,
+        so the kernel holds little of what the loop has let go.
+        """
+        if rate is None:
+            self.write(data)
+            await self.flush()
+            return
+        loop = asyncio.get_running_loop()
+        if self._pace is None:
+            self._pace = [loop.time(), 0]
+            self._small_send_buffer()
+        size = max(1, min(_DRIP_MAX, int(rate / _DRIPS_PER_SECOND)))
+        for start in range(0, len(data), size):
+            due = self._pace[0] + self._pace[1] / rate
+            wait = due - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            piece = data[start : start + size]
+            self.write(piece)
+            await self.flush()
+            self._pace[1] += len(piece)
+
+    def _small_send_buffer(self) -> None:
+        """Shrink the send buffer for a drip (`on_finish` puts it back)."""
+        conn = self._conn
+        sock = None if conn is None else conn.stream.socket
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                self._sndbuf = sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _DRIP_BUFFER)
 
     def _keep_error(self, exc: BaseException, request: Request | None) -> str:
         """Keep *exc* (being handled) for `check()`; its traceback text."""

@@ -217,6 +217,9 @@ class Recorder:
         }
 
     def _clear(self) -> None:
+        #: Whether a rule may act on a request's head, before its body
+        #: (``expect=``, ``read_rate=``): the handler then asks `peek`.
+        self.head_rules = False
         self._rules: list[Rule] = []
         self._next_rule = 0
         self._defaults: dict[str | None, Overlay] = {}
@@ -283,6 +286,7 @@ class Recorder:
         while position and self._rules[position - 1].spec.priority < cmd.priority:
             position -= 1
         self._rules.insert(position, rule)
+        self.head_rules = self.head_rules or _acts_on_head(cmd.response)
         return rule.id
 
     def _reset(self, cmd: Reset) -> None:
@@ -334,6 +338,7 @@ class Recorder:
         state = cmd.state
         self._clear()
         self._rules = list(state.rules)
+        self.head_rules = any(_acts_on_head(rule.spec.response) for rule in self._rules)
         self._next_rule = state.next_rule
         self._defaults = dict(state.defaults)
         self._once = dict(state.once)
@@ -446,6 +451,22 @@ class Recorder:
             return cached, None
         return self._default_for(method, once_any, once_method), None
 
+    def peek(self, request: Request) -> Response | None:
+        """The response of the rule that would answer *request* now, counting nothing down.
+
+        For what must be decided on a request's head, before its body is
+        read: the rule is picked for real when the request is recorded.
+        `None` when no rule matches (the default response acts on no head).
+        """
+        with self._lock:
+            for rule in self._rules:
+                try:
+                    if rule.why_not(request, explain=False) is None:
+                        return rule.spec.response
+                except Exception:
+                    continue
+        return None
+
     def _default_for(
         self, method: str, once_any: Overlay | None, once_method: Overlay | None
     ) -> Response:
@@ -529,6 +550,11 @@ class Recorder:
         for _, _, fail in waiters:
             if fail is not None:
                 fail(error)
+
+
+def _acts_on_head(response: Response) -> bool:
+    """Whether *response* decides something before the request's body is read."""
+    return response.read_rate is not None or response.expect in ("refuse", "withhold")
 
 
 def _nothing() -> bool:

@@ -158,6 +158,37 @@ def _check_chunk_sleep(where: str, sleep: object) -> float:
     return _check_seconds(where, sleep, "chunk_sleep")
 
 
+def _check_rate_of(where: str, rate: object, name: str) -> float | None:
+    if rate is None:
+        return None
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)):
+        raise TypeError(f"{where}: {name} {rate!r} must be a number of bytes per second, or None")
+    if not 0 < rate < math.inf:
+        raise ValueError(f"{where}: {name} {rate!r} must be > 0 bytes per second")
+    return float(rate)
+
+
+def _check_rate(where: str, rate: object) -> float | None:
+    return _check_rate_of(where, rate, "rate")
+
+
+def _check_read_rate(where: str, rate: object) -> float | None:
+    return _check_rate_of(where, rate, "read_rate")
+
+
+#: What ``expect=`` accepts: what to do with a request's ``Expect: 100-continue``.
+EXPECTS = (None, "continue", "refuse", "withhold")
+
+
+def _check_expect(where: str, expect: object) -> str | None:
+    if expect not in EXPECTS:
+        raise ValueError(
+            f"{where}: expect {expect!r}; expected None or 'continue' (answer 100 Continue), "
+            "'refuse' (answer now, never read the body) or 'withhold' (no 100)"
+        )
+    return expect
+
+
 def _check_data(where: str, data: object) -> bytes:
     if isinstance(data, str):
         return data.encode("utf-8")
@@ -268,6 +299,9 @@ FIELD_CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "hold": _check_hold,
     "events": _check_events,
     "encoding": check_encoding,
+    "rate": _check_rate,
+    "read_rate": _check_read_rate,
+    "expect": _check_expect,
 }
 
 #: Fields that replace each other in an overlay, and exclude each other in
@@ -382,7 +416,13 @@ class Response(Frozen):
     ``reason`` replaces the status line's reason phrase.  ``encoding``
     (``"gzip"``, ``"deflate"``, ``"br"``, ``"zstd"``) compresses the body,
     each chunk flushed when it streams, and sets ``Content-Encoding``
-    unless the headers set it.  ``hold=True``
+    unless the headers set it.  ``rate`` sends the body at about that many
+    bytes per second (a slow drip); ``read_rate`` reads the request body at
+    about that many bytes per second (a client's write timeout).
+    ``expect`` says what a request's ``Expect: 100-continue`` gets:
+    ``None`` or ``"continue"`` a ``100 Continue``; ``"refuse"`` this
+    response at once, the body never read; ``"withhold"`` no ``100``, so
+    the client must send its body without one.  ``hold=True``
     records the request and writes nothing until the test acts on the
     `Held` that `~tserver.TestServer.wait_held` returns; ``hold="body"``
     sends the status line and headers at once (chunked) and holds the body.
@@ -418,6 +458,9 @@ class Response(Frozen):
     hold: bool | str = False
     events: Iterable[Event] | None = None
     encoding: str | None = None
+    rate: float | None = None
+    read_rate: float | None = None
+    expect: str | None = None
     body: bytes = field(default=b"", init=False, repr=False, compare=False)
 
     def __init__(
@@ -436,6 +479,9 @@ class Response(Frozen):
         hold: bool | str = False,
         events: Iterable[Event] | None = None,
         encoding: str | None = None,
+        rate: float | None = None,
+        read_rate: float | None = None,
+        expect: str | None = None,
     ) -> None:
         given = {
             "data": data,
@@ -452,6 +498,9 @@ class Response(Frozen):
             "hold": hold,
             "events": events,
             "encoding": encoding,
+            "rate": rate,
+            "read_rate": read_rate,
+            "expect": expect,
         }
         values = {name: FIELD_CHECKS[name]("Response", value) for name, value in given.items()}
         present = {
@@ -475,6 +524,19 @@ class Response(Frozen):
             raise ValueError(
                 "Response: fault='truncate' needs a body (data= or json=) to cut in half"
             )
+        if values["expect"] == "refuse":
+            given = [
+                name
+                for name in ("callback", "chunks", "events", "fault", "rate")
+                if values[name] is not None
+            ]
+            if values["hold"]:
+                given.append("hold")
+            if given:
+                raise ValueError(
+                    "Response: expect='refuse' answers before the body is read, with the "
+                    f"status, headers and body as given; it cannot have {', '.join(given)}"
+                )
         if values["hold"] == "body":
             if values["fault"] is not None:
                 raise ValueError(
@@ -541,8 +603,9 @@ class Response(Frozen):
             shown.append(f"reason={self.reason!r}")
         if self.hold:
             shown.append(f"hold={self.hold!r}")
-        if self.encoding is not None:
-            shown.append(f"encoding={self.encoding!r}")
+        for name in ("encoding", "rate", "read_rate", "expect"):
+            if getattr(self, name) is not None:
+                shown.append(f"{name}={getattr(self, name)!r}")
         return f"Response({', '.join(shown)})"
 
 

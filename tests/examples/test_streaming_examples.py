@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import httpx
 import pytest
@@ -114,3 +115,31 @@ def test_an_sse_consumer_resumes_with_last_event_id() -> None:
 
         assert seen == ["a", "b"]
         srv.assert_request(1).has_header("Last-Event-ID", "1")
+
+
+def test_a_slow_download() -> None:
+    with TestServer() as srv:
+        srv.add_response(Response(b"x" * 4000, rate=8000))  # half a second in all
+
+        started = time.monotonic()
+        with httpx.Client(timeout=httpx.Timeout(10, read=0.2)) as client:
+            body = client.get(srv.url).content  # each read is prompt: no read timeout
+        assert body == b"x" * 4000
+        assert time.monotonic() - started >= 0.45  # but the whole takes its time
+
+
+def test_a_slow_server_reading_an_upload() -> None:
+    with TestServer() as srv:
+        srv.add_response(Response(read_rate=1000), method="POST")  # 1 kB/s
+
+        with pytest.raises(httpx.WriteTimeout):  # the client's writes block
+            httpx.post(srv.url, content=b"u" * (16 << 20), timeout=httpx.Timeout(10, write=0.3))
+
+
+def test_expect_100_continue_refused() -> None:
+    with TestServer() as srv:
+        srv.add_response(Response(status=417, expect="refuse"), method="POST")
+
+        response = httpx.post(srv.url, content=b"big", headers={"Expect": "100-continue"})
+        assert response.status_code == 417
+        srv.assert_request().has_header("Expect", "100-continue").has_data(b"")  # never read
