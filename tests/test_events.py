@@ -232,3 +232,13 @@ def test_openai_streams_a_chat_completion(server: TestServer) -> None:
     request = server.assert_request().has_method("POST").has_path("/v1/chat/completions")
     assert json.loads(server.request.data)["stream"] is True
     assert request is not None
+
+
+def test_events_go_chunk_sleep_apart(server: TestServer) -> None:
+    import time
+
+    server.add_response(Response(events=[Event("a"), Event("b"), Event("c")], chunk_sleep=0.1))
+    started = time.monotonic()
+    with httpx.Client(timeout=10) as client:
+        assert client.get(server.url).text == "data: a\n\ndata: b\n\ndata: c\n\n"
+    assert time.monotonic() - started >= 0.2  # two gaps

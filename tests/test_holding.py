@@ -353,3 +353,15 @@ def test_what_a_stopped_server_answers_for_its_host() -> None:
         srv.wait_held()
     with pytest.raises(ServerStateError, match="not running"):
         asyncio.run(srv.await_held())
+
+
+def test_a_release_must_cross_to_a_child_too() -> None:
+    with TestServer(mode="subprocess") as srv:
+        srv.add_response(Response(hold=True))
+        fetch = _get(srv)
+        held = srv.wait_held()
+        with pytest.raises(ValueError, match=r"Held.release: callback .* lambda or a closure"):
+            held.release(Response(callback=lambda request: b"x"))
+        assert srv.held == [held]  # refused before it was sent: still held
+        held.release(Response(b"plain"))
+        assert fetch.join().content == b"plain"
