@@ -173,15 +173,6 @@ class _Decoder:
         return bool(self.state.eof)
 
 
-def _read_until(sock: socket.socket, end: bytes) -> bytes:
-    data = b""
-    while not data.endswith(end):
-        chunk = sock.recv(65536)
-        assert chunk, f"closed after {data!r}"
-        data += chunk
-    return data
-
-
 def _read_chunk(reader: BinaryIO) -> bytes:
     """One chunk of a chunked body, read whole (``b""``: the last chunk)."""
     size = int(reader.readline().strip(), 16)

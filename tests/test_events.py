@@ -12,19 +12,10 @@ from collections.abc import Iterator
 import aiohttp
 import httpx
 import pytest
+from helpers.wire import read_until
 from httpx_sse import connect_sse
 
 from tserver import Event, Response, TestServer
-
-
-def _read_until(sock: socket.socket, end: bytes) -> bytes:
-    data = b""
-    while not data.endswith(end):
-        chunk = sock.recv(65536)
-        assert chunk, f"closed after {data!r}"
-        data += chunk
-    return data
-
 
 # -- Event ---------------------------------------------------------------------------
 
@@ -94,7 +85,7 @@ def test_an_event_stream_is_one_flushed_chunk_per_event(server: TestServer) -> N
     server.add_response(Response(events=events))
     with socket.create_connection((server.address, server.port), timeout=10) as sock:
         sock.sendall(b"GET /events HTTP/1.1\r\nHost: t\r\n\r\n")
-        data = _read_until(sock, b"0\r\n\r\n")
+        data = read_until(sock, b"0\r\n\r\n")
     head, _, body = data.partition(b"\r\n\r\n")
     head += b"\r\n"
     assert b"\r\nContent-Type: text/event-stream\r\n" in head

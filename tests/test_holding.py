@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 import requests
+from helpers.wire import read_until
 
 from tserver import (
     Event,
@@ -52,15 +53,6 @@ def _get(server: TestServer, path: str = "/", **kwargs: Any) -> Fetch:
 
 def _connect(server: TestServer) -> socket.socket:
     return socket.create_connection((server.address, server.port), timeout=10)
-
-
-def _read_until(sock: socket.socket, end: bytes) -> bytes:
-    data = b""
-    while not data.endswith(end):
-        chunk = sock.recv(65536)
-        assert chunk, f"closed after {data!r}"
-        data += chunk
-    return data
 
 
 def test_a_held_response_waits_for_release(server: TestServer) -> None:
@@ -105,7 +97,7 @@ def test_hold_body_sends_the_head_then_each_chunk_on_demand(server: TestServer) 
     server.add_response(Response(b"rest", status=201, headers={"X-B": "2"}, hold="body"))
     with _connect(server) as sock:
         sock.sendall(b"GET /stream HTTP/1.1\r\nHost: t\r\n\r\n")
-        head = _read_until(sock, b"\r\n\r\n")
+        head = read_until(sock, b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 201 Created\r\n")
         assert b"\r\nTransfer-Encoding: chunked\r\n" in head
         assert b"\r\nX-B: 2\r\n" in head
@@ -113,15 +105,15 @@ def test_hold_body_sends_the_head_then_each_chunk_on_demand(server: TestServer) 
         assert held.hold == "body"
         assert server.exchanges[0].status == 201  # the status line went out
         assert held.send(b"one") is True
-        assert _read_until(sock, b"one\r\n") == b"3\r\none\r\n"
+        assert read_until(sock, b"one\r\n") == b"3\r\none\r\n"
         assert held.send("twö") is True
-        assert _read_until(sock, "twö\r\n".encode()) == "4\r\ntwö\r\n".encode()
+        assert read_until(sock, "twö\r\n".encode()) == "4\r\ntwö\r\n".encode()
         assert held.release() is True
-        assert _read_until(sock, b"0\r\n\r\n") == b"4\r\nrest\r\n0\r\n\r\n"
+        assert read_until(sock, b"0\r\n\r\n") == b"4\r\nrest\r\n0\r\n\r\n"
         assert server.held == []
         # the next request on the connection is read once the last one is done
         sock.sendall(b"GET /next HTTP/1.1\r\nHost: t\r\n\r\n")
-        assert _read_until(sock, b"\r\n\r\n").startswith(b"HTTP/1.1 200")
+        assert read_until(sock, b"\r\n\r\n").startswith(b"HTTP/1.1 200")
     assert server.exchanges[0].completed
 
 
@@ -155,7 +147,7 @@ def test_fail_closes_resets_or_writes_raw_bytes(server: TestServer, hold: bool |
         with _connect(server) as sock:
             sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
             if hold == "body":
-                _read_until(sock, b"\r\n\r\n")
+                read_until(sock, b"\r\n\r\n")
             assert server.wait_held().fail(fault) is True
             data = b""
             try:
@@ -220,7 +212,7 @@ def test_wait_held_returns_each_exchange_once_oldest_first(server: TestServer) -
             server.wait_held(timeout=0.05)
         for held in server.held:
             held.release()
-        assert _read_until(one, b"\r\n\r\n").startswith(b"HTTP/1.1 200")
+        assert read_until(one, b"\r\n\r\n").startswith(b"HTTP/1.1 200")
 
 
 def test_a_held_exchange_counts_against_its_rule(mode: str) -> None:
@@ -316,11 +308,11 @@ def test_hold_body_to_an_http_1_0_client_ends_with_the_close(server: TestServer)
     server.add_response(Response(hold="body"))
     with _connect(server) as sock:
         sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
-        head = _read_until(sock, b"\r\n\r\n")
+        head = read_until(sock, b"\r\n\r\n")
         assert b"Transfer-Encoding" not in head
         held = server.wait_held()
         held.send(b"abc")
-        assert _read_until(sock, b"abc") == b"abc"
+        assert read_until(sock, b"abc") == b"abc"
         held.release()
         assert sock.recv(65536) == b""  # the end of the body is the close
 

@@ -96,15 +96,11 @@ class Event(Frozen):
 
 def encode_event(event: Event) -> bytes:
     """The wire form of *event*."""
-    lines = []
-    if event.comment is not None:
-        lines.append(f": {event.comment}")
-    if event.event is not None:
-        lines.append(f"event: {event.event}")
-    if event.id is not None:
-        lines.append(f"id: {event.id}")
-    if event.retry is not None:
-        lines.append(f"retry: {event.retry}")
+    lines = [] if event.comment is None else [f": {event.comment}"]
+    for name in ("event", "id", "retry"):
+        value = getattr(event, name)
+        if value is not None:
+            lines.append(f"{name}: {value}")
     data = event.data
     if not isinstance(data, str):
         lines.append(f"data: {_json.dumps(data)}")

@@ -597,13 +597,9 @@ class Response(Frozen):
                 shown.append(f"{name}={getattr(self, name)!r}")
         if self.callback is not None:
             shown.append(f"callback={getattr(self.callback, '__qualname__', self.callback)}")
-        if self.fault is not None:
-            shown.append(f"fault={self.fault!r}")
-        if self.reason is not None:
-            shown.append(f"reason={self.reason!r}")
         if self.hold:
             shown.append(f"hold={self.hold!r}")
-        for name in ("encoding", "rate", "read_rate", "expect"):
+        for name in ("fault", "reason", "encoding", "rate", "read_rate", "expect"):
             if getattr(self, name) is not None:
                 shown.append(f"{name}={getattr(self, name)!r}")
         return f"Response({', '.join(shown)})"
