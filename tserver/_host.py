@@ -38,7 +38,7 @@ from tornado.httpserver import HTTPServer
 from tornado.ioloop import IOLoop
 from tornado.iostream import IOStream, SSLIOStream
 
-from ._commands import ActOnHeld, CloseConnections, GetHeld, Reset
+from ._commands import ActOnHeld, CloseConnections, GetConnections, GetHeld, Reset
 from ._errors import ServerStateError
 from ._handler import make_app
 from ._holding import HeldBook
@@ -336,7 +336,8 @@ class Host:
         """Carry out a command: the recorder's at once, from any thread; the host's on its loop.
 
         The host's own commands (closing connections, acting on a held
-        exchange) hop onto the loop thread; the recorder's need no hop.  A
+        exchange) hop onto the loop thread, and so does reading the
+        connections; the recorder's need no hop.  A
         reset also ends every held exchange, closing its connection.
         """
         result: Any
@@ -346,6 +347,10 @@ class Host:
             result = self.on_loop(lambda: self.act_on_held(command))
         elif isinstance(command, GetHeld):
             result = self.held.listing()
+        elif isinstance(command, GetConnections):
+            # after the loop's current step: a TLS handshake that has just
+            # failed (its alert already with the client) is recorded by then
+            result = self.on_loop(lambda: self.recorder.apply(command))
         else:
             result = self.recorder.apply(command)
             if isinstance(command, Reset):
