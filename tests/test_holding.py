@@ -357,3 +357,22 @@ def test_a_release_must_cross_to_a_child_too() -> None:
         assert srv.held == [held]  # refused before it was sent: still held
         held.release(Response(b"plain"))
         assert fetch.join().content == b"plain"
+
+
+def test_inline_mode_streams_events_compressed_and_dripped() -> None:
+    async def main() -> tuple[str, str, str]:
+        srv = InlineTestServer()
+        srv.start()
+        try:
+            srv.add_response(Response(events=[Event("a"), Event("b")], encoding="gzip", rate=4000))
+            srv.add_response(Response(b"no", status=413, expect="refuse"), path="/up")
+            async with httpx.AsyncClient(timeout=10) as client:
+                events = await client.get(srv.url)
+                refused = await client.post(
+                    srv.get_url("/up"), content=b"x", headers={"Expect": "100-continue"}
+                )
+            return events.text, events.headers["Content-Encoding"], refused.text
+        finally:
+            srv.stop()
+
+    assert asyncio.run(main()) == ("data: a\n\ndata: b\n\n", "gzip", "no")
