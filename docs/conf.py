@@ -52,7 +52,7 @@ default_role = "py:obj"
 nitpicky = True
 primary_domain = "py"
 highlight_language = "python3"
-exclude_patterns = ["_build"]
+exclude_patterns = ["_build", "violations_table.rst", "violations_catalogue.rst"]
 root_doc = "index"
 
 # -- autodoc -----------------------------------------------------------------

@@ -38,12 +38,14 @@ from ._response import UNSET as UNSET
 from ._response import Raw as Raw
 from ._response import Response as Response
 from ._version import __version__ as __version__
+from ._violations import VIOLATIONS as VIOLATIONS
 
 if TYPE_CHECKING:
     from ._server import TestServer as TestServer
 
 __all__ = (
     "UNSET",
+    "VIOLATIONS",
     "Connection",
     "Cookie",
     "Event",

@@ -42,6 +42,8 @@ from ._holding import peer_gone
 from ._request import Request
 from ._response import UNSET, Raw, Response, check_chunk, check_event
 from ._version import __version__
+from ._violations import HEAD_VIOLATIONS
+from ._violations import render as render_violation
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable
@@ -235,6 +237,8 @@ class RecordingHandler(web.RequestHandler):
                 waits = self.request.headers.get("Expect", "").lower() == "100-continue"
                 if waits and planned.expect == "refuse":
                     return self._refuse(declared)
+                if planned.violation in HEAD_VIOLATIONS:
+                    return self._answer_early()
                 if waits and planned.expect == "withhold":
                     # Tornado answers 100 when its headers ask; the record
                     # keeps the head as sent
@@ -258,6 +262,32 @@ class RecordingHandler(web.RequestHandler):
             body = compress(response.encoding, body)
         data = _faults.whole(response.status, response.reason, self._headers.get_all(), body)
         await _faults.refuse_body(self.detach(), data, declared or 0)
+        self._written()
+
+    async def _answer_early(self) -> None:
+        """``violation="response-before-request-body"``: answer and close, the body unread."""
+        request = self._request = self._build_request()
+        response, self._exchange = self.host.recorder.record_exchange(request)
+        if response.violation is None:  # another rule took it meanwhile: answer it whole
+            response = dataclasses.replace(response, violation="response-before-request-body")
+        await self._violate(response)
+
+    async def _violate(self, response: Response) -> None:
+        """Write *response* broken as its ``violation`` says, then close the connection."""
+        assert response.violation is not None
+        self._status(response.status)
+        self.set_status(response.status, response.reason)
+        self._apply_headers(response)
+        headers = [
+            (name, value)
+            for name, value in self._headers.get_all()
+            if name.lower() not in ("content-length", "transfer-encoding")
+        ]
+        body = response.body
+        if response.encoding is not None:
+            body = compress(response.encoding, body)
+        data = render_violation(response.violation, response.status, response.reason, headers, body)
+        await _faults.write_and_close(self.detach(), data)
         self._written()
 
     def _read_slowly(self, rate: float) -> None:
@@ -387,6 +417,9 @@ class RecordingHandler(web.RequestHandler):
             return
         if response.fault is not None and response.fault != "close_after":
             await self._fault(response)
+            return
+        if response.violation is not None:
+            await self._violate(response)
             return
         close_after = self._close_after = response.fault == "close_after"
         self._status(response.status)

@@ -70,6 +70,7 @@ from ._errors import WaitTimeoutError
 from ._formatting import describe_rule, describe_selector, mismatch_text, no_rule_text
 from ._response import Overlay, Response, merge_overlays, overlay_with
 from ._traffic import ConnRecord, ExchangeRecord
+from ._violations import HEAD_VIOLATIONS
 from ._waiting import Pending
 
 if TYPE_CHECKING:
@@ -554,7 +555,11 @@ class Recorder:
 
 def _acts_on_head(response: Response) -> bool:
     """Whether *response* decides something before the request's body is read."""
-    return response.read_rate is not None or response.expect in ("refuse", "withhold")
+    return (
+        response.read_rate is not None
+        or response.expect in ("refuse", "withhold")
+        or response.violation in HEAD_VIOLATIONS
+    )
 
 
 def _nothing() -> bool:

@@ -27,6 +27,7 @@ from ._cookie import TOKEN_RE, Cookie, normalize_cookies
 from ._encoding import check_encoding, compress
 from ._events import EVENT_STREAM, Event
 from ._frozen import Frozen, assign, frozen_value
+from ._violations import check_violation
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable
@@ -302,6 +303,7 @@ FIELD_CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "rate": _check_rate,
     "read_rate": _check_read_rate,
     "expect": _check_expect,
+    "violation": check_violation,
 }
 
 #: Fields that replace each other in an overlay, and exclude each other in
@@ -422,7 +424,8 @@ class Response(Frozen):
     ``expect`` says what a request's ``Expect: 100-continue`` gets:
     ``None`` or ``"continue"`` a ``100 Continue``; ``"refuse"`` this
     response at once, the body never read; ``"withhold"`` no ``100``, so
-    the client must send its body without one.  ``hold=True``
+    the client must send its body without one.  ``violation`` names a way
+    to break the response on the wire (`tserver.VIOLATIONS`).  ``hold=True``
     records the request and writes nothing until the test acts on the
     `Held` that `~tserver.TestServer.wait_held` returns; ``hold="body"``
     sends the status line and headers at once (chunked) and holds the body.
@@ -461,6 +464,7 @@ class Response(Frozen):
     rate: float | None = None
     read_rate: float | None = None
     expect: str | None = None
+    violation: str | None = None
     body: bytes = field(default=b"", init=False, repr=False, compare=False)
 
     def __init__(
@@ -482,6 +486,7 @@ class Response(Frozen):
         rate: float | None = None,
         read_rate: float | None = None,
         expect: str | None = None,
+        violation: str | None = None,
     ) -> None:
         given = {
             "data": data,
@@ -501,6 +506,7 @@ class Response(Frozen):
             "rate": rate,
             "read_rate": read_rate,
             "expect": expect,
+            "violation": violation,
         }
         values = {name: FIELD_CHECKS[name]("Response", value) for name, value in given.items()}
         present = {
@@ -536,6 +542,19 @@ class Response(Frozen):
                 raise ValueError(
                     "Response: expect='refuse' answers before the body is read, with the "
                     f"status, headers and body as given; it cannot have {', '.join(given)}"
+                )
+        if values["violation"] is not None:
+            given = [
+                name
+                for name in ("chunks", "events", "fault", "rate", "expect")
+                if values[name] is not None
+            ]
+            if values["hold"] == "body":
+                given.append("hold='body'")
+            if given:
+                raise ValueError(
+                    f"Response: violation={values['violation']!r} breaks the status, headers "
+                    f"and body on the wire; it cannot have {', '.join(given)}"
                 )
         if values["hold"] == "body":
             if values["fault"] is not None:
@@ -599,7 +618,7 @@ class Response(Frozen):
             shown.append(f"callback={getattr(self.callback, '__qualname__', self.callback)}")
         if self.hold:
             shown.append(f"hold={self.hold!r}")
-        for name in ("fault", "reason", "encoding", "rate", "read_rate", "expect"):
+        for name in ("fault", "reason", "encoding", "rate", "read_rate", "expect", "violation"):
             if getattr(self, name) is not None:
                 shown.append(f"{name}={getattr(self, name)!r}")
         return f"Response({', '.join(shown)})"
