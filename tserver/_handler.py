@@ -169,21 +169,23 @@ class RecordingHandler(web.RequestHandler):
     SUPPORTED_METHODS = _AnyMethod(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
 
     host: Host
+    # What a request may set; the class holds the defaults, so that the
+    # common request sets none of them (each costs a little per request).
+    _request: Request | None = None  # once recorded
+    _exchange: ExchangeRecord | None = None
+    _conn: Conn | None = None
+    _close_after = False
+    _slot: HeldSlot | None = None  # while the test holds the response
+    _compressor: Compressor | None = None  # a streamed body's encoding=
+    _pace: list[float] | None = None  # rate=: [start, bytes sent]
+    _sndbuf: int | None = None  # the send buffer a drip shrank
+    _read_pace: list[float] | None = None  # read_rate=: [start, bytes, rate]
 
     def initialize(self, host: Host) -> None:
         """Receive the host from the application."""
         self.host = host
         self._body: list[bytes] = []
         self._method = ""
-        self._request: Request | None = None  # once recorded
-        self._exchange: ExchangeRecord | None = None
-        self._conn: Conn | None = None
-        self._close_after = False
-        self._slot: HeldSlot | None = None  # while the test holds the response
-        self._compressor: Compressor | None = None  # a streamed body's encoding=
-        self._pace: list[float] | None = None  # rate=: [start, bytes sent]
-        self._sndbuf: int | None = None  # the send buffer a drip shrank
-        self._read_pace: list[float] | None = None  # read_rate=: [start, bytes, rate]
 
     def clear(self) -> None:
         """Reset the answer: ``200``, no body, ``Server``, ``Content-Type`` and ``Date``.
@@ -403,6 +405,16 @@ class RecordingHandler(web.RequestHandler):
         )
 
     async def _serve(self, response: Response, request: Request) -> None:
+        if response.plain:  # the common answer: status, headers, a whole body
+            self._status(response.status)
+            self.set_status(response.status, response.reason)
+            self._apply_headers(response)
+            if not self._should_not_send_content(response.status):
+                self.write(response.body)
+            finished = self._finish_response()
+            if finished is not None:
+                finished.add_done_callback(self._written)
+            return
         if response.sleep:
             await asyncio.sleep(response.sleep)
         if response.callback is not None:

@@ -466,6 +466,10 @@ class Response(Frozen):
     expect: str | None = None
     violation: str | None = None
     body: bytes = field(default=b"", init=False, repr=False, compare=False)
+    #: Nothing but a status, headers and a whole body: the handler's short way.
+    plain: bool = field(default=True, init=False, repr=False, compare=False)
+    #: Whether the body goes out chunked: it streams, or a header says so.
+    sends_chunked: bool = field(default=False, init=False, repr=False, compare=False)
 
     def __init__(
         self,
@@ -568,7 +572,14 @@ class Response(Frozen):
                     "never has; use hold=True"
                 )
         _check_framing(values, body)
-        assign(self, **values, body=body)
+        chunked = (
+            values["chunks"] is not None
+            or values["events"] is not None
+            or values["hold"] == "body"
+            or bool(values["headers"] and _header_values(values["headers"], "transfer-encoding"))
+        )
+        plain = not chunked and not any(values[name] for name in _NOT_PLAIN)
+        assign(self, **values, body=body, plain=plain, sends_chunked=chunked)
 
     @classmethod
     def _from_checked(cls, values: Mapping[str, Any]) -> Response:
@@ -590,16 +601,6 @@ class Response(Frozen):
         if self.events is not None:
             return EVENT_STREAM
         return "text/html; charset=utf-8"
-
-    @property
-    def sends_chunked(self) -> bool:
-        """Whether the body goes out chunked: it streams, or a header says so."""
-        return (
-            self.chunks is not None
-            or self.events is not None
-            or self.hold == "body"
-            or bool(self.headers and _header_values(self.headers, "transfer-encoding"))
-        )
 
     def __repr__(self) -> str:
         shown = [f"status={self.status}"]
@@ -623,6 +624,9 @@ class Response(Frozen):
                 shown.append(f"{name}={getattr(self, name)!r}")
         return f"Response({', '.join(shown)})"
 
+
+#: The fields that take a response off the handler's short way when set.
+_NOT_PLAIN = ("sleep", "callback", "fault", "hold", "encoding", "rate", "violation")
 
 #: The constructor's fields, in order (`Response.body` is computed).
 _FIELDS = tuple(FIELD_CHECKS)
