@@ -209,6 +209,23 @@ def test_serve_json_prints_one_object_per_request(cli: list[Cli]) -> None:
     assert proc.rest(proc.stdout) == ["Stopped by SIGTERM after 1 request (1 PUT)."]
 
 
+def test_serve_writes_the_har_at_exit(cli: list[Cli], tmp_path: Path) -> None:
+    path = tmp_path / "traffic.har"
+    proc = start(cli, "serve", "--har", str(path), "--status", "418")
+    url = proc.serving_url()
+    send(url, "POST", "/tea?cup=1", b"leaves")
+    proc.line()
+    assert proc.stop(signal.SIGINT) == 0
+    assert proc.rest(proc.stdout) == [
+        "Stopped by SIGINT after 1 request (1 POST).",
+        f"HAR of the traffic written to {path}",
+    ]
+    (entry,) = json.loads(path.read_text(encoding="utf-8"))["log"]["entries"]
+    assert entry["request"]["method"] == "POST"
+    assert entry["request"]["postData"]["text"] == "leaves"
+    assert entry["response"]["status"] == 418
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_serve_stops_cleanly_on_a_signal_with_no_requests(cli: list[Cli], signum: int) -> None:
     proc = start(cli, "serve")
@@ -321,7 +338,7 @@ def test_help_has_commands_and_examples() -> None:
 def test_serve_help_lists_every_option() -> None:
     result = run("serve", "--help")
     assert result.returncode == 0
-    for option in ("--address", "--port", "--status", "--data", "--header", "--json"):
+    for option in ("--address", "--port", "--status", "--data", "--header", "--json", "--har"):
         assert option in result.stdout
 
 

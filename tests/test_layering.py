@@ -74,6 +74,7 @@ RANK: dict[str, float] = {
     "_commands": 2,
     "_wire": 2.2,
     # row 3, state: the recorder and its books of connections and exchanges
+    "_har": 2.4,
     "_traffic": 2.5,
     "_holding": 2.6,
     "_recorder": 3,
@@ -121,6 +122,7 @@ NO_TORNADO = (
     "_violations",
     "_held",
     "_holding",
+    "_har",
     "_records",
     "_traffic",
     "_cookie",

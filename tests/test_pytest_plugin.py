@@ -342,3 +342,47 @@ def test_each(tserver, n, tmp_path_factory):
     # one server per worker session, never shared between workers
     assert all(len(p) == 1 for p in ports.values()), ports
     assert len({next(iter(p)) for p in ports.values()}) == len(ports)
+
+
+@pytest.mark.parametrize("fixture", ["tserver", "tserver_subprocess"])
+def test_a_failed_test_writes_the_har_of_its_traffic(
+    pytester: pytest.Pytester, fixture: str
+) -> None:
+    make_tests(
+        pytester,
+        f"""
+def test_fails({fixture}):
+    {fixture}.add_response(Response(status=503), count=1)
+    assert get({fixture}.url)[0] == 503
+    assert get({fixture}.get_url("/again"))[0] == 503, "the client expected two 503s"
+
+def test_passes({fixture}):
+    assert get({fixture}.url)[0] == 200
+""",
+    )
+    folder = pytester.path / "hars"
+    result = pytester.runpytest_inprocess(f"--tserver-har={folder}")
+    result.assert_outcomes(passed=1, failed=1)
+    (written,) = folder.iterdir()
+    assert written.name == "test_plugin_use.py_test_fails.har"
+    result.stdout.fnmatch_lines([f"*fixture: HAR of the traffic written to {written}"])
+    har = json.loads(written.read_text(encoding="utf-8"))
+    entries = har["log"]["entries"]
+    assert [(e["request"]["url"].rsplit("/", 1)[1], e["response"]["status"]) for e in entries] == [
+        ("", 503),
+        ("again", 200),
+    ]
+
+
+def test_no_har_without_the_option(pytester: pytest.Pytester) -> None:
+    make_tests(
+        pytester,
+        """
+def test_fails(tserver):
+    get(tserver.url)
+    assert False
+""",
+    )
+    result = pytester.runpytest_inprocess()
+    result.assert_outcomes(failed=1)
+    assert "HAR of the traffic" not in result.stdout.str()

@@ -36,6 +36,7 @@ __all__ = [
     "GetConnections",
     "GetExchanges",
     "GetCount",
+    "GetHar",
     "GetHeld",
     "GetHistory",
     "GetRequest",
@@ -141,6 +142,13 @@ class Served(Command[list[Request]]):
 
 
 @frozen_value()
+class GetHar(Command[dict[str, Any]]):
+    """The HAR 1.2 log of the exchanges since the last reset (`server_ip` for each entry)."""
+
+    server_ip: str
+
+
+@frozen_value()
 class CloseConnections(Command[int]):
     """Close every connection idle between requests; how many were closed."""
 
@@ -241,7 +249,8 @@ class RecorderState(Frozen):
     ``lost`` says what a child could not send back (a matcher that no
     longer pickles once it has run, say), each part described instead.
     ``exchanges`` holds, for each request of ``history``, ``(rule, status,
-    completed)``; ``connections`` the connections since the last reset.
+    completed, answer)`` (the answer is `tserver._har.Answer`);
+    ``connections`` the connections since the last reset.
     """
 
     rules: tuple[Any, ...] = ()
@@ -253,6 +262,6 @@ class RecorderState(Frozen):
     errors: tuple[HandlerError, ...] = ()
     unmatched: tuple[str, ...] = ()
     lost: tuple[str, ...] = ()
-    exchanges: tuple[tuple[int | None, int | None, bool], ...] = ()
+    exchanges: tuple[tuple[Any, ...], ...] = ()
     connections: tuple[Any, ...] = ()
     next_connection: int = 0

@@ -36,6 +36,7 @@ from . import _faults
 from ._commands import HandlerError
 from ._encoding import Compressor, compress
 from ._events import EVENT_STREAM, Event
+from ._har import STREAM_CAP
 from ._head import header_lines, normalize_name
 from ._headers import MultiDict, headers_of, multidict_of
 from ._holding import peer_gone
@@ -256,7 +257,7 @@ class RecordingHandler(web.RequestHandler):
         """``expect="refuse"``: record the request, answer it now, never read its body."""
         request = self._request = self._build_request()
         response, self._exchange = self.host.recorder.record_exchange(request)
-        self._status(response.status)
+        self._status(response)
         self.set_status(response.status, response.reason)
         self._apply_headers(response)
         body = response.body
@@ -277,7 +278,7 @@ class RecordingHandler(web.RequestHandler):
     async def _violate(self, response: Response) -> None:
         """Write *response* broken as its ``violation`` says, then close the connection."""
         assert response.violation is not None
-        self._status(response.status)
+        self._status(response)
         self.set_status(response.status, response.reason)
         self._apply_headers(response)
         headers = [
@@ -406,7 +407,7 @@ class RecordingHandler(web.RequestHandler):
 
     async def _serve(self, response: Response, request: Request) -> None:
         if response.plain:  # the common answer: status, headers, a whole body
-            self._status(response.status)
+            self._status(response)
             self.set_status(response.status, response.reason)
             self._apply_headers(response)
             if not self._should_not_send_content(response.status):
@@ -434,7 +435,7 @@ class RecordingHandler(web.RequestHandler):
             await self._violate(response)
             return
         close_after = self._close_after = response.fault == "close_after"
-        self._status(response.status)
+        self._status(response)
         self.set_status(response.status, response.reason)
         self._apply_headers(response)
         if response.sends_chunked:
@@ -489,7 +490,7 @@ class RecordingHandler(web.RequestHandler):
         )
         try:
             if response.hold == "body":
-                self._status(response.status)
+                self._status(response)
                 self.set_status(response.status, response.reason)
                 self._apply_headers(response)
                 await self.flush()  # the head alone, chunked framing from here on
@@ -499,6 +500,7 @@ class RecordingHandler(web.RequestHandler):
                 kind, value = action
                 if kind == "send":
                     piece = value.encode() if isinstance(value, Event) else value
+                    self._keep_streamed(piece)
                     await self._send(self._compressed(piece), response.rate)
                 elif kind == "fail":
                     await self._fault(Response(fault=value))
@@ -526,13 +528,15 @@ class RecordingHandler(web.RequestHandler):
         if self._slot is not None:
             self._slot.end()
 
-    def _status(self, status: int | None) -> None:
-        """The exchange's status, noted before any byte of the response is written.
+    def _status(self, response: Response) -> None:
+        """The exchange's status and response, noted before any byte of it is written.
 
         The loop thread is the only writer of an exchange's fields (see `._traffic`).
         """
-        if self._exchange is not None:
-            self._exchange.status = status
+        exchange = self._exchange
+        if exchange is not None:
+            exchange.status = response.status
+            exchange.response = response
 
     def _hold_tail(self) -> None:
         """``close_after``: what is written from now on leaves with the close."""
@@ -541,8 +545,10 @@ class RecordingHandler(web.RequestHandler):
 
     def _written(self, _: object = None) -> None:
         """The response was handed to the socket whole: the exchange is complete."""
-        if self._exchange is not None:
-            self._exchange.completed = True
+        exchange = self._exchange
+        if exchange is not None:
+            exchange.completed = True
+            exchange.finished_at = time.time()
         conn = self._conn
         if conn is not None and self._close_after:  # a stale keep-alive connection, on purpose
             conn.stream.close()
@@ -597,6 +603,7 @@ class RecordingHandler(web.RequestHandler):
                 return
             if number and response.chunk_sleep:
                 await asyncio.sleep(response.chunk_sleep)
+            self._keep_streamed(data)
             await self._send(self._compressed(data), response.rate)
             number += 1
         if self._compressor is not None:
@@ -606,6 +613,17 @@ class RecordingHandler(web.RequestHandler):
         if finished is not None:
             await finished
             self._written()
+
+    def _keep_streamed(self, data: bytes) -> None:
+        """Keep what a stream sends, for the HAR log, up to its cap."""
+        exchange = self._exchange
+        if exchange is None:
+            return
+        kept = exchange.streamed or b""
+        room = STREAM_CAP - len(kept)
+        if len(data) > room:
+            exchange.truncated = True
+        exchange.streamed = kept + data[: max(room, 0)]
 
     def _compressed(self, data: bytes) -> bytes:
         """One piece of a streamed body, compressed if the response has an encoding."""
@@ -677,10 +695,12 @@ class RecordingHandler(web.RequestHandler):
             # of its own in a callback must fail the test at check(), not end
             # the server's event loop or drop the connection unanswered.
             text = self._keep_error(exc, request)
-            self._status(500)
+            plain = {"Content-Type": "text/plain; charset=utf-8"}
+            failed = Response(f"tserver: the response callback raised\n\n{text}", 500, plain)
+            self._status(failed)
             self.set_status(500)
-            self.set_header("Content-Type", "text/plain; charset=utf-8")
-            await self.finish(f"tserver: the response callback raised\n\n{text}")
+            self._apply_headers(failed)
+            await self.finish(failed.body)
             self._written()
             return None
 
@@ -703,10 +723,13 @@ class RecordingHandler(web.RequestHandler):
 
     async def _fault(self, response: Response) -> None:
         fault = response.fault
+        exchange = self._exchange
+        if exchange is not None:  # what was asked for, whether a status line goes out or not
+            exchange.response, exchange.finished_at = response, time.time()
         if isinstance(fault, Raw):
             await _faults.write_and_close(self.detach(), fault.data)
         elif fault == "truncate":
-            self._status(response.status)  # a status line does go out
+            self._status(response)  # a status line does go out
             self._apply_headers(response)
             data = _faults.truncated(
                 response.status, response.reason, self._headers.get_all(), response.body

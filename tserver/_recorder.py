@@ -55,6 +55,7 @@ from ._commands import (
     GetConnections,
     GetCount,
     GetExchanges,
+    GetHar,
     GetHistory,
     GetRequest,
     HandlerError,
@@ -68,6 +69,7 @@ from ._commands import (
 )
 from ._errors import WaitTimeoutError
 from ._formatting import describe_rule, describe_selector, mismatch_text, no_rule_text
+from ._har import har_log
 from ._response import Overlay, Response, merge_overlays, overlay_with
 from ._traffic import ConnRecord, ExchangeRecord
 from ._violations import HEAD_VIOLATIONS
@@ -214,6 +216,7 @@ class Recorder:
             Restore: self._restore,
             GetConnections: self._get_connections,
             GetExchanges: self._get_exchanges,
+            GetHar: self._get_har,
             Served: self._served,
         }
 
@@ -347,7 +350,7 @@ class Recorder:
         self._count = state.count
         self._errors = list(state.errors)
         self._unmatched = list(state.unmatched)
-        metas = state.exchanges or [(None, None, False)] * len(state.history)
+        metas = state.exchanges or [(None, None, False, None)] * len(state.history)
         self._exchanges.extend(
             ExchangeRecord(request, *meta)
             for request, meta in zip(state.history, metas, strict=True)
@@ -360,6 +363,12 @@ class Recorder:
 
     def _get_exchanges(self, cmd: GetExchanges) -> list[Exchange]:
         return [e.value() for e in self._exchanges]
+
+    def _get_har(self, cmd: GetHar) -> dict[str, Any]:
+        return har_log(
+            [(e.request, e.rule, e.status, e.completed, e.answer()) for e in self._exchanges],
+            cmd.server_ip,
+        )
 
     def _served(self, cmd: Served) -> list[Request]:
         return [e.request for e in self._exchanges if e.rule == cmd.rule]

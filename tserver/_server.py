@@ -9,6 +9,8 @@ history stays readable after `stop`.
 
 from __future__ import annotations
 
+import json
+import os
 import ssl as _ssl
 import threading
 import warnings
@@ -24,6 +26,7 @@ from ._commands import (
     GetConnections,
     GetCount,
     GetExchanges,
+    GetHar,
     GetHeld,
     GetHistory,
     GetRequest,
@@ -450,6 +453,23 @@ class TestServer:
         """
         result: int = self._call(CloseConnections())
         return result
+
+    # -- the traffic as HAR --------------------------------------------------------
+
+    def to_har(self) -> dict[str, Any]:
+        """The exchanges since the last reset as a HAR 1.2 log (a dict of JSON values).
+
+        Browsers' network panels and HAR viewers open it; see the how-to
+        "Look at the traffic of a failed test" for what each field holds.
+        """
+        result: dict[str, Any] = self._call(GetHar(self._address))
+        return result
+
+    def save_har(self, path: str | os.PathLike[str]) -> None:
+        """Write `to_har` to the file *path* (UTF-8 JSON)."""
+        text = json.dumps(self.to_har(), indent=1, ensure_ascii=False)
+        with open(path, "w", encoding="utf-8") as file:
+            file.write(text)
 
     # -- reading requests -------------------------------------------------------
 

@@ -19,16 +19,18 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from ._har import Answer, answer_of
 from ._records import Connection, Exchange
 
 if TYPE_CHECKING:
     from ._records import TLSInfo
     from ._request import Request
+    from ._response import Response
 
 __all__ = ["ConnRecord", "ExchangeRecord", "Meta"]
 
-#: What crosses for an exchange besides its request: ``(rule, status, completed)``.
-Meta = tuple["int | None", "int | None", bool]
+#: What crosses for an exchange besides its request: ``(rule, status, completed, answer)``.
+Meta = tuple["int | None", "int | None", bool, "Answer | None"]
 
 
 class ConnRecord:
@@ -95,9 +97,27 @@ class ConnRecord:
 
 
 class ExchangeRecord:
-    """One request and what answers it, while the response is written."""
+    """One request and what answers it, while the response is written.
 
-    __slots__ = ("completed", "request", "rule", "status")
+    ``response`` is the `~tserver.Response` whose status line went out
+    (the handler keeps a reference, nothing more); ``finished_at`` when the
+    answer ended; ``streamed`` what a stream sent (up to
+    `~tserver._har.STREAM_CAP` bytes, ``truncated`` past it).  The HAR log
+    makes its `Answer` of them when asked (`answer`); a record restored
+    from a child has its answer already.
+    """
+
+    __slots__ = (
+        "_answer",
+        "completed",
+        "finished_at",
+        "request",
+        "response",
+        "rule",
+        "status",
+        "streamed",
+        "truncated",
+    )
 
     def __init__(
         self,
@@ -105,15 +125,29 @@ class ExchangeRecord:
         rule: int | None = None,
         status: int | None = None,
         completed: bool = False,
+        answer: Answer | None = None,
     ) -> None:
         self.request = request
         self.rule = rule
         self.status = status
         self.completed = completed
+        self._answer = answer
+        self.response: Response | None = None
+        self.finished_at: float | None = None
+        self.streamed: bytes | None = None
+        self.truncated = False
+
+    def answer(self) -> Answer:
+        """What the HAR log says of its response."""
+        if self._answer is not None:
+            return self._answer
+        return answer_of(
+            self.response, self.status, self.finished_at, self.streamed, self.truncated
+        )
 
     def meta(self) -> Meta:
-        """What crosses for it besides its request."""
-        return (self.rule, self.status, self.completed)
+        """What crosses for it besides its request (a child's final state)."""
+        return (self.rule, self.status, self.completed, self.answer())
 
     def value(self) -> Exchange:
         """The frozen `Exchange` it is now."""

@@ -135,6 +135,12 @@ def _build_parser() -> argparse.ArgumentParser:
         help="a header of every answer; repeat for more (the same name may repeat)",
     )
     serve.add_argument(
+        "--har",
+        metavar="FILE",
+        help="at exit, write the traffic to FILE as a HAR 1.2 log (the last "
+        f"{_HISTORY_LIMIT} requests)",
+    )
+    serve.add_argument(
         "--json",
         action="store_true",
         help="print one JSON object per request (method, path, query_string, "
@@ -321,6 +327,9 @@ def _serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             srv.stop()
         printer.show(srv.history)  # what came between the last wake-up and the stop
         out.write(printer.summary(srv.request_count, stopper.signame or "a signal") + "\n")
+        if args.har:
+            srv.save_har(args.har)
+            out.write(f"HAR of the traffic written to {args.har}\n")
         out.flush()
     except BrokenPipeError:  # e.g. `tserver serve | head -3`: nobody reads any more
         with contextlib.suppress(OSError, ValueError):

@@ -23,6 +23,8 @@ own servers on their own free ports: nothing is shared between workers.
 
 from __future__ import annotations
 
+import os
+import re
 from typing import TYPE_CHECKING, Any, Protocol
 
 import pytest
@@ -75,7 +77,7 @@ def _watch(item: pytest.Item, server: TestServer, label: str) -> _Watched:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    """Add ``--tserver-mode``."""
+    """Add ``--tserver-mode`` and ``--tserver-har``."""
     group = parser.getgroup("tserver", "tserver: a recording HTTP test server")
     group.addoption(
         "--tserver-mode",
@@ -85,6 +87,52 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="the mode of the 'tserver' fixture and the default mode of "
         "'tserver_factory' servers: thread (default) or subprocess",
     )
+    group.addoption(
+        "--tserver-har",
+        dest="tserver_har",
+        metavar="DIR",
+        default=None,
+        help="write DIR/<test id>.har, the traffic of each server a failed test used (HAR 1.2)",
+    )
+
+
+_HAR_WRITTEN = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """With ``--tserver-har``: a failed test's traffic goes to a HAR file the report names."""
+    report = yield
+    folder = item.config.getoption("tserver_har")
+    watched = item.stash.get(_WATCHED, [])
+    if folder and report.failed and watched and not item.stash.get(_HAR_WRITTEN, False):
+        item.stash[_HAR_WRITTEN] = True
+        lines = _write_hars(folder, item, watched)
+        longrepr: Any = report.longrepr
+        if hasattr(longrepr, "addsection"):  # the traceback's repr: shown at its end
+            longrepr.addsection("tserver", "\n".join(lines))
+        else:
+            report.sections.append(("tserver", "\n".join(lines)))
+    return report
+
+
+def _write_hars(folder: str, item: pytest.Item, watched: list[_Watched]) -> list[str]:
+    """One HAR file per server *item* used (``<test id>.har``, numbered if several); a line each."""
+    os.makedirs(folder, exist_ok=True)
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", item.nodeid).strip("_")[:200]
+    paths = []
+    for number, one in enumerate(watched):
+        name = f"{stem}.har" if len(watched) == 1 else f"{stem}-{number + 1}.har"
+        path = os.path.join(folder, name)
+        try:
+            one.server.save_har(path)
+        except (TestServerError, OSError) as exc:
+            paths.append(f"{one.label}: no HAR written ({exc})")
+            continue
+        paths.append(f"{one.label}: HAR of the traffic written to {path}")
+    return paths
 
 
 @pytest.hookimpl(wrapper=True)
