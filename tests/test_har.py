@@ -207,3 +207,100 @@ def test_the_logged_headers_are_the_headers_sent(server: TestServer, response: R
         return Counter(h for h in headers if h[0] != "Date")
 
     assert without_date(logged) == without_date(sent)
+
+
+def _entry(server: TestServer, index: int = 0) -> dict[str, Any]:
+    return server.to_har()["log"]["entries"][index]  # type: ignore[no-any-return]
+
+
+def test_text_bodies_are_text(server: TestServer) -> None:
+    form = "a=1&b=%C3%BC"
+    requests.post(server.url, data={"a": "1", "b": "ü"}, timeout=10)
+    latin = "café".encode("latin-1")
+    requests.post(
+        server.url, data=latin, headers={"Content-Type": "text/plain; charset=iso-8859-1"}
+    )
+    requests.post(server.url, data="ünïcode".encode(), timeout=10)  # no type stated
+    requests.post(server.url, files={"f": ("t.txt", b"text only")}, timeout=10)
+    posts = [e["request"]["postData"] for e in server.to_har()["log"]["entries"]]
+    assert [p.get("_encoding") for p in posts] == [None] * 4
+    assert posts[0]["text"] == form
+    assert posts[1]["text"] == "café"
+    assert posts[2]["text"] == "ünïcode"
+    assert "text only" in posts[3]["text"]
+
+
+def test_what_the_log_says_was_sent(server: TestServer) -> None:
+    server.add_response(Response(b"abc", headers={"Content-Length": "3"}), path="/own")
+    server.add_response(Response(b"x" * 500, encoding="gzip"), path="/gzip")
+    server.add_response(Response(b"0123456789", fault="truncate"), path="/cut")
+    server.add_response(Response(b"BODY", violation="body-on-204"), path="/v204")
+    with requests.Session() as session:
+        session.get(server.get_url("/own"), timeout=10)
+        session.get(server.get_url("/gzip"), timeout=10)
+        session.head(server.get_url("/own"), timeout=10)
+        with pytest.raises(requests.RequestException):
+            session.get(server.get_url("/cut"), timeout=10)
+        session.get(server.get_url("/v204"), timeout=10)
+    requests.get(server.get_url("/own"), headers={"Connection": "close"}, timeout=10)
+    own, gzip_, head, cut, v204, closing = server.to_har()["log"]["entries"]
+
+    def names(entry: dict[str, Any]) -> list[str]:
+        return [h["name"] for h in entry["response"]["headers"]]
+
+    assert names(own).count("Content-Length") == 1
+    assert gzip_["response"]["content"]["size"] == 500  # decoded
+    assert gzip_["response"]["bodySize"] < 100  # as it crossed the wire
+    assert head["response"]["content"]["size"] == 0  # no body answers a HEAD
+    assert cut["response"]["content"]["text"] == "01234"  # half of it went out
+    assert v204["response"]["status"] == 204  # what the wire said
+    assert v204["response"]["content"]["text"] == "BODY"
+    assert {"name": "Connection", "value": "close"} in closing["response"]["headers"]
+    date = next(h["value"] for h in own["response"]["headers"] if h["name"] == "Date")
+    received = datetime.datetime.fromisoformat(own["startedDateTime"].replace("Z", "+00:00"))
+    assert abs(email_date(date) - received).total_seconds() < 1.5
+
+
+def email_date(value: str) -> datetime.datetime:
+    import email.utils
+
+    return email.utils.parsedate_to_datetime(value)
+
+
+def test_an_http_1_0_request_is_answered_in_http_1_1(server: TestServer) -> None:
+    with socket.create_connection((server.address, server.port), timeout=10) as sock:
+        sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        assert sock.makefile("rb").readline().startswith(b"HTTP/1.1 200")
+    entry = _entry(server)
+    assert (entry["request"]["httpVersion"], entry["response"]["httpVersion"]) == (
+        "HTTP/1.0",
+        "HTTP/1.1",
+    )
+
+
+def test_a_fresh_response_is_not_kept_whole() -> None:
+    import gc
+    import weakref
+
+    made: list[weakref.ref[Response]] = []
+
+    def big(request: Any) -> Response:
+        response = Response(b"b" * (1 << 20))
+        made.append(weakref.ref(response))
+        return response
+
+    with TestServer() as srv:
+        srv.add_response(Response(callback=big))
+        assert len(requests.get(srv.url, timeout=10).content) == 1 << 20
+        srv.wait_request()
+        requests.get(srv.get_url("/sync"), timeout=10)  # the first exchange is done by now
+        gc.collect()
+        assert made[0]() is None  # its 1 MiB body is not kept for the log
+        content = _entry(srv)["response"]["content"]
+        assert content["size"] == STREAM_CAP
+
+
+def test_a_server_named_by_host_name_logs_its_address() -> None:
+    with TestServer(address="localhost") as srv:
+        requests.get(f"http://localhost:{srv.port}/", timeout=10)
+        assert _entry(srv)["serverIPAddress"] in ("127.0.0.1", "::1")

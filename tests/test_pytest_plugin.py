@@ -8,6 +8,7 @@ The plugin is found through its ``pytest11`` entry point, as for a user.
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -364,7 +365,7 @@ def test_passes({fixture}):
     result = pytester.runpytest_inprocess(f"--tserver-har={folder}")
     result.assert_outcomes(passed=1, failed=1)
     (written,) = folder.iterdir()
-    assert written.name == "test_plugin_use.py_test_fails.har"
+    assert re.fullmatch(r"test_plugin_use\.py_test_fails-[0-9a-f]{8}\.har", written.name)
     result.stdout.fnmatch_lines([f"*fixture: HAR of the traffic written to {written}"])
     har = json.loads(written.read_text(encoding="utf-8"))
     entries = har["log"]["entries"]
@@ -386,3 +387,19 @@ def test_fails(tserver):
     result = pytester.runpytest_inprocess()
     result.assert_outcomes(failed=1)
     assert "HAR of the traffic" not in result.stdout.str()
+
+
+def test_ids_that_read_alike_get_files_of_their_own(pytester: pytest.Pytester) -> None:
+    make_tests(
+        pytester,
+        """
+@pytest.mark.parametrize("name", ["a/b", "a b", "a_b"])
+def test_fails(tserver, name):
+    get(tserver.get_url("/" + name.replace(" ", "%20")))
+    assert False
+""",
+    )
+    folder = pytester.path / "hars"
+    result = pytester.runpytest_inprocess(f"--tserver-har={folder}")
+    result.assert_outcomes(failed=3)
+    assert len(list(folder.iterdir())) == 3

@@ -316,3 +316,26 @@ def test_the_client_table_has_every_violation_and_every_client() -> None:
                 r"\**(raises |hangs|accepts silently|wrong body silently|varies: )", cell
             )
     assert names == list(VIOLATIONS)
+
+
+def test_no_content_stays_without_content(server: TestServer) -> None:
+    server.add_response(Response(BODY, violation="header-space-before-colon"), path="/")
+    with socket.create_connection((server.address, server.port), timeout=10) as sock:
+        sock.sendall(b"HEAD / HTTP/1.1\r\nHost: t\r\n\r\n")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    lines, rest = _split(data)
+    assert _values(lines, b"content-length") == [b"%d" % len(BODY)]
+    assert rest == b""  # the violation is the header, not a body on a HEAD
+    server.add_response(Response(status=204, violation="header-nul-byte"), path="/204")
+    lines, rest = _split(_fetch(server, "204"))
+    assert lines[0].startswith(b"HTTP/1.1 204 ")
+    assert not _values(lines, b"content-length")
+    assert rest == b""
+
+
+def test_response_before_request_body_has_nothing_to_wait_for() -> None:
+    for extra in ({"callback": print}, {"sleep": 1.0}, {"hold": True}):
+        with pytest.raises(ValueError, match="cannot have"):
+            Response(violation="response-before-request-body", **extra)  # type: ignore[arg-type]

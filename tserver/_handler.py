@@ -36,7 +36,7 @@ from . import _faults
 from ._commands import HandlerError
 from ._encoding import Compressor, compress
 from ._events import EVENT_STREAM, Event
-from ._har import STREAM_CAP
+from ._har import STREAM_CAP, answer_from_wire
 from ._head import header_lines, normalize_name
 from ._headers import MultiDict, headers_of, multidict_of
 from ._holding import peer_gone
@@ -181,6 +181,7 @@ class RecordingHandler(web.RequestHandler):
     _pace: list[float] | None = None  # rate=: [start, bytes sent]
     _sndbuf: int | None = None  # the send buffer a drip shrank
     _read_pace: list[float] | None = None  # read_rate=: [start, bytes, rate]
+    _fresh = False  # the response was made for this request (a callback's, a release's)
 
     def initialize(self, host: Host) -> None:
         """Receive the host from the application."""
@@ -289,7 +290,13 @@ class RecordingHandler(web.RequestHandler):
         body = response.body
         if response.encoding is not None:
             body = compress(response.encoding, body)
-        data = render_violation(response.violation, response.status, response.reason, headers, body)
+        no_content = self.request.method == "HEAD" or self._should_not_send_content(response.status)
+        data = render_violation(
+            response.violation, response.status, response.reason, headers, body, no_content
+        )
+        exchange = self._exchange
+        if exchange is not None:  # the log shows these bytes, as the client read them
+            exchange.settle(answer_from_wire(data, response.violation, time.time()))
         await _faults.write_and_close(self.detach(), data)
         self._written()
 
@@ -423,6 +430,7 @@ class RecordingHandler(web.RequestHandler):
             if produced is None:
                 return
             response = produced
+            self._fresh = True  # made for this request: the record keeps its answer only
             if response.sleep:
                 await asyncio.sleep(response.sleep)
         if response.hold:
@@ -510,6 +518,7 @@ class RecordingHandler(web.RequestHandler):
                     return
                 else:  # released: served as if a rule had picked it
                     # (its sleep and callback have run: the held one is their result)
+                    self._fresh = True
                     answer = (
                         dataclasses.replace(response, hold=False, sleep=0.0, callback=None)
                         if value is None
@@ -549,6 +558,8 @@ class RecordingHandler(web.RequestHandler):
         if exchange is not None:
             exchange.completed = True
             exchange.finished_at = time.time()
+            if self._fresh:
+                exchange.settle()
         conn = self._conn
         if conn is not None and self._close_after:  # a stale keep-alive connection, on purpose
             conn.stream.close()
@@ -695,6 +706,7 @@ class RecordingHandler(web.RequestHandler):
             # of its own in a callback must fail the test at check(), not end
             # the server's event loop or drop the connection unanswered.
             text = self._keep_error(exc, request)
+            self._fresh = True
             plain = {"Content-Type": "text/plain; charset=utf-8"}
             failed = Response(f"tserver: the response callback raised\n\n{text}", 500, plain)
             self._status(failed)
@@ -726,6 +738,8 @@ class RecordingHandler(web.RequestHandler):
         exchange = self._exchange
         if exchange is not None:  # what was asked for, whether a status line goes out or not
             exchange.response, exchange.finished_at = response, time.time()
+            if self._fresh:
+                exchange.settle()
         if isinstance(fault, Raw):
             await _faults.write_and_close(self.detach(), fault.data)
         elif fault == "truncate":

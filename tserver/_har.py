@@ -23,6 +23,7 @@ import re
 from http.client import responses
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from ._body import decode_text
 from ._encoding import compress
 from ._events import EVENT_STREAM
 from ._response import UNSET, Raw
@@ -37,40 +38,60 @@ __all__ = ["STREAM_CAP", "Answer", "answer_of", "har_log"]
 #: The most of a streamed body that the log keeps, in bytes.
 STREAM_CAP = 64 * 1024
 _SERVER = f"tserver/{__version__}"
-_PRINTABLE = re.compile(rb"[\x20-\x7e\r\n\t]*")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CHARSET = re.compile(r"charset=", re.IGNORECASE)
 _REPRESENTATION = ("content-encoding", "content-language", "content-type")
 _TEXT_TYPES = ("text/", "application/json", "application/javascript", "application/xml")
 
 
 class Answer(NamedTuple):
-    """What the log says of one response (picklable: it crosses from a child)."""
+    """What the log says of one response (picklable: it crosses from a child).
 
+    ``body`` is the content as decoded (`None`: not known, nothing was
+    written), at most `STREAM_CAP` bytes (``truncated`` past it);
+    ``size`` the bytes the body took on the wire (-1: not known).
+    """
+
+    status: int
     reason: str
     headers: tuple[tuple[str, str], ...]
-    body: bytes | None  # None: not known (nothing was written, or a callback failed)
+    body: bytes | None
     mime: str
     fault: str | None
     finished_at: float | None
     truncated: bool = False
+    size: int = -1
 
 
 def _date(when: float) -> str:
     return email.utils.formatdate(when, usegmt=True)
 
 
+def _capped(body: bytes, truncated: bool) -> tuple[bytes, bool]:
+    if len(body) > STREAM_CAP:
+        return body[:STREAM_CAP], True
+    return body, truncated
+
+
 def answer_of(
+    request: Request,
     response: Response | None,
     status: int | None,
     finished_at: float | None,
     streamed: bytes | None = None,
     truncated: bool = False,
 ) -> Answer:
-    """The `Answer` of the served *response* (`None`: none was chosen or written)."""
+    """The `Answer` of the served *response* to *request* (`None`: none was written).
+
+    The headers are those the handler writes for it: tserver's ``Server``,
+    ``Content-Type`` and ``Date`` (of the second the request came), the
+    response's own, its cookies, the framing, and Tornado's ``Connection``.
+    """
     if response is None or status is None:
         fault = None
         if response is not None and response.fault is not None:
             fault = "raw" if isinstance(response.fault, Raw) else str(response.fault)
-        return Answer("", (), None, "", fault, finished_at)
+        return Answer(0, "", (), None, "", fault, finished_at)
     if response.json is not UNSET:
         mime = "application/json"
     elif response.events is not None:
@@ -78,7 +99,7 @@ def answer_of(
     else:
         mime = "text/html; charset=utf-8"
     headers: list[tuple[str, str]] = [("Server", _SERVER), ("Content-Type", mime)]
-    headers.append(("Date", _date(finished_at or 0.0)))
+    headers.append(("Date", _date(request.received_at)))
     if response.events is not None:
         headers.append(("Cache-Control", "no-cache"))
     if response.headers:
@@ -86,25 +107,59 @@ def answer_of(
         headers = [h for h in headers if h[0].lower() not in given]
         headers += [h for h in response.headers if h[0].lower() != "transfer-encoding"]
         mime = next((v for n, v in response.headers if n.lower() == "content-type"), mime)
-    if response.encoding is not None and not any(
-        name.lower() == "content-encoding" for name, _ in headers
-    ):
+    names = {name.lower() for name, _ in headers}
+    if response.encoding is not None and "content-encoding" not in names:
         headers.append(("Content-Encoding", response.encoding))
     headers += [("Set-Cookie", cookie.render()) for cookie in response.cookies]
     body = response.body if streamed is None else streamed
+    size = len(body)
     if status in (204, 304) or status < 200:  # no content, nor what describes it
-        body = b""
+        body, size = b"", 0
         headers = [h for h in headers if h[0].lower() not in _REPRESENTATION]
     elif response.sends_chunked:
         headers.append(("Transfer-Encoding", "chunked"))
+        size = -1 if response.encoding is not None else size
     else:
         sent = response.body
         if response.encoding is not None:
             sent = compress(response.encoding, sent)
-        headers.append(("Content-Length", str(len(sent))))
+        size = len(sent)
+        if "content-length" not in names:
+            headers.append(("Content-Length", str(size)))
+    connection = request.headers.get("Connection", "").lower()
+    if request.version == "HTTP/1.1" and connection == "close":
+        headers.append(("Connection", "close"))
+    elif request.version == "HTTP/1.0" and connection == "keep-alive":
+        headers.append(("Connection", "Keep-Alive"))
+    if request.method == "HEAD":
+        body, size = b"", 0
+    elif response.fault == "truncate":
+        body = body[: len(body) // 2]
+        size = len(body)
     fault = response.violation or (None if response.fault is None else str(response.fault))
     reason = response.reason or responses.get(status, "Unknown")
-    return Answer(reason, tuple(headers), body, mime, fault, finished_at, truncated)
+    body, truncated = _capped(body, truncated)
+    return Answer(status, reason, tuple(headers), body, mime, fault, finished_at, truncated, size)
+
+
+def answer_from_wire(data: bytes, fault: str, finished_at: float) -> Answer:
+    """The `Answer` of bytes written as they are (a violation): what they say, read leniently."""
+    head, _, body = data.partition(b"\r\n\r\n")
+    if b"\r\n" not in head and b"\n\n" in data:  # bare LF line endings
+        head, _, body = data.partition(b"\n\n")
+    lines = head.decode("latin-1").replace("\r\n", "\n").split("\n")
+    parts = lines[0].split(" ", 2)
+    status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() and len(parts[1]) == 3 else 0
+    reason = parts[2] if len(parts) > 2 else ""
+    headers = tuple(
+        (name.strip(), value.strip())
+        for name, _, value in (line.partition(":") for line in lines[1:])
+    )
+    mime = next((v for n, v in headers if n.lower() == "content-type"), "")
+    body, truncated = _capped(body, False)
+    return Answer(
+        status, reason, headers, body, mime, fault, finished_at, truncated, len(data) - len(head)
+    )
 
 
 def _pairs(items: Any) -> list[dict[str, str]]:
@@ -118,14 +173,26 @@ def _is_text(mime: str) -> bool:
 def _content(body: bytes, mime: str) -> dict[str, Any]:
     """A HAR text field: the body as text, or base64 for binary.
 
-    A body of no stated type is text if it is printable ASCII.
+    Text when the type says so (or names a charset), else when the bytes
+    are UTF-8 without control characters (a form, a text-only multipart).
     """
-    if _is_text(mime) or (not mime and _PRINTABLE.fullmatch(body)):
-        try:
-            return {"text": body.decode("utf-8")}
-        except UnicodeDecodeError:
-            pass
+    if _is_text(mime) or _CHARSET.search(mime):
+        text = decode_text(body, mime)
+        if "\ufffd" not in text:
+            return {"text": text}
+    text_or_none = _utf8(body)
+    if text_or_none is not None:
+        return {"text": text_or_none}
     return {"text": base64.b64encode(body).decode("ascii"), "encoding": "base64"}
+
+
+def _utf8(body: bytes) -> str | None:
+    """*body* as UTF-8 text, if it is text: no control characters but tab, CR and LF."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return None if _CONTROL.search(text) else text
 
 
 def _iso(when: float) -> str:
@@ -164,7 +231,7 @@ def _request(request: Request) -> dict[str, Any]:
     return entry
 
 
-def _response(status: int | None, answer: Answer, version: str) -> dict[str, Any]:
+def _response(answer: Answer) -> dict[str, Any]:
     body = answer.body
     content: dict[str, Any] = {"size": -1 if body is None else len(body), "mimeType": answer.mime}
     if body:
@@ -175,25 +242,25 @@ def _response(status: int | None, answer: Answer, version: str) -> dict[str, Any
         if name.lower() == "set-cookie" and "=" in value
     ]
     return {
-        "status": 0 if status is None else status,
+        "status": answer.status,
         "statusText": answer.reason,
-        "httpVersion": version,
+        "httpVersion": "HTTP/1.1",  # how Tornado answers every request
         "cookies": cookies,
         "headers": _pairs(answer.headers),
         "content": content,
         "redirectURL": next((v for n, v in answer.headers if n.lower() == "location"), ""),
         "headersSize": -1,
-        "bodySize": -1 if body is None else len(body),
+        "bodySize": answer.size,
     }
 
 
 def har_log(
-    exchanges: list[tuple[Request, int | None, int | None, bool, Answer]],
+    exchanges: list[tuple[Request, int | None, bool, Answer]],
     server_ip: str,
 ) -> dict[str, Any]:
-    """The HAR 1.2 document of *exchanges*: ``(request, rule, status, completed, answer)``."""
+    """The HAR 1.2 document of *exchanges*: ``(request, rule, completed, answer)``."""
     entries = []
-    for request, rule, status, completed, answer in exchanges:
+    for request, rule, completed, answer in exchanges:
         ended = answer.finished_at or request.received_at
         wait = max(0.0, (ended - request.received_at) * 1000)
         entries.append(
@@ -201,7 +268,7 @@ def har_log(
                 "startedDateTime": _iso(request.received_at),
                 "time": round(wait, 3),
                 "request": _request(request),
-                "response": _response(status, answer, request.version),
+                "response": _response(answer),
                 "cache": {},
                 "timings": {"send": 0, "wait": round(wait, 3), "receive": 0},
                 "serverIPAddress": server_ip,

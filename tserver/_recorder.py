@@ -366,7 +366,7 @@ class Recorder:
 
     def _get_har(self, cmd: GetHar) -> dict[str, Any]:
         return har_log(
-            [(e.request, e.rule, e.status, e.completed, e.answer()) for e in self._exchanges],
+            [(e.request, e.rule, e.completed, e.answer()) for e in self._exchanges],
             cmd.server_ip,
         )
 

@@ -555,6 +555,11 @@ class Response(Frozen):
             ]
             if values["hold"] == "body":
                 given.append("hold='body'")
+            if values["violation"] == "response-before-request-body":
+                # decided on the head, before anything is awaited or computed
+                given += [name for name in ("callback", "hold") if values[name]]
+                if values["sleep"]:
+                    given.append("sleep")
             if given:
                 raise ValueError(
                     f"Response: violation={values['violation']!r} breaks the status, headers "

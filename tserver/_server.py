@@ -9,8 +9,10 @@ history stays readable after `stop`.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
+import socket as _socket
 import ssl as _ssl
 import threading
 import warnings
@@ -462,7 +464,12 @@ class TestServer:
         Browsers' network panels and HAR viewers open it; see the how-to
         "Look at the traffic of a failed test" for what each field holds.
         """
-        result: dict[str, Any] = self._call(GetHar(self._address))
+        address = self._address
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:  # a name, such as "localhost": the address it stands for
+            address = str(_socket.getaddrinfo(address, None)[0][4][0])
+        result: dict[str, Any] = self._call(GetHar(address))
         return result
 
     def save_har(self, path: str | os.PathLike[str]) -> None:

@@ -142,8 +142,22 @@ class ExchangeRecord:
         if self._answer is not None:
             return self._answer
         return answer_of(
-            self.response, self.status, self.finished_at, self.streamed, self.truncated
+            self.request,
+            self.response,
+            self.status,
+            self.finished_at,
+            self.streamed,
+            self.truncated,
         )
+
+    def settle(self, answer: Answer | None = None) -> None:
+        """Make the answer now (or take *answer*) and let go of the response.
+
+        For a response made for this request alone (a callback's, one given
+        to `Held.release`): the record keeps its capped answer, not its body.
+        """
+        self._answer = self.answer() if answer is None else answer
+        self.response = self.streamed = None
 
     def meta(self) -> Meta:
         """What crosses for it besides its request (a child's final state)."""

@@ -132,20 +132,34 @@ def _chunk(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data)
 
 
+#: The violations that are about a body where none belongs.
+_BODY_WHERE_NONE = frozenset(
+    {"body-on-head", "body-on-204", "body-on-304", "informational-with-body"}
+)
+
+
 def render(
     name: str,
     status: int,
     reason: str | None,
     headers: list[tuple[str, str]],
     body: bytes,
+    no_content: bool = False,
 ) -> bytes:
     """The bytes of the response *status*, *headers*, *body*, broken as *name* says.
 
     *headers* hold no framing fields (Content-Length, Transfer-Encoding): the
-    violation frames the body, or breaks its framing.
+    violation frames the body, or breaks its framing.  *no_content*: the
+    request was HEAD, or the status has no content (204, 304, 1xx): no body
+    goes out, and a 204 or 304 declares no length, but where the violation
+    is that very body.
     """
+    empty = no_content and name not in _BODY_WHERE_NONE
     lines = [_status_line(status, reason)] + [f"{n}: {v}" for n, v in headers]
-    sized = [*lines, f"Content-Length: {len(body)}"]
+    if empty and (status in (204, 304) or status < 200):
+        sized = lines  # such a status declares no length (the violation may still)
+    else:
+        sized = [*lines, f"Content-Length: {len(body)}"]
     tail = body
     end = "\r\n"
     if name == "content-length-too-long":
@@ -205,7 +219,7 @@ def render(
         lines = [*lines, "Transfer-Encoding: x-unknown"]
     else:  # pragma: no cover -- check_violation knows every name
         raise ValueError(f"unknown violation {name!r}")
-    return _join(lines, end) + tail
+    return _join(lines, end) + (b"" if empty else tail)
 
 
 def _join(lines: list[str], end: str) -> bytes:

@@ -307,6 +307,9 @@ def _serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             "can reach this machine can send requests to this server\n"
         )
         err.flush()
+    if args.har and not os.path.isdir(os.path.dirname(os.path.abspath(args.har))):
+        err.write(f"tserver: --har {args.har}: its directory does not exist\n")
+        return 2
     srv = TestServer(args.address, args.port, history_limit=_HISTORY_LIMIT)
     srv.set_response("status", args.status)
     srv.set_response("data", args.data)

@@ -23,6 +23,7 @@ own servers on their own free ports: nothing is shared between workers.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from typing import TYPE_CHECKING, Any, Protocol
@@ -121,7 +122,9 @@ def pytest_runtest_makereport(
 def _write_hars(folder: str, item: pytest.Item, watched: list[_Watched]) -> list[str]:
     """One HAR file per server *item* used (``<test id>.har``, numbered if several); a line each."""
     os.makedirs(folder, exist_ok=True)
-    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", item.nodeid).strip("_")[:200]
+    # readable, and unique: two ids that read alike ("a/b", "a b") differ in the hash
+    digest = hashlib.sha1(item.nodeid.encode(), usedforsecurity=False).hexdigest()[:8]
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", item.nodeid).strip("_")[:180] + f"-{digest}"
     paths = []
     for number, one in enumerate(watched):
         name = f"{stem}.har" if len(watched) == 1 else f"{stem}-{number + 1}.har"
