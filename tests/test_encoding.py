@@ -178,3 +178,15 @@ def _read_chunk(reader: BinaryIO) -> bytes:
     size = int(reader.readline().strip(), 16)
     data = reader.read(size + 2)
     return data[:-2]
+
+
+def test_bodies_that_do_not_decode_whole_are_left_as_they_came() -> None:
+    full = gzip.compress(b"x" * 5000)
+    assert decode_body("gzip", full[: len(full) // 2]) == full[: len(full) // 2]
+    assert decode_body("gzip", full + b"GARBAGE") == full + b"GARBAGE"
+    assert decode_body("gzip", gzip.compress(b"AAA") + gzip.compress(b"BBB")) == b"AAABBB"
+    frame = zstandard.ZstdCompressor().compress(bytes(range(256)) * 40)
+    cut = frame[: len(frame) // 2]
+    assert decode_body("zstd", cut) == cut
+    deflated = zlib.compress(b"z" * 5000)
+    assert decode_body("deflate", deflated[:-6]) == deflated[:-6]

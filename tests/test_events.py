@@ -233,3 +233,33 @@ def test_events_go_chunk_sleep_apart(server: TestServer) -> None:
     with httpx.Client(timeout=10) as client:
         assert client.get(server.url).text == "data: a\n\ndata: b\n\ndata: c\n\n"
     assert time.monotonic() - started >= 0.2  # two gaps
+
+
+def test_an_event_is_fixed_when_made() -> None:
+    data = {"n": 1}
+    event = Event(data)
+    data["n"] = 2
+    assert event.encode() == b'data: {"n": 1}\n\n'
+    assert event.data == {"n": 1}
+    assert hash(event) == hash(Event({"n": 1}))
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        Event(float("nan"))
+
+
+def test_a_stream_has_no_place_in_a_bodiless_status() -> None:
+    for status in (204, 304, 101):
+        with pytest.raises(ValueError, match=f"status {status} never has"):
+            Response(events=[Event("a")], status=status)
+        with pytest.raises(ValueError, match=f"status {status} never has"):
+            Response(chunks=[b"a"], status=status)
+
+
+def test_a_dripping_stream_answers_a_head_at_once(server: TestServer) -> None:
+    import time
+
+    server.add_response(Response(chunks=[b"x" * 100, b"y" * 100], rate=10))
+    started = time.monotonic()
+    with httpx.Client(timeout=10) as client:
+        assert client.head(server.url).status_code == 200
+        assert client.get(server.get_url("/next")).status_code == 200  # not behind a drip
+    assert time.monotonic() - started < 5

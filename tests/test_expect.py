@@ -205,3 +205,19 @@ def test_the_docs_table_says_what_the_outcomes_are() -> None:
         for key, out in OUTCOMES.items()
     }
     assert table == expected
+
+
+def test_the_expectation_is_case_insensitive_and_ignored_from_http_1_0(
+    expecting: TestServer,
+) -> None:
+    with _socket(expecting) as (sock, reader):
+        sock.sendall(_head("/continue").replace(b"100-continue", b"100-Continue"))
+        assert reader.readline() == b"HTTP/1.1 100 (Continue)\r\n"
+        assert reader.readline() == b"\r\n"
+        sock.sendall(BODY)
+        assert reader.readline() == b"HTTP/1.1 200 OK\r\n"
+    with _socket(expecting) as (sock, reader):
+        sock.sendall(_head("/refuse").replace(b"HTTP/1.1", b"HTTP/1.0") + BODY)
+        # no 100 to a 1.0 client, and the rule's refusal does not apply: the body is read
+        assert reader.readline() == b"HTTP/1.1 417 Expectation Failed\r\n"
+    assert expecting.history[-1].data == BODY

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import pickle
 import socket
 import threading
@@ -160,6 +161,7 @@ def test_fail_closes_resets_or_writes_raw_bytes(server: TestServer, hold: bool |
     assert outcomes[1] == "reset"
     assert outcomes[2] == b"HTTP/1.1 418 Raw\r\n\r\n"
     assert server.held == []
+    server.check()  # nothing went wrong on the server's side
 
 
 def test_a_client_that_leaves_ends_the_holding(server: TestServer) -> None:
@@ -376,3 +378,53 @@ def test_inline_mode_streams_events_compressed_and_dripped() -> None:
             srv.stop()
 
     assert asyncio.run(main()) == ("data: a\n\ndata: b\n\n", "gzip", "no")
+
+
+def test_a_cancelled_await_held_takes_nothing_away(server: TestServer) -> None:
+    server.add_response(Response(b"kept", hold=True))
+
+    async def main() -> bytes:
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(server.await_held(3), 0.1)  # given up: nothing held yet
+        async with httpx.AsyncClient(timeout=10) as client:
+            request = asyncio.ensure_future(client.get(server.url))
+            held = await server.await_held(5)  # gets the exchange the cancelled wait did not
+            held.release()
+            return (await request).content
+
+    assert asyncio.run(main()) == b"kept"
+
+
+def test_fail_and_reset_act_while_a_drip_goes_out(server: TestServer) -> None:
+    server.add_response(Response(hold="body", rate=10), count=2)
+    for end in ("fail", "reset"):
+        with _connect(server) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            read_until(sock, b"\r\n\r\n")
+            held = server.wait_held()
+            held.send(b"x" * 1000)  # a hundred seconds of drip
+            read_until(sock, b"x\r\n")  # the drip has begun: a chunk of one byte
+            if end == "fail":
+                assert held.fail("close") is True
+            else:
+                server.reset()
+                server.add_response(Response(hold="body", rate=10))
+            sock.settimeout(5)  # the close comes at once, not after the drip
+            with contextlib.suppress(ConnectionResetError):
+                while sock.recv(65536):
+                    pass
+    server.check()
+
+
+def test_hold_body_to_an_http_1_0_keep_alive_client_promises_no_keep_alive(
+    server: TestServer,
+) -> None:
+    server.add_response(Response(b"streamed", hold="body"))
+    with _connect(server) as sock:
+        sock.sendall(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        head = read_until(sock, b"\r\n\r\n")
+        assert b"Keep-Alive" not in head
+        server.wait_held().release()
+        assert read_until(sock, b"streamed") == b"streamed"
+        assert sock.recv(65536) == b""
+    assert server.history[0].headers["Connection"] == "keep-alive"  # recorded as sent

@@ -16,6 +16,7 @@ Tornado.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar, cast
 
@@ -254,13 +255,23 @@ def wait_pending(
 
 
 async def await_pending(
-    pending: Pending[T], cancel: Callable[[], bool], timeout: float, error: Callable[[], Exception]
+    pending: Pending[T],
+    cancel: Callable[[], bool],
+    timeout: float,
+    error: Callable[[], Exception],
+    lost: Callable[[T], None] | None = None,
 ) -> T:
-    """`wait_pending` that suspends the calling task instead (asyncio, Tornado or trio)."""
+    """`wait_pending` that suspends the calling task instead (asyncio, Tornado or trio).
+
+    A cancelled wait is withdrawn; if it got its result meanwhile, *lost*
+    gives that back (a held exchange nobody will receive).
+    """
     try:
         done = await pending.wait_async(timeout)
     except BaseException:  # cancelled: the wait is withdrawn, not left behind
-        cancel()
+        if not cancel() and lost is not None and pending.done:
+            with contextlib.suppress(Exception):
+                lost(pending.result())
         raise
     return _settle(pending, cancel, done, error)
 

@@ -20,6 +20,8 @@ mode never builds a Tornado application.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import socket
 import sys
 import threading
@@ -29,7 +31,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ._backend import LocalBackend
 from ._channel import Channel, ChannelEOF, ChannelTimeout
 from ._childproc import ChildProcess
-from ._commands import Restore, Shutdown, Snapshot, WaitHeld, WaitRequests
+from ._commands import Restore, Shutdown, Snapshot, WaitHeld, WaitRequests, WithdrawWait
 from ._errors import ServerDiedError, ServerStartError, ServerStateError
 from ._wire import Failed, Ok, StartChild, encode_payload
 
@@ -50,6 +52,8 @@ R = TypeVar("R")
 #: a wait gets this much beyond its own timeout.  A reply that keeps
 #: arriving is waited for however long it takes.
 CALL_TIMEOUT = 10.0
+#: Names of the `WaitHeld` commands of this process, for a `WithdrawWait`.
+_TOKENS = itertools.count(1)
 
 
 class SubprocessBackend:
@@ -211,9 +215,17 @@ class SubprocessBackend:
         return result
 
     async def wait_held_async(self, timeout: float) -> Held:
-        """`wait_held` that lets the caller's event loop run."""
+        """`wait_held` that lets the caller's event loop run.
+
+        Cancelled, it tells the child, which gives back what the wait took:
+        the next wait gets it.
+        """
+        token = next(_TOKENS)
         result: Held = await self._wait_async(
-            WaitHeld(timeout), timeout, lambda final: final.wait_held_async(timeout)
+            WaitHeld(timeout, token),
+            timeout,
+            lambda final: final.wait_held_async(timeout),
+            WithdrawWait(token),
         )
         return result
 
@@ -236,8 +248,12 @@ class SubprocessBackend:
         command: Command[R],
         timeout: float,
         after: Callable[[LocalBackend], Awaitable[R]],
+        withdraw: Command[None] | None = None,
     ) -> R:
-        """`_wait` that lets the caller's event loop run (the channel's helper reads)."""
+        """`_wait` that lets the caller's event loop run (the channel's helper reads).
+
+        *withdraw* is sent, unanswered, if the caller is cancelled meanwhile.
+        """
         channel = self._open_channel()
         if channel is None:
             return await after(self._after_channel())
@@ -245,7 +261,14 @@ class SubprocessBackend:
             pending = channel.submit(encode_payload(command))
         except ChannelEOF:
             return await after(self._after_channel())
-        if not await pending.wait_async(timeout + CALL_TIMEOUT):
+        try:
+            arrived = await pending.wait_async(timeout + CALL_TIMEOUT)
+        except BaseException:
+            if withdraw is not None:
+                with contextlib.suppress(ChannelEOF):
+                    channel.submit(encode_payload(withdraw))
+            raise
+        if not arrived:
             raise ServerStateError(_late_text(timeout + CALL_TIMEOUT))
         try:
             reply = pending.result()

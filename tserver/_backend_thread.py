@@ -88,8 +88,11 @@ class DirectBackend:
 
     async def wait_held_async(self, timeout: float) -> Held:
         """`wait_held` without blocking the caller's event loop."""
-        pending, cancel = self.host.held.claim()
-        return await await_pending(pending, cancel, timeout, lambda: held_timeout(timeout))
+        book = self.host.held
+        pending, cancel = book.claim()
+        return await await_pending(
+            pending, cancel, timeout, lambda: held_timeout(timeout), book.unclaim
+        )
 
     def _stopped(self) -> LocalBackend:
         return LocalBackend(self.host.recorder, abandoned=self.abandoned)

@@ -50,6 +50,7 @@ from ._commands import (
     Snapshot,
     WaitHeld,
     WaitRequests,
+    WithdrawWait,
 )
 from ._errors import ServerStartError
 from ._host import Host
@@ -161,6 +162,9 @@ class Child:
         self.pending: collections.deque[memoryview | Iterator[bytes]] = collections.deque()
         self.writing = False  # the loop watches the socket for room to write
         self.closing: asyncio.Task[None] | None = None  # the shutdown, once asked
+        # the claims of WaitHeld commands by token: pending ones, and the last answered
+        self.claims: dict[int, tuple[Pending[Any], Callable[[], bool]]] = {}
+        self.answered: collections.OrderedDict[int, Pending[Any]] = collections.OrderedDict()
 
     # -- writing ------------------------------------------------------------------
 
@@ -305,9 +309,20 @@ class Child:
             return
         if isinstance(command, WaitHeld):
             held, cancel_held = self.host.held.claim()
+            token = command.token
+            self.claims[token] = (held, cancel_held)
             self.wait(
-                seq, held, cancel_held, command.timeout, lambda: held_timeout(command.timeout)
+                seq,
+                held,
+                cancel_held,
+                command.timeout,
+                lambda: held_timeout(command.timeout),
+                token,
             )
+            return
+        if isinstance(command, WithdrawWait):
+            self.withdraw(command.token)
+            self.send(Ok(None), seq)
             return
         if isinstance(command, Shutdown):
             self.loop.remove_reader(self.channel.fileno())  # the goodbye is the last command
@@ -326,8 +341,13 @@ class Child:
         cancel: Callable[[], bool],
         timeout: float,
         timeout_error: Callable[[], BaseException],
+        token: int | None = None,
     ) -> None:
-        """Reply with what *pending* delivers, or with *timeout_error* when time is up."""
+        """Reply with what *pending* delivers, or with *timeout_error* when time is up.
+
+        A wait with a *token* (a `WaitHeld`) stays known by it, so that a
+        `WithdrawWait` can give back what it took.
+        """
 
         def answer() -> None:  # on the loop: a wake-up is handed over by call_soon
             timer.cancel()
@@ -335,10 +355,16 @@ class Child:
                 reply: object = Ok(pending.result())
             except Exception as exc:  # the wait was abandoned (a shutdown)
                 reply = Failed(exc)
+            if token is not None and self.claims.pop(token, None) is not None:
+                self.answered[token] = pending
+                while len(self.answered) > _ANSWERED_KEPT:
+                    self.answered.popitem(last=False)
             self.send(reply, seq)
 
         def expire() -> None:
             if cancel():  # withdrawn: nothing came in time
+                if token is not None:
+                    self.claims.pop(token, None)
                 self.send(Failed(timeout_error()), seq)
             # else: it was taken by the recording, and `answer` is on its way
 
@@ -347,6 +373,22 @@ class Child:
 
         timer = self.loop.call_later(timeout, expire)
         pending.add_done_callback(arrived)
+
+    def withdraw(self, token: int) -> None:
+        """The parent gave up the wait *token*: withdraw it, or give back what it got."""
+        claim = self.claims.pop(token, None)
+        if claim is not None:
+            pending, cancel = claim
+            if cancel():
+                return  # withdrawn before anything was held for it
+        else:
+            answered = self.answered.pop(token, None)  # answered, and the answer dropped
+            if answered is None:
+                return
+            pending = answered
+        if pending.done:
+            with contextlib.suppress(Exception):
+                self.host.held.unclaim(pending.result())
 
     async def shutdown(self, seq: int) -> None:
         """Shut the host down, send the final state, stop the loop."""
@@ -361,6 +403,10 @@ class Child:
         with contextlib.suppress(KeyError, ValueError):
             self.loop.remove_reader(self.channel.fileno())
         self.loop.stop()
+
+
+#: How many answered `WaitHeld` claims a `WithdrawWait` may still give back.
+_ANSWERED_KEPT = 64
 
 
 def _unpickle_text(exc: FrameError) -> str:

@@ -51,6 +51,7 @@ __all__ = [
     "TakeReport",
     "WaitHeld",
     "WaitRequests",
+    "WithdrawWait",
 ]
 
 R_co = TypeVar("R_co", covariant=True)
@@ -176,9 +177,20 @@ class WaitRequests(Command[list[Request]]):
 
 @frozen_value()
 class WaitHeld(Command[Held]):
-    """Reply with the oldest held exchange no earlier `WaitHeld` got, or fail after `timeout`."""
+    """Reply with the oldest held exchange no earlier `WaitHeld` got, or fail after `timeout`.
+
+    ``token`` names this wait for a `WithdrawWait`.
+    """
 
     timeout: float
+    token: int = 0
+
+
+@frozen_value()
+class WithdrawWait(Command[None]):
+    """The `WaitHeld` ``token`` was given up (cancelled): what it took goes back."""
+
+    token: int
 
 
 @frozen_value()

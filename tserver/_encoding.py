@@ -11,7 +11,6 @@ no timestamp: the same body compresses to the same bytes.
 from __future__ import annotations
 
 import importlib
-import io
 import zlib
 from typing import Any
 
@@ -122,21 +121,33 @@ class _TooBig(Exception):
 
 
 def _decode(coding: str, data: bytes) -> bytes:
+    """*data* decoded, whole: a stream cut short, or bytes after its end, do not decode."""
     if coding in ("gzip", "x-gzip", "deflate"):
         # gzip: its header; deflate: the zlib format, or raw deflate as some clients send
         wbits = 31
         if coding == "deflate":
             wbits = 15 if data[:1] and (data[0] & 0x0F) == 8 else -15
-        decompressor = zlib.decompressobj(wbits=wbits)
-        out = decompressor.decompress(data, DECODED_MAX)
-        if decompressor.unconsumed_tail:
-            raise _TooBig(f"the request body decodes to more than {DECODED_MAX} bytes")
-        return out
+        out = b""
+        rest = data
+        while True:
+            decompressor = zlib.decompressobj(wbits=wbits)
+            out += decompressor.decompress(rest, DECODED_MAX + 1 - len(out))
+            if decompressor.unconsumed_tail or len(out) > DECODED_MAX:
+                raise _TooBig(f"the request body decodes to more than {DECODED_MAX} bytes")
+            if not decompressor.eof:
+                raise ValueError("the encoded body is cut short")
+            rest = decompressor.unused_data
+            if not rest:
+                return out
+            if wbits != 31:  # only gzip may hold several members, one after the other
+                raise ValueError("bytes follow the end of the encoded body")
     if coding == "br":
         out = bytes(_module("br").decompress(data))
     elif coding == "zstd":
-        reader = _module("zstd").ZstdDecompressor().stream_reader(io.BytesIO(data))
-        out = reader.read(DECODED_MAX + 1)
+        decompressor = _module("zstd").ZstdDecompressor().decompressobj()
+        out = decompressor.decompress(data)
+        if not decompressor.eof or decompressor.unused_data:
+            raise ValueError("the encoded body is cut short, or bytes follow it")
     else:
         raise KeyError(coding)
     if len(out) > DECODED_MAX:

@@ -8,7 +8,9 @@ Stdlib only: events cross the process boundary of subprocess mode.
 
 from __future__ import annotations
 
+import copy
 import json as _json
+from dataclasses import field
 from typing import Any
 
 from ._frozen import Frozen, assign, frozen_value
@@ -56,6 +58,7 @@ class Event(Frozen):
     id: str | None = None
     retry: int | None = None
     comment: str | None = None
+    _wire: bytes = field(default=b"", init=False, repr=False, compare=False)
 
     def __init__(
         self,
@@ -66,13 +69,15 @@ class Event(Frozen):
         retry: int | None = None,
         comment: str | None = None,
     ) -> None:
+        if not isinstance(data, str):  # its own copy: the caller's object may change later
+            data = copy.deepcopy(data)
         assign(self, data=data, event=event, id=id, retry=retry, comment=comment)
         self.__post_init__()
 
     def __post_init__(self) -> None:
         if not isinstance(self.data, str):
             try:
-                _json.dumps(self.data)
+                _json.dumps(self.data, allow_nan=False)
             except (TypeError, ValueError, RecursionError) as exc:
                 raise ValueError(
                     f"Event: data {self.data!r} is neither a str nor a JSON value: {exc}"
@@ -85,17 +90,32 @@ class Event(Frozen):
             isinstance(self.retry, bool) or not isinstance(self.retry, int) or self.retry < 0
         ):
             raise ValueError(f"Event: retry {self.retry!r} must be an int of milliseconds >= 0")
+        # the wire form, made now: a dict given as data and changed later changes nothing
+        object.__setattr__(self, "_wire", _wire_of(self))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Event):
+            return bool(self._wire == other._wire)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._wire)
 
     def __repr__(self) -> str:
         return self._fields_repr()
 
     def encode(self) -> bytes:
         """The event as it goes on the wire (UTF-8), its blank line included."""
-        return encode_event(self)
+        wire: bytes = self._wire
+        return wire
 
 
 def encode_event(event: Event) -> bytes:
-    """The wire form of *event*."""
+    """The wire form of *event*, as it was made."""
+    return event.encode()
+
+
+def _wire_of(event: Event) -> bytes:
     lines = [] if event.comment is None else [f": {event.comment}"]
     for name in ("event", "id", "retry"):
         value = getattr(event, name)
@@ -103,7 +123,7 @@ def encode_event(event: Event) -> bytes:
             lines.append(f"{name}: {value}")
     data = event.data
     if not isinstance(data, str):
-        lines.append(f"data: {_json.dumps(data)}")
+        lines.append(f"data: {_json.dumps(data, allow_nan=False)}")
     elif data or not lines:
         lines += [
             f"data: {line}" for line in data.replace("\r\n", "\n").replace("\r", "\n").split("\n")

@@ -234,11 +234,11 @@ class RecordingHandler(web.RequestHandler):
                 _faults.plain_response(413, answer.encode(), SERVER_HEADER),
                 declared,
             )
+        waits = self._expects_continue()
         recorder = self.host.recorder
         if recorder.head_rules:  # a rule may decide on the head, before the body
             planned = recorder.peek(self._build_request(peek=True))
             if planned is not None:
-                waits = self.request.headers.get("Expect", "").lower() == "100-continue"
                 if waits and planned.expect == "refuse":
                     return self._refuse(declared)
                 if planned.violation in HEAD_VIOLATIONS:
@@ -253,6 +253,28 @@ class RecordingHandler(web.RequestHandler):
         # token (PROPFIND, PURGE, ...) to one coroutine, restored there.
         self.request.method = _DISPATCH
         return None
+
+    def _expects_continue(self) -> bool:
+        """Whether the request asks for ``100 Continue`` (and Tornado will send it).
+
+        The expectation is case-insensitive, and an HTTP/1.0 request's is
+        ignored (RFC 9110 §10.1.1); Tornado compares the value exactly and
+        answers any version, so its copy of the header is put right.  The
+        record keeps the head as sent.  Cheap for the usual request: its
+        head holds no ``100-`` at all.
+        """
+        conn = self.host.conn_of(getattr(self.request.connection, "stream", None))
+        if conn is None or b"100-" not in conn.head:
+            return False
+        headers = self.request.headers
+        value = headers.get("Expect", "")
+        if value.lower() != "100-continue":
+            return False
+        if self.request.version != "HTTP/1.1":
+            del headers["Expect"]
+            return False
+        headers["Expect"] = "100-continue"
+        return True
 
     async def _refuse(self, declared: int | None) -> None:
         """``expect="refuse"``: record the request, answer it now, never read its body."""
@@ -496,15 +518,19 @@ class RecordingHandler(web.RequestHandler):
         slot = self._slot = self.host.held.open(
             request, response.hold, response.events is not None, gone
         )
+        slot.abort = self._abort
         try:
             if response.hold == "body":
                 self._status(response)
                 self.set_status(response.status, response.reason)
                 self._apply_headers(response)
+                self._close_delimited()
                 await self.flush()  # the head alone, chunked framing from here on
                 if response.encoding is not None:
                     self._compressor = Compressor(response.encoding)
             while (action := await slot.next()) is not None:
+                if self._finished:  # closed at once by the test (_abort): nothing more to do
+                    return
                 kind, value = action
                 if kind == "send":
                     piece = value.encode() if isinstance(value, Event) else value
@@ -530,6 +556,12 @@ class RecordingHandler(web.RequestHandler):
         finally:
             self._slot = None
             slot.end()
+
+    def _abort(self, fault: str) -> None:
+        """Close the held connection now (``Held.fail``, a reset), whatever is being written."""
+        if self._finished:
+            return
+        _faults.close(self.detach(), reset=fault == "reset")
 
     def on_connection_close(self) -> None:
         """The client closed the connection: a held response is held no more."""
@@ -594,8 +626,7 @@ class RecordingHandler(web.RequestHandler):
             items: Any = iter(response.events)  # type: ignore[arg-type]
         else:
             items = iter(response.chunks if response.chunks is not None else (response.body,))
-        if self.request.version == "HTTP/1.0":
-            self._close_after = True
+        self._close_delimited()
         if response.encoding is not None and self._compressor is None:
             self._compressor = Compressor(response.encoding)
         number = 0
@@ -625,6 +656,17 @@ class RecordingHandler(web.RequestHandler):
             await finished
             self._written()
 
+    def _close_delimited(self) -> None:
+        """An HTTP/1.0 client gets a streamed body unframed: it ends with the close.
+
+        Tornado would answer a 1.0 ``Connection: keep-alive`` with
+        ``Keep-Alive``, a promise the close breaks; its copy of the request
+        headers is put right (the record keeps them as sent).
+        """
+        if self.request.version == "HTTP/1.0":
+            self._close_after = True
+            self.request.headers["Connection"] = "close"
+
     def _keep_streamed(self, data: bytes) -> None:
         """Keep what a stream sends, for the HAR log, up to its cap."""
         exchange = self._exchange
@@ -650,7 +692,9 @@ class RecordingHandler(web.RequestHandler):
         faster than *rate*.  The socket's send buffer is kept small meanwhile,
         so the kernel holds little of what the loop has let go.
         """
-        if rate is None:
+        if self._finished:  # taken over meanwhile (Held.fail, a reset): nothing more goes
+            raise iostream.StreamClosedError()
+        if rate is None or self.request.method == "HEAD":  # no body to pace on a HEAD
             self.write(data)
             await self.flush()
             return
@@ -664,6 +708,8 @@ class RecordingHandler(web.RequestHandler):
             wait = due - loop.time()
             if wait > 0:
                 await asyncio.sleep(wait)
+            if self._finished:
+                raise iostream.StreamClosedError()
             piece = data[start : start + size]
             self.write(piece)
             await self.flush()

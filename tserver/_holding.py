@@ -42,13 +42,16 @@ _NUMBERS = itertools.count()
 class HeldSlot:
     """One held exchange, as its handler waits on it (loop thread only)."""
 
-    __slots__ = ("_actions", "_book", "_waiter", "gone", "handle", "open")
+    __slots__ = ("_actions", "_book", "_waiter", "abort", "gone", "handle", "open")
 
     def __init__(self, book: HeldBook, handle: Held, gone: Callable[[], bool]) -> None:
         self._book = book
         self.handle = handle
         #: Whether the client has closed its end (asked of the kernel, any thread).
         self.gone = gone
+        #: Closes the connection at once (``"close"`` or ``"reset"``), even
+        #: while the handler is still writing what an earlier action sent.
+        self.abort: Callable[[str], None] | None = None
         self._actions: deque[Action] = deque()
         self._waiter: asyncio.Future[None] | None = None
         #: Whether it takes actions still: not released, failed or gone.
@@ -68,6 +71,8 @@ class HeldSlot:
         self._actions.append(action)
         if action[0] != "send":  # released or failed: the end of holding
             self.end()
+        if action[0] == "fail" and action[1] in ("close", "reset") and self.abort is not None:
+            self.abort(action[1])
         self._wake()
         return True
 
@@ -162,6 +167,21 @@ class HeldBook:
             return False
 
         return pending, cancel
+
+    def unclaim(self, handle: Held) -> None:
+        """Give back *handle*, which a claim took but nobody received (a cancelled wait).
+
+        It goes first to a claim waiting now, else to the front of the line,
+        while it is held; an exchange held no more is dropped.
+        """
+        with self._lock:
+            if handle.key not in self._live:
+                return
+            waiter = self._waiters.popleft() if self._waiters else None
+            if waiter is None:
+                self._unclaimed.appendleft(handle)
+        if waiter is not None:
+            waiter.set_result(handle)
 
     def forget(self) -> list[HeldSlot]:
         """Empty the book (a reset): the slots held now, for the caller to close."""

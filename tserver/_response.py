@@ -565,6 +565,11 @@ class Response(Frozen):
                     f"Response: violation={values['violation']!r} breaks the status, headers "
                     f"and body on the wire; it cannot have {', '.join(given)}"
                 )
+        streams = [name for name in ("chunks", "events") if values[name] is not None]
+        if streams and (values["status"] in (204, 304) or values["status"] < 200):
+            raise ValueError(
+                f"Response: {streams[0]}= streams a body, which status {values['status']} never has"
+            )
         if values["hold"] == "body":
             if values["fault"] is not None:
                 raise ValueError(
