@@ -512,3 +512,58 @@ def test_connections_and_exchanges_outlive_stop(mode: str) -> None:
         (None, 200, True),
     ]
     assert srv.served(rule) == srv.history[:1]
+
+
+def test_a_tls_connection_is_listed_when_accepted(mode: str) -> None:
+    with TestServer(mode=mode, ssl=True) as srv:
+        context = ssl.create_default_context(cafile=srv.ca_path)
+        first = socket.create_connection((srv.address, srv.port), timeout=10)  # no handshake yet
+        try:
+            with (
+                socket.create_connection((srv.address, srv.port), timeout=10) as raw,
+                context.wrap_socket(raw, server_hostname="127.0.0.1") as second,
+            ):
+                second.sendall(b"GET /second HTTP/1.1\r\nHost: t\r\n\r\n")
+                assert second.recv(65536).startswith(b"HTTP/1.1 200")
+            # accepted first, it is listed first, though its handshake has not begun
+            waiting = srv.connections[0]
+            assert (waiting.index, waiting.closed_at, waiting.tls) == (0, None, None)
+            with context.wrap_socket(first, server_hostname="127.0.0.1") as tls_first:
+                tls_first.sendall(b"GET /first HTTP/1.1\r\nHost: t\r\n\r\n")
+                assert tls_first.recv(65536).startswith(b"HTTP/1.1 200")
+        finally:
+            first.close()
+        by_path = {r.path: r.connection for r in srv.history}
+        assert by_path == {"/first": 0, "/second": 1}  # numbered in the order accepted
+        assert srv.connections[0].tls is not None
+
+
+def test_close_connections_leaves_a_head_that_has_begun(server: TestServer) -> None:
+    with (
+        socket.create_connection((server.address, server.port), timeout=10) as sock,
+        socket.create_connection((server.address, server.port), timeout=10) as idle,
+    ):
+        sock.sendall(b"GET /p HTTP/1.1\r\nHost: x\r\n")  # the blank line is still to come
+        idle.sendall(b"GET /sync HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert idle.recv(65536).startswith(b"HTTP/1.1 200")  # the partial head is read by now
+        assert server.close_connections() == 1  # the idle one, not the one mid-head
+        assert idle.recv(65536) == b""
+        sock.sendall(b"\r\n")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+    assert [r.path for r in server.history] == ["/sync", "/p"]
+
+
+def test_an_answer_to_a_client_that_left_is_not_sent(mode: str) -> None:
+    srv = TestServer(mode=mode).start()
+    try:
+        srv.add_response(Response(b"late", hold=True))
+        with socket.create_connection((srv.address, srv.port), timeout=10) as sock:
+            sock.sendall(b"GET /gone HTTP/1.1\r\nHost: t\r\n\r\n")
+            held = srv.wait_held()
+        srv.connections  # noqa: B018 -- after the loop's step: the close is seen
+        held.release(Response(b"too late"))  # the client has gone: nothing goes out
+        requests.get(srv.get_url("/sync"), timeout=10)
+        exchange = srv.exchanges[0]
+        assert (exchange.status, exchange.completed) == (None, False)
+    finally:
+        srv.stop()

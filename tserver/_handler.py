@@ -576,8 +576,10 @@ class RecordingHandler(web.RequestHandler):
         """
         exchange = self._exchange
         if exchange is not None:
-            exchange.status = response.status
             exchange.response = response
+            conn = self._conn
+            if conn is None or not conn.stream.closed():  # else no status line can go out
+                exchange.status = response.status
 
     def _hold_tail(self) -> None:
         """``close_after``: what is written from now on leaves with the close."""
@@ -585,14 +587,22 @@ class RecordingHandler(web.RequestHandler):
             self._conn.hold_tail()
 
     def _written(self, _: object = None) -> None:
-        """The response was handed to the socket whole: the exchange is complete."""
+        """The response was handed to the socket whole: the exchange is complete.
+
+        Unless it was not: the client had gone before the status line (no
+        status), or the writing failed (the stream closed with an error).
+        """
         exchange = self._exchange
+        conn = self._conn
         if exchange is not None:
-            exchange.completed = True
+            stream = None if conn is None else conn.stream
+            lost = stream is not None and (
+                exchange.status is None or (stream.closed() and stream.error is not None)
+            )
+            exchange.completed = not lost
             exchange.finished_at = time.time()
             if self._fresh:
                 exchange.settle()
-        conn = self._conn
         if conn is not None and self._close_after:  # a stale keep-alive connection, on purpose
             conn.stream.close()
 

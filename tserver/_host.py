@@ -328,6 +328,7 @@ class Host:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._conns: dict[object, Conn] = {}
         self._handshakes: set[socket.socket] = set()
+        self._handshaken: dict[object, ConnRecord] = {}  # TLS done, not yet serving HTTP
         self._accepted = 0
 
     # -- any thread -----------------------------------------------------------
@@ -409,17 +410,22 @@ class Host:
         if self.ssl_context is None:
             self.build_server().handle_stream(IOStream(connection), address)
             return
+        # listed and numbered now, when accepted: the handshake may take long, or fail
+        ip, port = _peer(address)
+        record = self.recorder.open_connection(ip, port)
         try:
             tls = self.ssl_context.wrap_socket(
                 connection, server_side=True, do_handshake_on_connect=False
             )
-        except Exception:  # a context that cannot serve: close this one, quietly
+        except Exception as exc:  # a context that cannot serve: close this one, quietly
             connection.close()
+            record.error = f"TLS could not start: {exc}"
+            self.recorder.close_connection(record)
             return
         self._handshakes.add(tls)
-        self.track(asyncio.ensure_future(self._handshake(tls, address)))
+        self.track(asyncio.ensure_future(self._handshake(tls, address, record)))
 
-    async def _handshake(self, sock: ssl.SSLSocket, address: Any) -> None:
+    async def _handshake(self, sock: ssl.SSLSocket, address: Any, record: ConnRecord) -> None:
         """Complete the TLS handshake, quietly: a failure closes, it is never logged."""
         loop = asyncio.get_running_loop()
         try:
@@ -434,20 +440,25 @@ class Host:
                     await _ready(loop, sock, write=True)
         except (OSError, ValueError) as exc:  # SSLError, a reset, a closed socket
             sock.close()
-            ip, port = _peer(address)
-            self.recorder.open_connection(ip, port, error=f"TLS handshake failed: {exc}")
+            record.error = f"TLS handshake failed: {exc}"  # the loop thread writes it alone
+            self.recorder.close_connection(record)
             return
         except BaseException:  # cancelled by shutdown
             sock.close()
+            self.recorder.close_connection(record)
             raise
         finally:
             self._handshakes.discard(sock)
+        record.tls = tls_info(sock)
+        self._handshaken[sock] = record
         self.build_server().handle_stream(SSLIOStream(sock), address)
 
     def opened(self, stream: IOStream, address: Any) -> Conn:
         """Start tracking a connection that now speaks HTTP (after its TLS handshake)."""
-        ip, port = _peer(address)
-        record = self.recorder.open_connection(ip, port, tls_info(stream.socket))
+        record = self._handshaken.pop(stream.socket, None)  # listed when it was accepted
+        if record is None:
+            ip, port = _peer(address)
+            record = self.recorder.open_connection(ip, port)
         conn = self._conns[stream] = Conn(stream, address, record)
         return conn
 
@@ -456,13 +467,22 @@ class Host:
         self.recorder.close_connection(conn.record)
 
     def close_idle(self) -> int:
-        """Close every connection idle between requests now (loop thread); how many."""
+        """Close every connection idle between requests now (loop thread); how many.
+
+        Idle: no request being answered, nothing left to write, and nothing
+        read of a next request (a head that has begun to arrive, a pipelined
+        request waiting its turn).  Tornado says what its buffer holds only
+        through a private field, read here with a default.
+        """
         closed = 0
         for conn in list(self._conns.values()):
             stream = conn.stream
-            if not conn.busy and not stream.writing() and not stream.closed():
-                stream.close()
-                closed += 1
+            if conn.busy or stream.writing() or stream.closed():
+                continue
+            if getattr(stream, "_read_buffer_size", 0) or _unread(stream.socket):
+                continue
+            stream.close()
+            closed += 1
         return closed
 
     def act_on_held(self, command: ActOnHeld) -> bool:
@@ -530,6 +550,18 @@ class Host:
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=timeout)
             self.abandoned += [repr(t) for t in pending]
+
+
+def _unread(sock: socket.socket | None) -> bool:
+    """Whether bytes from the client wait in the kernel, unread yet."""
+    if sock is None:
+        return False
+    try:
+        return bool(sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+    except (BlockingIOError, InterruptedError):
+        return False
+    except (OSError, ValueError):  # reset, closed, or a TLS socket (which does not peek)
+        return False
 
 
 def _keep_nagle(value: bool) -> None:
