@@ -15,7 +15,7 @@ from typing import Any
 
 from ._frozen import Frozen, assign, frozen_value
 
-__all__ = ["EVENT_STREAM", "Event", "encode_event"]
+__all__ = ["EVENT_STREAM", "Event"]
 
 #: The media type of a stream of events.
 EVENT_STREAM = "text/event-stream"
@@ -108,11 +108,6 @@ class Event(Frozen):
         """The event as it goes on the wire (UTF-8), its blank line included."""
         wire: bytes = self._wire
         return wire
-
-
-def encode_event(event: Event) -> bytes:
-    """The wire form of *event*, as it was made."""
-    return event.encode()
 
 
 def _wire_of(event: Event) -> bytes:

@@ -14,10 +14,11 @@ import asyncio
 import socket
 import struct
 import time
-from http.client import responses
 from typing import TYPE_CHECKING
 
 from tornado import iostream
+
+from ._violations import status_line
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -58,7 +59,7 @@ def close(stream: iostream.IOStream, *, reset: bool) -> None:
 def _head(
     status: int, reason: str | None, headers: Iterable[tuple[str, str]], extra: list[str]
 ) -> bytes:
-    lines = [f"HTTP/1.1 {status} {reason or responses.get(status, 'Unknown')}"]
+    lines = [status_line(status, reason)]
     lines += [f"{name}: {value}" for name, value in headers]
     lines += extra
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
@@ -82,7 +83,7 @@ def whole(
 def plain_response(status: int, body: bytes, server: str) -> bytes:
     """A whole ``text/plain`` response that closes the connection."""
     head = (
-        f"HTTP/1.1 {status} {responses.get(status, 'Unknown')}\r\nServer: {server}\r\n"
+        f"{status_line(status, None)}\r\nServer: {server}\r\n"
         "Content-Type: text/plain; charset=utf-8\r\n"
         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
     )

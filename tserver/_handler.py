@@ -34,7 +34,7 @@ from tornado import httputil, iostream, web
 
 from . import _faults
 from ._commands import HandlerError
-from ._encoding import Compressor, compress
+from ._encoding import Compressor
 from ._events import EVENT_STREAM, Event
 from ._har import STREAM_CAP, answer_from_wire
 from ._head import header_lines, normalize_name
@@ -280,13 +280,8 @@ class RecordingHandler(web.RequestHandler):
         """``expect="refuse"``: record the request, answer it now, never read its body."""
         request = self._request = self._build_request()
         response, self._exchange = self.host.recorder.record_exchange(request)
-        self._status(response)
-        self.set_status(response.status, response.reason)
-        self._apply_headers(response)
-        body = response.body
-        if response.encoding is not None:
-            body = compress(response.encoding, body)
-        data = _faults.whole(response.status, response.reason, self._headers.get_all(), body)
+        headers = self._head_of(response)
+        data = _faults.whole(response.status, response.reason, headers, response.wire_body())
         await _faults.refuse_body(self.detach(), data, declared or 0)
         self._written()
 
@@ -298,20 +293,25 @@ class RecordingHandler(web.RequestHandler):
             response = dataclasses.replace(response, violation="response-before-request-body")
         await self._violate(response)
 
-    async def _violate(self, response: Response) -> None:
-        """Write *response* broken as its ``violation`` says, then close the connection."""
-        assert response.violation is not None
+    def _head_of(self, response: Response) -> list[tuple[str, str]]:
+        """The status noted and the headers of *response*, for a head written by hand.
+
+        Without the framing fields: who writes the head frames the body.
+        """
         self._status(response)
         self.set_status(response.status, response.reason)
         self._apply_headers(response)
-        headers = [
+        return [
             (name, value)
             for name, value in self._headers.get_all()
             if name.lower() not in ("content-length", "transfer-encoding")
         ]
-        body = response.body
-        if response.encoding is not None:
-            body = compress(response.encoding, body)
+
+    async def _violate(self, response: Response) -> None:
+        """Write *response* broken as its ``violation`` says, then close the connection."""
+        assert response.violation is not None
+        headers = self._head_of(response)
+        body = response.wire_body()
         no_content = self.request.method == "HEAD" or self._should_not_send_content(response.status)
         data = render_violation(
             response.violation, response.status, response.reason, headers, body, no_content
@@ -474,9 +474,7 @@ class RecordingHandler(web.RequestHandler):
         if close_after:
             self._hold_tail()
         if not self._should_not_send_content(response.status):
-            body = response.body
-            if response.encoding is not None:
-                body = compress(response.encoding, body)
+            body = response.wire_body()
             if response.rate is not None and body and self.request.method != "HEAD":
                 self._headers["Content-Length"] = str(len(body))
                 await self._send(body, response.rate)

@@ -24,7 +24,6 @@ from http.client import responses
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ._body import decode_text
-from ._encoding import compress
 from ._events import EVENT_STREAM
 from ._response import UNSET, Raw
 from ._version import __version__
@@ -120,10 +119,7 @@ def answer_of(
         headers.append(("Transfer-Encoding", "chunked"))
         size = -1 if response.encoding is not None else size
     else:
-        sent = response.body
-        if response.encoding is not None:
-            sent = compress(response.encoding, sent)
-        size = len(sent)
+        size = len(response.wire_body())
         if "content-length" not in names:
             headers.append(("Content-Length", str(size)))
     connection = request.headers.get("Connection", "").lower()

@@ -355,7 +355,7 @@ def _check_framing(values: Mapping[str, Any], body: bytes) -> None:
                     f"Response: {name} is sent chunked; drop the Content-Length header ({hint})"
                 )
         if values["encoding"] is not None:
-            body = compress(values["encoding"], body)  # what goes out
+            body = compress(values["encoding"], body)  # what goes out (wire_body)
         # a 304 may give the length of the representation it stands for
         if values["status"] != 304 and int(lengths[0]) != len(body):
             raise ValueError(
@@ -602,6 +602,10 @@ class Response(Frozen):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild_response, (tuple([getattr(self, name) for name in _FIELDS]),))
+
+    def wire_body(self) -> bytes:
+        """The body as it goes out: compressed when ``encoding`` says so."""
+        return self.body if self.encoding is None else compress(self.encoding, self.body)
 
     @property
     def content_type(self) -> str:

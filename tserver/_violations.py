@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from http.client import responses
 
-__all__ = ["HEAD_VIOLATIONS", "VIOLATIONS", "check_violation", "render"]
+__all__ = ["HEAD_VIOLATIONS", "VIOLATIONS", "check_violation", "render", "status_line"]
 
 #: Every violation, and the rule it breaks.
 VIOLATIONS: dict[str, str] = {
@@ -124,7 +124,8 @@ def check_violation(where: str, violation: object) -> str | None:
     return violation
 
 
-def _status_line(status: int, reason: str | None) -> str:
+def status_line(status: int, reason: str | None) -> str:
+    """``HTTP/1.1 <status> <reason>``, the standard reason phrase unless one is given."""
     return f"HTTP/1.1 {status} {reason or responses.get(status, 'Unknown')}"
 
 
@@ -155,7 +156,7 @@ def render(
     is that very body.
     """
     empty = no_content and name not in _BODY_WHERE_NONE
-    lines = [_status_line(status, reason)] + [f"{n}: {v}" for n, v in headers]
+    lines = [status_line(status, reason)] + [f"{n}: {v}" for n, v in headers]
     if empty and (status in (204, 304) or status < 200):
         sized = lines  # such a status declares no length (the violation may still)
     else:
@@ -185,11 +186,11 @@ def render(
         else:  # chunk-extension-garbage
             tail = b'%x;\x01"(garbage)\r\n%s\r\n0\r\n\r\n' % (len(data), data)
     elif name == "status-line-invalid":
-        lines = [f"HTTP/1.1{status} {reason or responses.get(status, 'Unknown')}", *sized[1:]]
+        lines = [status_line(status, reason).replace(" ", "", 1), *sized[1:]]
     elif name == "status-code-invalid":
         lines = ["HTTP/1.1 1000 Invalid", *sized[1:]]
     elif name == "http-version-invalid":
-        lines = [f"HTTP/1.x {status} {reason or responses.get(status, 'Unknown')}", *sized[1:]]
+        lines = [status_line(status, reason).replace("HTTP/1.1", "HTTP/1.x", 1), *sized[1:]]
     elif name == "header-without-colon":
         lines = [*sized, "X-Broken-Header without a colon"]
     elif name == "header-obs-fold":
@@ -207,7 +208,7 @@ def render(
     elif name in ("body-on-204", "body-on-304"):
         code = 204 if name == "body-on-204" else 304
         tail = body or _FILLER
-        lines = [_status_line(code, None)] + [f"{n}: {v}" for n, v in headers]
+        lines = [status_line(code, None)] + [f"{n}: {v}" for n, v in headers]
         lines.append(f"Content-Length: {len(tail)}")
     elif name == "informational-with-body":
         early = b"HTTP/1.1 103 Early Hints\r\nContent-Length: %d\r\n\r\n%s" % (
