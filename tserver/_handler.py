@@ -225,6 +225,8 @@ class RecordingHandler(web.RequestHandler):
         if task is not None:
             self.host.track(task)  # cancelled if the server stops meanwhile
         self._method = self.request.method or "GET"
+        # this request's connection, once (None: it closed under a stop())
+        self._conn = self.host.conn_of(getattr(self.request.connection, "stream", None))
         declared = _declared_length(self.request.headers.get("Content-Length", ""))
         limit = self.host.config.max_body_size
         if declared is not None and declared > limit:
@@ -263,7 +265,7 @@ class RecordingHandler(web.RequestHandler):
         record keeps the head as sent.  Cheap for the usual request: its
         head holds no ``100-`` at all.
         """
-        conn = self.host.conn_of(getattr(self.request.connection, "stream", None))
+        conn = self._conn
         if conn is None or b"100-" not in conn.head:
             return False
         headers = self.request.headers
@@ -384,7 +386,7 @@ class RecordingHandler(web.RequestHandler):
         # seen before are shared (see _share).  *peek*: the head alone, for
         # Recorder.peek, counted nowhere.
         req = self.request
-        conn = self._conn = self.host.conn_of(getattr(req.connection, "stream", None))
+        conn = self._conn  # found by prepare()
         tls = chunk_sizes = None
         if conn is not None:
             head = conn.head.lstrip(b"\r\n")
