@@ -190,3 +190,17 @@ def test_bodies_that_do_not_decode_whole_are_left_as_they_came() -> None:
     assert decode_body("zstd", cut) == cut
     deflated = zlib.compress(b"z" * 5000)
     assert decode_body("deflate", deflated[:-6]) == deflated[:-6]
+
+
+def test_an_encoded_multipart_upload_reads_its_files_decoded(server: TestServer) -> None:
+    prepared = requests.Request(
+        "POST", server.url, files={"doc": ("a.txt", b"file body")}, data={"k": "v"}
+    ).prepare()
+    assert isinstance(prepared.body, bytes)
+    raw = gzip.compress(prepared.body)
+    headers = {"Content-Type": prepared.headers["Content-Type"], "Content-Encoding": "gzip"}
+    requests.post(server.url, data=raw, headers=headers, timeout=10)
+    request = server.wait_request()
+    assert request.data == raw
+    assert request.files["doc"][0].data == b"file body"
+    assert request.form["k"] == "v"
