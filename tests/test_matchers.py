@@ -523,6 +523,7 @@ def test_public_surface() -> None:
             "has_file",
             "has_form_field",
             "has_header",
+            "has_host",
             "has_json",
             "has_method",
             "has_no_header",

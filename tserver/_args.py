@@ -92,6 +92,24 @@ def check_path_selector(where: str, path: object) -> object:
     )
 
 
+def check_host_selector(where: str, host: object) -> object:
+    """A str (the host, any port unless it names one), a compiled pattern or a hamcrest matcher."""
+    if host is None or isinstance(host, re.Pattern) or is_matcher(host):
+        return host
+    if isinstance(host, str):
+        if not host or "/" in host:
+            raise ValueError(
+                f"{where}: host {host!r} must be a host name or address, optionally with "
+                "':port' ('api.example.test', 'api.example.test:8443', '[::1]:80'), not a URL"
+            )
+        return host
+    raise TypeError(
+        f"{where}: host {host!r} must be a str (compared without case, and without "
+        "the port unless it names one), a compiled re.Pattern (full match over "
+        "Request.host) or a hamcrest matcher"
+    )
+
+
 def check_portable(where: str, what: str, obj: Any) -> None:
     """Refuse what cannot cross to a subprocess-mode child by pickle."""
     name = getattr(obj, "__qualname__", None) or type(obj).__qualname__

@@ -176,6 +176,11 @@ class RequestAssertion:
         __tracebackhide__ = True
         return self._check(matchers.has_path(p))
 
+    def has_host(self, h: str | Matcher[Any]) -> RequestAssertion:
+        """Assert the host the client asked for: see `tserver.matchers.has_host`."""
+        __tracebackhide__ = True
+        return self._check(matchers.has_host(h))
+
     def has_query_string(self, q: str | Matcher[Any]) -> RequestAssertion:
         """Assert the query string: see `tserver.matchers.has_query_string`."""
         __tracebackhide__ = True

@@ -91,6 +91,7 @@ class AddRule(Command[int]):
     path: Any = None
     match: Any = None
     priority: int = 0
+    host: Any = None
 
 
 @frozen_value()

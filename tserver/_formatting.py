@@ -315,6 +315,8 @@ def describe_rule(spec: AddRule, remaining: int | None) -> str:
         parts.append("method " + "|".join(spec.methods))
     if spec.path is not None:
         parts.append(f"path {describe_selector(spec.path)}")
+    if spec.host is not None:
+        parts.append(f"host {describe_selector(spec.host)}")
     if spec.match is not None:
         parts.append(f"match {describe_selector(spec.match)}")
     if spec.priority:

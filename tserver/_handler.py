@@ -387,11 +387,12 @@ class RecordingHandler(web.RequestHandler):
         # Recorder.peek, counted nowhere.
         req = self.request
         conn = self._conn  # found by prepare()
-        tls = chunk_sizes = None
+        tls = chunk_sizes = absolute = tunnel = None
         if conn is not None:
             head = conn.head.lstrip(b"\r\n")
             headers, raw_headers = _headers_of(head)
             target = conn.target
+            absolute, tunnel = conn.absolute, conn.tunnel
             record = conn.record
             position = record.requests if peek else record.next_exchange(req.version)
             index, tls = record.index, record.tls
@@ -412,6 +413,11 @@ class RecordingHandler(web.RequestHandler):
         port = peer[1] if isinstance(peer, tuple) and len(peer) > 1 else 0
         path, _, query = target.partition("?")
         method = self._method
+        if absolute is not None:  # GET http://host/path, as to a proxy
+            host, url = absolute
+        else:
+            host = req.host if "Host" in req.headers else (tunnel or "")
+            url = f"{req.protocol}://{host or req.host}{target}"
         return Request(
             method=_share(method, len(method)),
             path=_share(path, len(path)),
@@ -426,7 +432,7 @@ class RecordingHandler(web.RequestHandler):
             client_port=int(port),
             version=_share(req.version, 0),
             scheme=req.protocol,
-            url=f"{req.protocol}://{req.host}{target}",
+            url=url,
             received_at=time.time(),
             connection=index,
             exchange=position,
@@ -434,6 +440,9 @@ class RecordingHandler(web.RequestHandler):
             raw_headers=raw_headers,
             chunk_sizes=chunk_sizes,
             tls=tls,
+            host=host,
+            proxied=absolute is not None or tunnel is not None,
+            tunnel=tunnel,
         )
 
     async def _serve(self, response: Response, request: Request) -> None:

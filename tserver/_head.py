@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-__all__ = ["header_lines", "normalize_name"]
+__all__ = ["absolute_target", "header_lines", "normalize_name"]
 
 _WHITESPACE = " \t"
 
@@ -54,3 +54,33 @@ def header_lines(head: bytes) -> tuple[tuple[str, str], ...]:
         name, _, value = line.partition(":")
         fields.append([name, value.strip(_WHITESPACE)])
     return tuple((name, value) for name, value in fields)
+
+
+def absolute_target(target: str) -> tuple[str, str] | None:
+    """The authority and origin-form target of an absolute-form request target.
+
+    ``"http://api.example.test/v1?x=1"`` gives ``("api.example.test",
+    "/v1?x=1")``; a target without a path gives the path ``"/"``.  Any
+    other target (``"/v1"``, ``"*"``, ``"host:443"``) gives `None`.
+
+    Example::
+
+        >>> absolute_target("http://api.example.test:8080/v1?x=1")
+        ('api.example.test:8080', '/v1?x=1')
+        >>> absolute_target("HTTPS://h?q"), absolute_target("/v1")
+        (('h', '/?q'), None)
+    """
+    if target.startswith("/"):
+        return None
+    scheme, sep, rest = target.partition("://")
+    if not sep or scheme.lower() not in ("http", "https"):
+        return None
+    end = len(rest)
+    for mark in "/?#":
+        at = rest.find(mark)
+        if at != -1 and at < end:
+            end = at
+    authority, tail = rest[:end], rest[end:]
+    if not tail.startswith("/"):
+        tail = "/" + tail
+    return authority, tail

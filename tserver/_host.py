@@ -40,6 +40,7 @@ from tornado.iostream import IOStream, SSLIOStream
 
 from ._commands import ActOnHeld, CloseConnections, GetConnections, GetHeld, Reset
 from ._errors import ServerStateError
+from ._head import absolute_target
 from ._handler import make_app
 from ._holding import HeldBook
 from ._records import TLSInfo
@@ -94,21 +95,55 @@ class Conn:
     request at a time per connection, so it is the head of the request
     being handled; ``chunks`` the chunk sizes its body was framed in
     (`None` unless the body came chunked), and ``target`` its request
-    target as sent.  ``busy``: a request is read or answered now
-    (`Host.close_idle` leaves it open).  ``record`` is what the recorder
-    keeps of the connection.
+    target in origin form (``/v1?x=1``).  ``absolute`` is the authority and
+    the target as sent when the target came in absolute form
+    (``GET http://api.example.test/v1``, as to a proxy), else `None`.
+    ``busy``: a request is read or answered now (`Host.close_idle` leaves
+    it open).  ``record`` is what the recorder keeps of the connection.
+
+    A connection that carries a ``CONNECT`` tunnel has two streams: the
+    client's (``outer``) and the end of a socket pair that the host serves
+    as if it were the client's (``stream``); ``tunnel`` is the tunnel's
+    ``host:port``.  The faults that act on the TCP connection itself (a
+    reset, holding the tail until the close) act on ``outer``.
     """
 
-    __slots__ = ("address", "busy", "chunks", "head", "record", "stream", "target")
+    __slots__ = (
+        "absolute",
+        "address",
+        "busy",
+        "chunks",
+        "head",
+        "outer",
+        "record",
+        "stream",
+        "target",
+        "tunnel",
+    )
 
-    def __init__(self, stream: IOStream, address: Any, record: ConnRecord) -> None:
+    def __init__(
+        self,
+        stream: IOStream,
+        address: Any,
+        record: ConnRecord,
+        tunnel: str | None = None,
+        outer: IOStream | None = None,
+    ) -> None:
         self.stream = stream
         self.address = address
         self.record = record
         self.head = b""
         self.target = ""
+        self.absolute: tuple[str, str] | None = None
         self.chunks: list[int] | None = None
         self.busy = False
+        self.tunnel = tunnel
+        self.outer = outer
+
+    @property
+    def client_socket(self) -> socket.socket | None:
+        """The socket of the TCP connection to the client (``outer`` for a tunnel)."""
+        return (self.outer or self.stream).socket
 
     def hold_tail(self) -> None:
         """Keep what is written from now on in the kernel until the close (``TCP_CORK``).
@@ -122,7 +157,7 @@ class Conn:
         follows the response as soon as the loop gets to it: a race.
         """
         cork = getattr(socket, "TCP_CORK", None)
-        sock = self.stream.socket
+        sock = self.client_socket
         if cork is None or sock is None:
             return
         try:
@@ -154,10 +189,17 @@ class _KeepTarget(httputil.HTTPMessageDelegate):
     ) -> Awaitable[None] | None:
         """Keep the target; give Tornado its path alone."""
         if isinstance(start_line, httputil.RequestStartLine):
+            conn = self.conn
             target = start_line.path
-            self.conn.target = target
-            self.conn.busy = True
-            if "?" in target:
+            conn.busy = True
+            absolute = None if target[:1] == "/" else absolute_target(target)
+            if absolute is not None:  # GET http://host/path: as to a proxy
+                conn.absolute = (absolute[0], target)
+                target = absolute[1]
+            else:
+                conn.absolute = None
+            conn.target = target
+            if "?" in target or absolute is not None:
                 path = target.partition("?")[0]
                 start_line = httputil.RequestStartLine(start_line.method, path, start_line.version)
         return self.delegate.headers_received(start_line, headers)

@@ -70,6 +70,7 @@ from ._commands import (
 from ._errors import WaitTimeoutError
 from ._formatting import describe_rule, describe_selector, mismatch_text, no_rule_text
 from ._har import har_log
+from ._request import same_host
 from ._response import Overlay, Response, merge_overlays, overlay_with
 from ._traffic import ConnRecord, ExchangeRecord
 from ._violations import HEAD_VIOLATIONS
@@ -127,6 +128,16 @@ class Rule:
                     return f"path was {request.path!r}" if explain else "no"
             elif not path.matches(request.path):
                 return f"path {mismatch_text(path, request.path)}" if explain else "no"
+        host = spec.host
+        if host is not None:
+            if isinstance(host, str):
+                if not same_host(host, request.host):
+                    return f"host was {request.host!r}" if explain else "no"
+            elif isinstance(host, re.Pattern):
+                if host.fullmatch(request.host) is None:
+                    return f"host was {request.host!r}" if explain else "no"
+            elif not host.matches(request.host):
+                return f"host {mismatch_text(host, request.host)}" if explain else "no"
         if spec.match is not None and not spec.match.matches(request):
             return mismatch_text(spec.match, request) if explain else "no"
         return None
@@ -146,6 +157,9 @@ class Rule:
         path = spec.path
         if path is not None and not isinstance(path, str):
             path = Described(describe_selector(path))
+        host = spec.host
+        if host is not None and not isinstance(host, str):
+            host = Described(describe_selector(host))
         response = spec.response
         try:
             pickle.dumps(response)
@@ -159,6 +173,7 @@ class Rule:
                 path,
                 None if spec.match is None else Described(describe_selector(spec.match)),
                 spec.priority,
+                host,
             ),
             self.id,
         )

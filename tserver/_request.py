@@ -16,7 +16,7 @@ from ._frozen import Frozen, assign, frozen_value, values_of
 from ._headers import Headers, MultiDict, headers_of, multidict_of, pairs_of
 from ._records import TLSInfo
 
-__all__ = ["Request", "UploadedFile"]
+__all__ = ["Request", "UploadedFile", "same_host", "split_authority"]
 
 _set = object.__setattr__  # how a frozen value sets its fields in __init__
 _EMPTY = MultiDict()  # read-only, so one empty instance serves every request
@@ -155,6 +155,23 @@ class Request(Frozen):
     .. attribute:: tls
 
        The `TLSInfo` of its connection (HTTPS), or `None`.
+
+    .. attribute:: host
+
+       The authority the client asked for, as it wrote it (port included
+       when it wrote one): from an absolute-form target
+       (``GET http://api.example.test/v1``), else the ``Host`` header (inside
+       a ``CONNECT`` tunnel too), else the tunnel's host, else ``""``.
+
+    .. attribute:: proxied
+
+       Whether the request came as to a proxy: an absolute-form target, or
+       inside a ``CONNECT`` tunnel.
+
+    .. attribute:: tunnel
+
+       The ``host:port`` of the ``CONNECT`` tunnel the request came through,
+       or `None`.
     """
 
     # Written out, not made by dataclass: two of them are no fields.  A
@@ -179,6 +196,9 @@ class Request(Frozen):
         "raw_headers",
         "chunk_sizes",
         "tls",
+        "host",
+        "proxied",
+        "tunnel",
         "_form",
         "_files",
     )
@@ -202,6 +222,9 @@ class Request(Frozen):
     raw_headers: tuple[tuple[str, str], ...]
     chunk_sizes: tuple[int, ...] | None
     tls: TLSInfo | None
+    host: str
+    proxied: bool
+    tunnel: str | None
     if TYPE_CHECKING:  # slots, not fields: dataclass must not see them
         _form: MultiDict | None
         _files: dict[str, list[UploadedFile]] | None
@@ -231,6 +254,9 @@ class Request(Frozen):
         raw_headers: tuple[tuple[str, str], ...] = (),
         chunk_sizes: tuple[int, ...] | None = None,
         tls: TLSInfo | None = None,
+        host: str = "",
+        proxied: bool = False,
+        tunnel: str | None = None,
     ) -> None:
         # one line a field, not assign(**fields): the server builds one
         # Request per request, and this is twice as fast
@@ -256,6 +282,9 @@ class Request(Frozen):
         _set(self, "raw_headers", raw_headers)
         _set(self, "chunk_sizes", chunk_sizes)
         _set(self, "tls", tls)
+        _set(self, "host", host)
+        _set(self, "proxied", proxied)
+        _set(self, "tunnel", tunnel)
 
     @property
     def form(self) -> MultiDict:
@@ -363,6 +392,9 @@ def _constructor_values(r: Request) -> tuple[Any, ...]:
         r.raw_headers,
         r.chunk_sizes,
         r.tls,
+        r.host,
+        r.proxied,
+        r.tunnel,
     )
 
 
@@ -394,12 +426,15 @@ def request_to_wire(request: Request) -> tuple[Any, ...]:
         r.raw_headers,
         r.chunk_sizes,
         None if r.tls is None else values_of(r.tls),
+        r.host,
+        r.proxied,
+        r.tunnel,
     )
 
 
 def request_from_wire(values: tuple[Any, ...]) -> Request:
     """The `Request` that `request_to_wire` gave *values* for."""
-    (method, path, query, args, headers, cookies, data, form, files, *middle, tls) = values
+    (method, path, query, args, headers, cookies, data, form, files, *middle, tls) = values[:-3]
     make: Any = Request  # positional, all fields: faster than keywords (a history's worth)
     request: Request = make(
         method,
@@ -413,5 +448,35 @@ def request_from_wire(values: tuple[Any, ...]) -> Request:
         files,
         *middle,
         None if tls is None else TLSInfo(*tls),
+        *values[-3:],
     )
     return request
+
+
+def split_authority(authority: str) -> tuple[str, str | None]:
+    """The host (lower case, an IPv6 address without brackets) and port of *authority*.
+
+    ``"API.example.test:8080"`` gives ``("api.example.test", "8080")``,
+    ``"[::1]:80"`` gives ``("::1", "80")``; without a port (a bare IPv6
+    address included) the port is `None`.
+    """
+    if authority.startswith("["):
+        address, _, rest = authority[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else None
+        return address.lower(), port
+    if authority.count(":") == 1:
+        name, _, port = authority.partition(":")
+        return name.lower(), port
+    return authority.lower(), None
+
+
+def same_host(wanted: str, host: str) -> bool:
+    """Whether the authority *host* is *wanted*, ignoring case, and the port unless *wanted* has one.
+
+    ``same_host("api.example.test", "API.example.test:8080")`` is true;
+    ``same_host("api.example.test:443", "api.example.test")`` is not (the
+    client wrote no port).
+    """
+    wanted_name, wanted_port = split_authority(wanted)
+    name, port = split_authority(host)
+    return name == wanted_name and (wanted_port is None or port == wanted_port)

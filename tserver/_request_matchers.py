@@ -23,7 +23,7 @@ from hamcrest.core.string_description import StringDescription
 
 from ._formatting import BODY_PREVIEW, format_body
 from ._headers import MultiDict
-from ._request import Request
+from ._request import Request, same_host
 
 if TYPE_CHECKING:
     from hamcrest.core.description import Description
@@ -40,6 +40,7 @@ __all__ = [
     "HasNoHeader",
     "RequestMatcher",
     "RequestWith",
+    "SameHost",
 ]
 
 # Text about a long body (expected or received) is clipped to this length.
@@ -379,3 +380,18 @@ class ContainsInOrder(BaseMatcher[Sequence[Request]]):
             mismatch_description.append_text("no request matched ")
         if len(found) < len(self.matchers):
             mismatch_description.append_description_of(self.matchers[len(found)])
+
+
+class SameHost(BaseMatcher[str]):
+    """A host (`~tserver.Request.host`) that is *host*: no case, any port unless *host* has one."""
+
+    def __init__(self, host: str) -> None:
+        self.host = host
+
+    def _matches(self, item: object) -> bool:
+        return isinstance(item, str) and same_host(self.host, item)
+
+    def describe_to(self, description: Description) -> None:
+        description.append_description_of(self.host)
+        if ":" not in self.host.rpartition("]")[2]:
+            description.append_text(" (any port)")

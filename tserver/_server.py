@@ -380,6 +380,7 @@ class TestServer:
         method: str | Iterable[str] | None = None,
         path: Any = None,
         match: Any = None,
+        host: Any = None,
         priority: int = 0,
     ) -> int:
         """Add a rule: *response* answers the next *count* matching requests; its id.
@@ -387,6 +388,10 @@ class TestServer:
         ``count=None`` answers every matching request.  ``method`` is a name
         or a list, ``path`` an exact str, a compiled pattern (full match) or
         a hamcrest matcher, ``match`` any hamcrest matcher over `Request`.
+        ``host`` selects on `Request.host` (the host the client asked for,
+        as to a proxy too): a str compared without case, and without the
+        port unless the str names one; a compiled pattern (full match); or
+        a hamcrest matcher.
         Rules with a higher *priority* are tried first, rules of equal
         priority in the order added.  The id is ``0`` for the first rule
         added since the last reset, counting up.
@@ -397,6 +402,7 @@ class TestServer:
         count = _args.check_count(where, count, allow_none=True)
         methods = _args.check_methods(where, method)
         path = _args.check_path_selector(where, path)
+        host = _args.check_host_selector(where, host)
         if match is not None and not _args.is_matcher(match):
             raise TypeError(f"{where}: match {match!r} must be a hamcrest matcher over Request")
         if isinstance(priority, bool) or not isinstance(priority, int):
@@ -409,9 +415,10 @@ class TestServer:
                 ("events", response.events),
                 ("path", path),
                 ("match", match),
+                ("host", host),
             ),
         )
-        result: int = self._call(AddRule(response, count, methods, path, match, priority))
+        result: int = self._call(AddRule(response, count, methods, path, match, priority, host))
         return result
 
     def reset(self) -> None:

@@ -53,6 +53,7 @@ from ._request_matchers import (
     HasNoHeader,
     RequestMatcher,
     RequestWith,
+    SameHost,
 )
 
 if TYPE_CHECKING:
@@ -69,6 +70,7 @@ __all__ = [
     "has_file",
     "has_form_field",
     "has_header",
+    "has_host",
     "has_json",
     "has_method",
     "has_no_header",
@@ -128,6 +130,25 @@ def has_path(p: str | Matcher[Any]) -> Matcher[Request]:
         (True, True)
     """
     return HasField("path", "path", wrap_matcher(p))
+
+
+def has_host(h: str | Matcher[Any]) -> Matcher[Request]:
+    """Matches a request whose host (`~tserver.Request.host`) is *h*.
+
+    :param h: a str, compared without case and without the port unless it
+        names one (``"api.example.test"`` matches ``api.example.test:8080``;
+        ``"api.example.test:8080"`` only that port); or a matcher, applied
+        to the host as the client wrote it.
+
+    Examples::
+
+        >>> req = Request("GET", "/v1", host="API.example.test:8080", proxied=True)
+        >>> has_host("api.example.test").matches(req), has_host("api.example.test:443").matches(req)
+        (True, False)
+        >>> has_host(ends_with(".test:8080")).matches(req)
+        True
+    """
+    return HasField("host", "host", SameHost(h) if isinstance(h, str) else wrap_matcher(h))
 
 
 def has_query_string(q: str | Matcher[Any]) -> Matcher[Request]:
