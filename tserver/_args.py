@@ -136,19 +136,45 @@ def check_portable(where: str, what: str, obj: Any) -> None:
         raise ValueError(f"{where}: {what} {name} does not pickle ({exc}); {hint}") from exc
 
 
-def check_client_cert(client_cert: object, ssl: object) -> None:
-    """``client_cert=``: `None`, or ``"optional"``/``"required"`` with ``ssl=True``."""
+def check_client_cert(client_cert: object, ssl: object, proxy: object = False) -> None:
+    """``client_cert=``: `None`, or ``"optional"``/``"required"`` with ``ssl=True`` or ``proxy=True``."""
     if client_cert is None:
         return
     if client_cert not in ("optional", "required"):
         raise ValueError(
             f"TestServer: client_cert {client_cert!r}; expected None, 'optional' or 'required'"
         )
-    if ssl is not True:
+    if ssl is not True and proxy is not True:
         raise ValueError(
-            f"TestServer: client_cert={client_cert!r} needs ssl=True (the throwaway CA issues "
-            "the client certificate); with ssl=<SSLContext>, set its verify_mode yourself"
+            f"TestServer: client_cert={client_cert!r} needs ssl=True or proxy=True (the "
+            "throwaway CA issues the client certificate); with ssl=<SSLContext>, set its "
+            "verify_mode yourself"
         )
+
+
+def check_proxy(proxy: object, proxy_auth: object) -> tuple[str, str] | None:
+    """``proxy=`` a bool; ``proxy_auth=`` `None` or ``(user, password)``, with ``proxy=True``."""
+    if not isinstance(proxy, bool):
+        raise TypeError(f"TestServer: proxy {proxy!r} must be True or False")
+    if proxy_auth is None:
+        return None
+    if (
+        not isinstance(proxy_auth, tuple)
+        or len(proxy_auth) != 2
+        or not all(isinstance(part, str) for part in proxy_auth)
+    ):
+        raise TypeError(
+            f"TestServer: proxy_auth {proxy_auth!r} must be a (user, password) tuple of str"
+        )
+    user, password = proxy_auth
+    if not user or ":" in user:
+        raise ValueError(
+            f"TestServer: proxy_auth user {user!r} must be non-empty and hold no ':' "
+            "(Basic credentials are 'user:password')"
+        )
+    if not proxy:
+        raise ValueError("TestServer: proxy_auth needs proxy=True")
+    return (user, password)
 
 
 def check_server_args(

@@ -55,9 +55,13 @@ T = TypeVar("T")
 class ServeConfig:
     """Where and how to serve: what a backend needs to start.
 
-    ``tls`` is the `~tserver._tls.TlsFiles` of ``ssl=True`` (its paths
-    cross to a child process), ``ssl_context`` the context a thread or
-    inline host serves with.
+    ``tls`` is the `~tserver._tls.TlsFiles` of ``ssl=True`` and
+    ``proxy=True`` (its paths cross to a child process), ``ssl_context``
+    the context a thread or inline host serves with.  ``proxy`` serves
+    ``CONNECT`` tunnels, with ``tunnels`` (a `~tserver._tls.TunnelCerts`)
+    issuing their certificates; ``proxy_auth`` is the ``(user, password)``
+    proxied requests must present.  ``ssl``: the server itself speaks
+    HTTPS with ``tls`` (``ssl=True``).
     """
 
     __slots__ = (
@@ -65,10 +69,14 @@ class ServeConfig:
         "history_limit",
         "max_body_size",
         "port",
+        "proxy",
+        "proxy_auth",
+        "ssl",
         "ssl_context",
         "startup_timeout",
         "strict",
         "tls",
+        "tunnels",
     )
 
     def __init__(
@@ -82,6 +90,10 @@ class ServeConfig:
         startup_timeout: float = 10.0,
         tls: Any = None,
         ssl_context: ssl.SSLContext | None = None,
+        proxy: bool = False,
+        proxy_auth: tuple[str, str] | None = None,
+        tunnels: Any = None,
+        ssl: bool = False,
     ) -> None:
         self.address = address
         self.port = port
@@ -91,6 +103,10 @@ class ServeConfig:
         self.startup_timeout = startup_timeout
         self.tls = tls
         self.ssl_context = ssl_context
+        self.proxy = proxy
+        self.proxy_auth = proxy_auth
+        self.tunnels = tunnels
+        self.ssl = ssl
 
 
 class Backend(Protocol):

@@ -100,8 +100,8 @@ class SubprocessBackend:
             start = StartChild(
                 address=cfg.address,
                 port=cfg.port,
-                tls_cert=None if tls is None else tls.cert_pem,
-                tls_key=None if tls is None else tls.key_pem,
+                tls_cert=None if tls is None or not cfg.ssl else tls.cert_pem,
+                tls_key=None if tls is None or not cfg.ssl else tls.key_pem,
                 strict=cfg.strict,
                 history_limit=cfg.history_limit,
                 max_body_size=cfg.max_body_size,
@@ -110,6 +110,9 @@ class SubprocessBackend:
                 state=encode_payload(self._recorder.apply(Snapshot())),
                 tls_client_ca=None if tls is None else tls.ca_pem,
                 client_cert=None if tls is None else tls.client_cert,
+                proxy=cfg.proxy,
+                proxy_auth=cfg.proxy_auth,
+                tls_ca_key=None if tls is None or not cfg.proxy else tls.ca_key_pem,
             )
             reply = self._channel.request(encode_payload(start), cfg.startup_timeout)
         except ChannelEOF:

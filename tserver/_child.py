@@ -146,6 +146,11 @@ class Child:
             ssl_context = server_context_from_pem(
                 config.tls_cert, config.tls_key, config.tls_client_ca, config.client_cert
             )
+        tunnels = None
+        if config.proxy and config.tls_client_ca is not None and config.tls_ca_key is not None:
+            from ._tls import TunnelCerts
+
+            tunnels = TunnelCerts(config.tls_client_ca, config.tls_ca_key, config.client_cert)
         serve = ServeConfig(
             config.address,
             config.port,
@@ -153,6 +158,9 @@ class Child:
             history_limit=config.history_limit,
             max_body_size=config.max_body_size,
             ssl_context=ssl_context,
+            proxy=config.proxy,
+            proxy_auth=config.proxy_auth,
+            tunnels=tunnels,
         )
         recorder = Recorder(strict=config.strict, history_limit=config.history_limit)
         self.host = Host(recorder, serve, ssl_context)

@@ -47,10 +47,16 @@ async def write_and_close(stream: iostream.IOStream, data: bytes) -> None:
         stream.close()
 
 
-def close(stream: iostream.IOStream, *, reset: bool) -> None:
-    """Close without answering; with *reset*, abort (``SO_LINGER`` 0: the peer gets RST)."""
+def close(
+    stream: iostream.IOStream, *, reset: bool, client: socket.socket | None = None
+) -> None:
+    """Close without answering; with *reset*, abort (``SO_LINGER`` 0: the peer gets RST).
+
+    *client*: the socket of the TCP connection to the client, when it is
+    not *stream*'s own (a ``CONNECT`` tunnel): that one is reset.
+    """
     if reset:
-        sock = stream.socket
+        sock = client or stream.socket
         if sock is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     stream.close()

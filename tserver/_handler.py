@@ -19,9 +19,11 @@ behaviour a test did not ask for.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import copy
 import dataclasses
+import hmac
 import inspect
 import re
 import socket
@@ -40,7 +42,7 @@ from ._har import STREAM_CAP, answer_from_wire
 from ._head import header_lines, normalize_name
 from ._headers import MultiDict, headers_of, multidict_of
 from ._holding import peer_gone
-from ._request import Request
+from ._request import Request, split_authority
 from ._response import UNSET, Raw, Response, check_chunk, check_event
 from ._version import __version__
 from ._violations import HEAD_VIOLATIONS
@@ -182,6 +184,7 @@ class RecordingHandler(web.RequestHandler):
     _sndbuf: int | None = None  # the send buffer a drip shrank
     _read_pace: list[float] | None = None  # read_rate=: [start, bytes, rate]
     _fresh = False  # the response was made for this request (a callback's, a release's)
+    _answer: Response | None = None  # the server's own answer, not the rules' (a proxy's 407)
 
     def initialize(self, host: Host) -> None:
         """Receive the host from the application."""
@@ -236,6 +239,11 @@ class RecordingHandler(web.RequestHandler):
                 _faults.plain_response(413, answer.encode(), SERVER_HEADER),
                 declared,
             )
+        config = self.host.config
+        if config.proxy:
+            refused = self._proxy_step(config.proxy_auth)
+            if refused is not None:
+                return refused
         waits = self._expects_continue()
         recorder = self.host.recorder
         if recorder.head_rules:  # a rule may decide on the head, before the body
@@ -255,6 +263,44 @@ class RecordingHandler(web.RequestHandler):
         # token (PROPFIND, PURGE, ...) to one coroutine, restored there.
         self.request.method = _DISPATCH
         return None
+
+    def _proxy_step(self, auth: tuple[str, str] | None) -> Awaitable[None] | None:
+        """``proxy=True``: check a proxied request's credentials; take a ``CONNECT``'s stream.
+
+        A request without the credentials of *auth* is answered ``407`` when
+        dispatched (its body read and recorded, as any request's); an
+        accepted ``CONNECT`` is no request of the history: its connection
+        becomes the tunnel (`Host.open_tunnel`).
+        """
+        conn = self._conn
+        connect = self._method.upper() == "CONNECT"
+        if not connect and (conn is None or conn.absolute is None):
+            return None  # an origin-form request: no proxy business
+        if auth is not None and not _proxy_authorized(
+            self.request.headers.get("Proxy-Authorization", ""), auth
+        ):
+            self._answer = _PROXY_AUTH_REQUIRED
+            return None
+        if not connect:
+            return None
+        if conn is None or not _tunnel_target(conn.target):
+            self._answer = _BAD_CONNECT
+            return None
+        return self._open_tunnel(conn)
+
+    async def _open_tunnel(self, conn: Conn) -> None:
+        """Answer ``200 Connection established`` and hand the connection to the host."""
+        stream = self.detach()
+        try:
+            await stream.write(f"{self.request.version} 200 Connection established\r\n\r\n".encode())
+        except iostream.StreamClosedError:
+            return  # the client left
+        self.host.open_tunnel(stream, conn)
+
+    def _client_socket(self) -> socket.socket | None:
+        """The socket of the TCP connection to the client (a tunnel's is not the stream's)."""
+        conn = self._conn
+        return None if conn is None else conn.client_socket
 
     def _expects_continue(self) -> bool:
         """Whether the request asks for ``100 Continue`` (and Tornado will send it).
@@ -367,7 +413,7 @@ class RecordingHandler(web.RequestHandler):
         """Record the request, then serve the response the recorder picked."""
         self.request.method = self._method
         request = self._request = self._build_request()
-        response, self._exchange = self.host.recorder.record_exchange(request)
+        response, self._exchange = self.host.recorder.record_exchange(request, self._answer)
         try:
             await self._serve(response, request)
         except iostream.StreamClosedError:
@@ -408,9 +454,12 @@ class RecordingHandler(web.RequestHandler):
         if "Cookie" in req.headers:
             for value in headers.getlist("Cookie"):
                 cookies.update(httputil.parse_cookie(value))
-        address = getattr(req.connection, "context", None)
-        peer = getattr(address, "address", None)
-        port = peer[1] if isinstance(peer, tuple) and len(peer) > 1 else 0
+        if conn is not None:  # a tunnel's stream is a socket pair: the client's own address
+            ip, port = conn.record.client_ip, conn.record.client_port
+        else:
+            ip = req.remote_ip or ""
+            peer = getattr(getattr(req.connection, "context", None), "address", None)
+            port = peer[1] if isinstance(peer, tuple) and len(peer) > 1 else 0
         path, _, query = target.partition("?")
         method = self._method
         if absolute is not None:  # GET http://host/path, as to a proxy
@@ -428,7 +477,7 @@ class RecordingHandler(web.RequestHandler):
             headers=headers,
             cookies=cookies,
             data=body,
-            client_ip=req.remote_ip or "",
+            client_ip=ip,
             client_port=int(port),
             version=_share(req.version, 0),
             scheme=req.protocol,
@@ -570,7 +619,7 @@ class RecordingHandler(web.RequestHandler):
         """Close the held connection now (``Held.fail``, a reset), whatever is being written."""
         if self._finished:
             return
-        _faults.close(self.detach(), reset=fault == "reset")
+        _faults.close(self.detach(), reset=fault == "reset", client=self._client_socket())
 
     def on_connection_close(self) -> None:
         """The client closed the connection: a held response is held no more."""
@@ -815,7 +864,7 @@ class RecordingHandler(web.RequestHandler):
             )
             await _faults.write_and_close(self.detach(), data)
         else:
-            _faults.close(self.detach(), reset=fault == "reset")
+            _faults.close(self.detach(), reset=fault == "reset", client=self._client_socket())
 
     def log_exception(
         self,
@@ -865,6 +914,39 @@ class _Application(web.Application):
     ) -> web._HandlerDelegate:
         """The delegate that runs `RecordingHandler` for *request*."""
         return self.get_handler_delegate(request, RecordingHandler, self._handler_kwargs)
+
+
+#: ``proxy_auth=``: the answer to a proxied request without the credentials.
+_PROXY_AUTH_REQUIRED = Response(
+    b"tserver: proxy authentication required\n",
+    status=407,
+    headers={"Proxy-Authenticate": 'Basic realm="tserver"', "Content-Type": "text/plain"},
+)
+#: A ``CONNECT`` whose target is no ``host:port``.
+_BAD_CONNECT = Response(
+    b"tserver: CONNECT needs a target host:port (such as api.example.test:443)\n",
+    status=400,
+    headers={"Content-Type": "text/plain"},
+)
+
+
+def _proxy_authorized(header: str, auth: tuple[str, str]) -> bool:
+    """Whether *header* (``Proxy-Authorization``) holds the Basic credentials *auth*."""
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return False
+    try:
+        given = base64.b64decode(token.strip(), validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return False
+    user, sep, password = given.partition(":")
+    return bool(sep) and hmac.compare_digest(f"{user}:{password}", f"{auth[0]}:{auth[1]}")
+
+
+def _tunnel_target(target: str) -> bool:
+    """Whether a ``CONNECT`` target is ``host:port`` (a name or an address, a port in range)."""
+    name, port = split_authority(target)
+    return bool(name) and port is not None and port.isdigit() and 0 < int(port) < 65536
 
 
 def make_app(host: Host) -> web.Application:

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from tornado import httputil
 from tornado.httpserver import HTTPServer
 from tornado.ioloop import IOLoop
-from tornado.iostream import IOStream, SSLIOStream
+from tornado.iostream import IOStream, SSLIOStream, StreamClosedError
 
 from ._commands import ActOnHeld, CloseConnections, GetConnections, GetHeld, Reset
 from ._errors import ServerStateError
@@ -44,6 +44,7 @@ from ._head import absolute_target
 from ._handler import make_app
 from ._holding import HeldBook
 from ._records import TLSInfo
+from ._request import split_authority
 from ._tls import record_sni, sni_of
 from ._waiting import Pending
 
@@ -370,7 +371,10 @@ class Host:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._conns: dict[object, Conn] = {}
         self._handshakes: set[socket.socket] = set()
-        self._handshaken: dict[object, ConnRecord] = {}  # TLS done, not yet serving HTTP
+        # connections about to speak HTTP (TLS done, a tunnel opened): their
+        # record, and a tunnel's host:port and client stream
+        self._arriving: dict[object, tuple[ConnRecord, str | None, IOStream | None]] = {}
+        self._outers: set[IOStream] = set()  # the client streams of open tunnels
         self._accepted = 0
 
     # -- any thread -----------------------------------------------------------
@@ -467,7 +471,64 @@ class Host:
         self._handshakes.add(tls)
         self.track(asyncio.ensure_future(self._handshake(tls, address, record)))
 
-    async def _handshake(self, sock: ssl.SSLSocket, address: Any, record: ConnRecord) -> None:
+    def open_tunnel(self, outer: IOStream, conn: Conn) -> None:
+        """Serve the ``CONNECT`` tunnel of *conn*, whose client stream *outer* now is.
+
+        The tunnel is served by this host as a connection of its own: one
+        end of a socket pair, which a relay joins to *outer* byte for byte
+        (what the client sent after its ``CONNECT`` head, already read into
+        *outer*'s buffer, goes first).  So a ``ClientHello`` that came in the
+        same packet as the head is no special case, and the TLS inside the
+        tunnel is done by the same code as ``ssl=True``'s.  Nothing is ever
+        forwarded anywhere else.
+        """
+        self._conns.pop(conn.stream, None)  # the stream serves HTTP no more
+        ours, theirs = socket.socketpair()
+        relay = IOStream(ours)
+        self._outers.add(outer)
+        outer.set_close_callback(lambda: self._outers.discard(outer))
+        self.track(asyncio.ensure_future(_relay(outer, relay)))
+        self.track(asyncio.ensure_future(_relay(relay, outer)))
+        self.track(asyncio.ensure_future(self._serve_tunnel(theirs, conn, outer)))
+
+    async def _serve_tunnel(self, sock: socket.socket, conn: Conn, outer: IOStream) -> None:
+        """Serve HTTP on a tunnel's end *sock*: inside TLS when the client starts it."""
+        loop = asyncio.get_running_loop()
+        tunnel, record = conn.target, conn.record
+        try:
+            sock.setblocking(False)
+            await _ready(loop, sock, write=False)
+            first = sock.recv(1, socket.MSG_PEEK)
+        except BaseException:  # cancelled by shutdown, or the relay closed it
+            sock.close()
+            raise
+        if not first:  # the client closed the tunnel unused
+            sock.close()
+            return
+        tunnels = self.config.tunnels
+        if first != b"\x16" or tunnels is None:  # no TLS handshake record: plain HTTP
+            self._arriving[sock] = (record, tunnel, outer)
+            self.build_server().handle_stream(IOStream(sock), conn.address)
+            return
+        try:
+            context = tunnels.context_for(split_authority(tunnel)[0])
+            tls = context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        except Exception as exc:  # no certificate for that name: close, quietly
+            sock.close()
+            record.error = f"TLS in the tunnel to {tunnel} could not start: {exc}"
+            self.recorder.close_connection(record)
+            return
+        self._handshakes.add(tls)
+        await self._handshake(tls, conn.address, record, tunnel, outer)
+
+    async def _handshake(
+        self,
+        sock: ssl.SSLSocket,
+        address: Any,
+        record: ConnRecord,
+        tunnel: str | None = None,
+        outer: IOStream | None = None,
+    ) -> None:
         """Complete the TLS handshake, quietly: a failure closes, it is never logged."""
         loop = asyncio.get_running_loop()
         try:
@@ -492,16 +553,18 @@ class Host:
         finally:
             self._handshakes.discard(sock)
         record.tls = tls_info(sock)
-        self._handshaken[sock] = record
+        self._arriving[sock] = (record, tunnel, outer)
         self.build_server().handle_stream(SSLIOStream(sock), address)
 
     def opened(self, stream: IOStream, address: Any) -> Conn:
         """Start tracking a connection that now speaks HTTP (after its TLS handshake)."""
-        record = self._handshaken.pop(stream.socket, None)  # listed when it was accepted
-        if record is None:
+        arrival = self._arriving.pop(stream.socket, None)  # listed when it was accepted
+        if arrival is None:
             ip, port = _peer(address)
-            record = self.recorder.open_connection(ip, port)
-        conn = self._conns[stream] = Conn(stream, address, record)
+            conn = Conn(stream, address, self.recorder.open_connection(ip, port))
+        else:
+            conn = Conn(stream, address, *arrival)
+        self._conns[stream] = conn
         return conn
 
     def closed(self, conn: Conn) -> None:
@@ -562,6 +625,8 @@ class Host:
         for sock in list(self._handshakes):
             sock.close()
         self._handshakes.clear()
+        for outer in list(self._outers):
+            outer.close()
         for conn in list(self._conns.values()):
             if not conn.stream.closed():  # closing again signals its futures again
                 conn.stream.close()
@@ -592,6 +657,26 @@ class Host:
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=timeout)
             self.abandoned += [repr(t) for t in pending]
+
+
+#: How much a tunnel's relay reads at a time.
+_RELAY_CHUNK = 1 << 16
+
+
+async def _relay(source: IOStream, sink: IOStream) -> None:
+    """Copy *source* to *sink* until *source* ends; then close *sink*.
+
+    Each piece is written whole before the next is read (and before the
+    close): what the server wrote before it closed reaches the client.
+    """
+    try:
+        while True:
+            data = await source.read_bytes(_RELAY_CHUNK, partial=True)
+            await sink.write(data)
+    except StreamClosedError:
+        pass
+    finally:
+        sink.close()
 
 
 def _unread(sock: socket.socket | None) -> bool:

@@ -416,15 +416,23 @@ class Recorder:
         """Append *request* to the history and return the response it gets."""
         return self.record_exchange(request)[0]
 
-    def record_exchange(self, request: Request) -> tuple[Response, ExchangeRecord]:
-        """Append *request* to the history; the response it gets, and its exchange record."""
+    def record_exchange(
+        self, request: Request, answer: Response | None = None
+    ) -> tuple[Response, ExchangeRecord]:
+        """Append *request* to the history; the response it gets, and its exchange record.
+
+        *answer*: the server answers itself (a proxy's ``407``), not the rules.
+        """
         with self._lock:
             self._history.append(request)
             exchange = ExchangeRecord(request)
             self._exchanges.append(exchange)
             self._count += 1
             try:
-                response, exchange.rule = self._choose(request)
+                if answer is not None:
+                    response = answer
+                else:
+                    response, exchange.rule = self._choose(request)
             except Exception as exc:  # never lose the request, nor its waiters
                 text = f"tserver: no response could be made: {type(exc).__name__}: {exc}"
                 self._errors.append(HandlerError(type(exc).__name__, str(exc), text, request, exc))

@@ -88,9 +88,17 @@ class TestServer:
     :param history_limit: keep only the last N requests (all are counted).
     :param max_body_size: larger declared bodies get ``413``.
     :param startup_timeout: seconds `start` may take.
-    :param client_cert: ``"optional"`` or ``"required"`` (with ``ssl=True``)
-        asks each client for a certificate, which the throwaway CA issues:
-        `client_cert_path` and `client_ssl_context` present it.
+    :param client_cert: ``"optional"`` or ``"required"`` (with ``ssl=True``
+        or ``proxy=True``) asks each client for a certificate, which the
+        throwaway CA issues: `client_cert_path` and `client_ssl_context`
+        present it.
+    :param proxy: also serve as a proxy: answer ``CONNECT host:port`` with
+        ``200`` and serve the tunnel itself, completing TLS in it with a
+        certificate for that host from a throwaway CA (`ca_path`).  Requests
+        are answered by the rules; nothing is ever forwarded anywhere.
+    :param proxy_auth: ``(user, password)``: proxied requests and
+        ``CONNECT``\ s without matching ``Proxy-Authorization: Basic``
+        credentials get ``407`` (needs ``proxy=True``).
 
     Example (the client is `urllib.request`; leaving the ``with`` block stops
     the server and runs `check`)::
@@ -122,9 +130,13 @@ class TestServer:
         max_body_size: int = 100 * 1024 * 1024,
         startup_timeout: float = 10.0,
         client_cert: str | None = None,
+        proxy: bool = False,
+        proxy_auth: tuple[str, str] | None = None,
     ) -> None:
         transport = self._transports.get(mode) if isinstance(mode, str) else None
-        _args.check_client_cert(client_cert, ssl)
+        self._proxy_auth = _args.check_proxy(proxy, proxy_auth)
+        self._proxy = proxy
+        _args.check_client_cert(client_cert, ssl, proxy)
         self._client_cert = client_cert
         _args.check_server_args(
             address,
@@ -210,11 +222,16 @@ class TestServer:
     def _serve_config(self) -> ServeConfig:
         """What a backend needs to serve, making the throwaway CA of ``ssl=True``."""
         ssl_context = self._ssl if isinstance(self._ssl, _ssl.SSLContext) else None
-        if self._ssl is True:
-            from ._tls import TlsFiles
+        tunnels = None
+        if self._ssl is True or self._proxy:
+            from ._tls import TlsFiles, TunnelCerts
 
-            self._tls = TlsFiles.create(self._client_cert)
-            ssl_context = None if self._transport.crosses_process else self._tls.server_context()
+            tls = self._tls = TlsFiles.create(self._client_cert, proxy=self._proxy)
+            in_process = not self._transport.crosses_process
+            if self._ssl is True and in_process:
+                ssl_context = tls.server_context()
+            if self._proxy and in_process:
+                tunnels = TunnelCerts(tls.ca_pem, tls.ca_key_pem, self._client_cert)
         return ServeConfig(
             self._address,
             self._port,
@@ -224,6 +241,10 @@ class TestServer:
             startup_timeout=self._startup_timeout,
             tls=self._tls,
             ssl_context=ssl_context,
+            proxy=self._proxy,
+            proxy_auth=self._proxy_auth,
+            tunnels=tunnels,
+            ssl=self._ssl is True,
         )
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -310,8 +331,17 @@ class TestServer:
         return urljoin(f"{scheme}://{host}:{self._port}/", path)
 
     @property
+    def proxy_url(self) -> str:
+        """This server as a proxy: ``http://127.0.0.1:PORT`` (``https://`` with TLS), no path.
+
+        What a client takes as its proxy setting (``proxies=``, ``proxy=``,
+        ``HTTP_PROXY``).
+        """
+        return self.get_url("/")[:-1]
+
+    @property
     def ca_path(self) -> str | None:
-        """The PEM file of the throwaway CA (``ssl=True``, while running), else `None`."""
+        """The PEM file of the throwaway CA (``ssl=True`` or ``proxy=True``, while running), else `None`."""
         return None if self._tls is None else self._tls.ca_path
 
     @property
@@ -329,7 +359,7 @@ class TestServer:
         """
         if self._tls is None or self._tls.ca_path is None:
             raise ServerStateError(
-                "client_ssl_context() needs a running server made with ssl=True "
+                "client_ssl_context() needs a running server made with ssl=True or proxy=True "
                 "(with ssl=<SSLContext> you hold the certificates yourself)"
             )
         context: _ssl.SSLContext = self._tls.client_context()

@@ -33,6 +33,7 @@ __all__ = [
     "CLIENT_CERT_MODES",
     "HTTPS_EXTRA_HINT",
     "TlsFiles",
+    "TunnelCerts",
     "record_sni",
     "server_context_from_pem",
     "sni_of",
@@ -158,9 +159,15 @@ class TlsFiles:
 
        ``client.pem``, the client certificate and its key, when
        ``client_cert`` asks for one; else `None`.
+
+    .. attribute:: ca_key_pem
+
+       The CA's private key, PEM (in memory only), with ``proxy=True``;
+       else ``b""``.
     """
 
     __slots__ = (
+        "ca_key_pem",
         "ca_path",
         "ca_pem",
         "cert_pem",
@@ -179,6 +186,7 @@ class TlsFiles:
         ca_pem: bytes = b"",
         client_cert: str | None = None,
         client_cert_path: str | None = None,
+        ca_key_pem: bytes = b"",
     ) -> None:
         self.directory = directory
         self.ca_path = ca_path
@@ -187,17 +195,21 @@ class TlsFiles:
         self.ca_pem = ca_pem
         self.client_cert = client_cert
         self.client_cert_path = client_cert_path
+        self.ca_key_pem = ca_key_pem
 
     def __repr__(self) -> str:
         return f"<TlsFiles {self.directory}>"
 
     @classmethod
-    def create(cls, client_cert: str | None = None) -> TlsFiles:
+    def create(cls, client_cert: str | None = None, *, proxy: bool = False) -> TlsFiles:
         """Make a new CA and server certificate; write the CA to a private directory.
 
         With *client_cert* (``"optional"`` or ``"required"``) the CA also
         issues a client certificate, written with its key to ``client.pem``
         (mode ``0600``): what a client presents, as the CA is what it trusts.
+        With *proxy* the CA's private key is kept too (`ca_key_pem`, in
+        memory only): a proxy issues a certificate for each host a client
+        opens a ``CONNECT`` tunnel to (`TunnelCerts`).
 
         :raises ServerStartError: `trustme` is not installed (the `ImportError`
             is its cause); the message says to ``pip install 'tserver[https]'``.
@@ -206,7 +218,7 @@ class TlsFiles:
             import trustme
         except ImportError as exc:
             raise ServerStartError(
-                "ssl=True needs the 'trustme' package, which is not installed; "
+                "ssl=True and proxy=True need the 'trustme' package, which is not installed; "
                 f"install the https extra: {HTTPS_EXTRA_HINT} "
                 "(or pass ssl=<ssl.SSLContext> in thread mode)"
             ) from exc
@@ -221,6 +233,7 @@ class TlsFiles:
             ca.cert_pem.bytes(),
             client_cert,
             os.path.join(directory, "client.pem") if client_cert else None,
+            ca.private_key_pem.bytes() if proxy else b"",
         )
         try:
             _write_private(files.ca_path, files.ca_pem)
@@ -258,3 +271,62 @@ class TlsFiles:
     def remove(self) -> None:
         """Delete the directory and its files; calling it again does nothing."""
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+#: How many hosts' tunnel certificates a proxy keeps (the oldest go first).
+TUNNEL_CERTS_KEPT = 256
+
+
+class TunnelCerts:
+    """Server contexts for the TLS inside ``CONNECT`` tunnels: one per host, cached.
+
+    A client that opens a tunnel to ``api.example.test:443`` and starts TLS
+    in it gets a certificate for ``api.example.test`` issued by the throwaway
+    CA, which the client trusts through ``ca_path``.  The certificate of each
+    host is made once (well under a millisecond) and its context kept.
+
+    :param ca_pem: the CA certificate, PEM.
+    :param ca_key_pem: the CA's private key, PEM.
+    :param client_cert: ``"optional"`` or ``"required"`` asks clients inside
+        tunnels for a certificate signed by the CA, as ``ssl=True`` does.
+    """
+
+    __slots__ = ("_ca", "_contexts", "ca_key_pem", "ca_pem", "client_cert")
+
+    def __init__(self, ca_pem: bytes, ca_key_pem: bytes, client_cert: str | None = None) -> None:
+        self.ca_pem = ca_pem
+        self.ca_key_pem = ca_key_pem
+        self.client_cert = client_cert
+        self._ca: Any = None
+        self._contexts: dict[str, ssl.SSLContext] = {}
+
+    def __reduce__(self) -> tuple[Any, ...]:  # the cache stays behind
+        return (TunnelCerts, (self.ca_pem, self.ca_key_pem, self.client_cert))
+
+    def context_for(self, host: str) -> ssl.SSLContext:
+        """The server context for *host* (a name or an IP address, no port, no brackets).
+
+        :raises ValueError: the CA cannot issue a certificate for *host*.
+        """
+        key = host.lower()
+        context = self._contexts.get(key)
+        if context is not None:
+            return context
+        if self._ca is None:
+            import trustme
+
+            self._ca = trustme.CA.from_pem(self.ca_pem, self.ca_key_pem)
+        try:
+            leaf = self._ca.issue_cert(key)
+        except Exception as exc:  # a name no certificate can hold
+            raise ValueError(f"no certificate can be issued for {host!r}: {exc}") from exc
+        context = server_context_from_pem(
+            b"".join(blob.bytes() for blob in leaf.cert_chain_pems),
+            leaf.private_key_pem.bytes(),
+            self.ca_pem,
+            self.client_cert,
+        )
+        if len(self._contexts) >= TUNNEL_CERTS_KEPT:
+            del self._contexts[next(iter(self._contexts))]
+        self._contexts[key] = context
+        return context

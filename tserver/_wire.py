@@ -96,7 +96,9 @@ class StartChild(Frozen):
     ``state`` is the pickled `~tserver._commands.RecorderState` set before
     ``start()``, unpickled by the child only once ``sys_path`` is in place
     (callbacks must import).  ``tls_cert`` and ``tls_key`` are the server's
-    certificate chain and key, PEM: they never rest on disk.
+    certificate chain and key, PEM: they never rest on disk; nor does
+    ``tls_ca_key``, the CA's key that issues the certificates of
+    ``CONNECT`` tunnels (``proxy=True``).
     """
 
     address: str
@@ -110,6 +112,9 @@ class StartChild(Frozen):
     state: bytes | None = None
     tls_client_ca: bytes | None = None
     client_cert: str | None = None
+    proxy: bool = False
+    proxy_auth: tuple[str, str] | None = None
+    tls_ca_key: bytes | None = None
 
 
 _TYPES: tuple[type[Frozen], ...] = (
