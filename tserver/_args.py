@@ -137,7 +137,7 @@ def check_portable(where: str, what: str, obj: Any) -> None:
 
 
 def check_client_cert(client_cert: object, ssl: object, proxy: object = False) -> None:
-    """``client_cert=``: `None`, or ``"optional"``/``"required"`` with ``ssl=True`` or ``proxy=True``."""
+    """``client_cert=``: `None`, or ``"optional"``/``"required"`` (``ssl=True``, ``proxy=True``)."""
     if client_cert is None:
         return
     if client_cert not in ("optional", "required"):

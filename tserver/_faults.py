@@ -47,9 +47,7 @@ async def write_and_close(stream: iostream.IOStream, data: bytes) -> None:
         stream.close()
 
 
-def close(
-    stream: iostream.IOStream, *, reset: bool, client: socket.socket | None = None
-) -> None:
+def close(stream: iostream.IOStream, *, reset: bool, client: socket.socket | None = None) -> None:
     """Close without answering; with *reset*, abort (``SO_LINGER`` 0: the peer gets RST).
 
     *client*: the socket of the TCP connection to the client, when it is

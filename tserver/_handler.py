@@ -292,7 +292,8 @@ class RecordingHandler(web.RequestHandler):
         """Answer ``200 Connection established`` and hand the connection to the host."""
         stream = self.detach()
         try:
-            await stream.write(f"{self.request.version} 200 Connection established\r\n\r\n".encode())
+            head = f"{self.request.version} 200 Connection established\r\n\r\n"
+            await stream.write(head.encode())
         except iostream.StreamClosedError:
             return  # the client left
         self.host.open_tunnel(stream, conn)

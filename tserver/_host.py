@@ -40,8 +40,8 @@ from tornado.iostream import IOStream, SSLIOStream, StreamClosedError
 
 from ._commands import ActOnHeld, CloseConnections, GetConnections, GetHeld, Reset
 from ._errors import ServerStateError
-from ._head import absolute_target
 from ._handler import make_app
+from ._head import absolute_target
 from ._holding import HeldBook
 from ._records import TLSInfo
 from ._request import split_authority

@@ -471,7 +471,7 @@ def split_authority(authority: str) -> tuple[str, str | None]:
 
 
 def same_host(wanted: str, host: str) -> bool:
-    """Whether the authority *host* is *wanted*, ignoring case, and the port unless *wanted* has one.
+    """Whether authority *host* is *wanted*: no case, and no port unless *wanted* has one.
 
     ``same_host("api.example.test", "API.example.test:8080")`` is true;
     ``same_host("api.example.test:443", "api.example.test")`` is not (the

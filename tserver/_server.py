@@ -97,7 +97,7 @@ class TestServer:
         certificate for that host from a throwaway CA (`ca_path`).  Requests
         are answered by the rules; nothing is ever forwarded anywhere.
     :param proxy_auth: ``(user, password)``: proxied requests and
-        ``CONNECT``\ s without matching ``Proxy-Authorization: Basic``
+        ``CONNECT`` requests without matching ``Proxy-Authorization: Basic``
         credentials get ``407`` (needs ``proxy=True``).
 
     Example (the client is `urllib.request`; leaving the ``with`` block stops
@@ -332,7 +332,7 @@ class TestServer:
 
     @property
     def proxy_url(self) -> str:
-        """This server as a proxy: ``http://127.0.0.1:PORT`` (``https://`` with TLS), no path.
+        """The server as a proxy: ``http://127.0.0.1:PORT`` (``https://`` with TLS), no path.
 
         What a client takes as its proxy setting (``proxies=``, ``proxy=``,
         ``HTTP_PROXY``).
@@ -341,7 +341,7 @@ class TestServer:
 
     @property
     def ca_path(self) -> str | None:
-        """The PEM file of the throwaway CA (``ssl=True`` or ``proxy=True``, while running), else `None`."""
+        """The PEM file of the throwaway CA (``ssl=True``, ``proxy=True``), else `None`."""
         return None if self._tls is None else self._tls.ca_path
 
     @property
