@@ -301,6 +301,9 @@ NON_DEFAULT: dict[str, object] = {
     "raw_headers": (("X-Two", "2"), ("x-two", "3")),
     "chunk_sizes": (3, 1),
     "tls": TLSInfo("TLSv1.3", "TLS_AES_256_GCM_SHA384", "http/1.1", "localhost", {"a": 1}),
+    "host": "api.example.test:8443",
+    "proxied": True,
+    "tunnel": "api.example.test:8443",
 }
 
 

@@ -587,6 +587,8 @@ class Host:
             if getattr(stream, "_read_buffer_size", 0) or _unread(stream.socket):
                 continue
             stream.close()
+            if conn.outer is not None:  # a tunnel: the client's connection closes now too
+                conn.outer.close()
             closed += 1
         return closed
 

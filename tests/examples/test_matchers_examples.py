@@ -121,6 +121,7 @@ def _request(**fields: Any) -> Request:
 NOT_MATCHING: dict[str, list[Request]] = {
     "has_method": [_request(method="GET")],
     "has_path": [_request(path="/health")],
+    "has_host": [_request(host="other.test")],
     "has_query_string": [_request()],
     "has_arg": [_request(query_string="q=1&q=2", args=MultiDict([("q", "1"), ("q", "2")]))],
     "has_header": [_request(headers=Headers([("X-Token", "abd")]))],
