@@ -650,3 +650,30 @@ def test_nothing_ever_connects_or_resolves_off_loopback(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "loopback only"
+
+
+def test_the_har_log_shows_proxied_requests_by_the_url_the_client_asked_for(mode: str) -> None:
+    with TestServer(mode=mode, proxy=True) as srv:
+        _answer_rule(srv)
+        proxies = {"http": srv.proxy_url, "https": srv.proxy_url}
+        for url in (f"http://{HOST}/plain?x=1", f"https://{HOST}/tunnel"):
+            assert requests.get(url, proxies=proxies, verify=srv.ca_path, timeout=10).ok
+        entries = srv.to_har()["log"]["entries"]
+    assert [e["request"]["url"] for e in entries] == [
+        f"http://{HOST}/plain?x=1",
+        f"https://{HOST}/tunnel",
+    ]
+    assert [e["response"]["status"] for e in entries] == [200, 200]
+
+
+def test_an_ipv6_client_opens_a_tunnel_to_an_ipv6_host() -> None:
+    with TestServer(address="::1", proxy=True) as srv:
+        srv.add_response(Response(b"v6"), host="::1")
+        # requests writes the CONNECT target with brackets ([::1]:8443), as RFC 9112
+        # wants; httpx 0.28 writes ::1:8443, which gets a 400
+        reply = requests.get(
+            "https://[::1]:8443/six", proxies={"https": srv.proxy_url}, verify=srv.ca_path
+        )
+        assert reply.content == b"v6"
+        request = srv.wait_request()
+    assert (request.tunnel, request.host, request.client_ip) == ("[::1]:8443", "[::1]:8443", "::1")
