@@ -232,25 +232,37 @@ class ResponseMap(MutableMapping[str, Any]):
         return self.live()[key]
 
     def __setitem__(self, key: str, value: Any) -> None:
-        method, _, name = key.rpartition(".")
+        name = key.rpartition(".")[2]
         if name not in RESPONSE_DEFAULTS:
             raise TestServerError(
                 f"unknown response key {key!r}; expected one of {', '.join(RESPONSE_DEFAULTS)}, "
                 "optionally after a method and a dot ('post.data')"
             )
-        if (
-            not self.once
-            and method == ""
-            and name == "data"
-            and not isinstance(value, (bytes, str))
-        ):
-            value = iter(value)
+        if name == "data" and not isinstance(value, (bytes, str)):
+            value = iter(value)  # one item per request
+        before = dict(self.entries)
         self.entries[key] = (value, self.server.native.request_count)
-        self.server.install()
+        self._install(before, key)
 
     def __delitem__(self, key: str) -> None:
+        before = dict(self.entries)
         del self.entries[key]
-        self.server.install()
+        self._install(before, key)
+
+    def _install(self, before: dict[str, tuple[Any, int]], key: str) -> None:
+        """Reinstall the server's logic; a value the server refuses is not kept."""
+        try:
+            self.server.install()
+        except ValueError as exc:
+            self.entries = before
+            if "pickle" in str(exc):
+                raise ValueError(
+                    f"response key {key!r}: a subprocess-mode server runs the 2017 logic "
+                    "in its child process, and this value cannot cross to it (a generator "
+                    "as data, a lambda or a closure as callback); use engine='thread' or "
+                    f"a module-level function ({exc})"
+                ) from None
+            raise
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.live())
