@@ -367,3 +367,71 @@ def test_the_compat_modules_use_tserver_public_names_only(module: object) -> Non
         named = isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
         if named and node.value.id == "tserver":  # type: ignore[attr-defined]
             assert not node.attr.startswith("_") or node.attr == "__version__", node.attr
+
+
+# -- the 2017 suite's behaviours, case by case -------------------------------------------------
+
+
+def test_2017_once_headers_and_cookies_replace_the_defaults(srv2017: old.TestServer) -> None:
+    srv2017.response["headers"] = [("foo", "bar")]
+    srv2017.response["cookies"] = [("foo", "bar")]
+    srv2017.response_once["headers"] = [("baz", "gaz")]
+    srv2017.response_once["cookies"] = [("baz", "gaz")]
+    once = requests.get(srv2017.get_url(), timeout=10)
+    assert (once.headers.get("foo"), once.headers["baz"]) == (None, "gaz")
+    assert once.headers["Set-Cookie"] == "baz=gaz"
+    after = requests.get(srv2017.get_url(), timeout=10)
+    assert (after.headers["foo"], after.headers.get("baz")) == ("bar", None)
+    assert after.headers["Set-Cookie"] == "foo=bar"
+
+
+def test_2017_a_nul_byte_in_a_header_is_sent_raw(srv2017: old.TestServer) -> None:
+    srv2017.response_once["code"] = 302
+    srv2017.response_once["headers"] = [("Location", srv2017.get_url() + "%00/")]
+    srv2017.response["data"] = "zzz"
+    srv2017.response_once["headers"] = [("X-Nul", "a\x00b")]
+    with socket.create_connection(("127.0.0.1", srv2017.port), timeout=10) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    assert reply.startswith(b"HTTP/1.1 302 Found\r\n")
+    assert b"X-Nul: a\x00b\r\n" in reply
+    assert reply.endswith(b"zzz")
+    assert requests.get(srv2017.get_url(), timeout=10).content == b"zzz"  # once: used up
+
+
+def test_2017_utf8_header_bytes_go_out_as_they_are(srv2017: old.TestServer) -> None:
+    srv2017.response["headers"] = [("Location", (srv2017.get_url() + "фыва").encode("utf-8"))]
+    reply = requests.get(srv2017.get_url(), allow_redirects=False, timeout=10)
+    assert reply.raw.headers["Location"].encode("latin-1").decode("utf-8").endswith("/фыва")
+
+
+def test_2017_request_charset_decodes_the_arguments(srv2017: old.TestServer) -> None:
+    srv2017.request["charset"] = "cp1251"
+    body = "конь".encode("cp1251")
+    requests.post(srv2017.get_url("?who=%EA%EE%ED%FC"), data=body, timeout=10)
+    assert srv2017.request["data"] == body
+    assert srv2017.request["args"]["who"] == "конь"
+    assert srv2017.request["charset"] == "cp1251"
+
+
+def test_2017_wait_request(srv2017: old.TestServer) -> None:
+    with pytest.raises(old.WaitTimeoutError):
+        srv2017.wait_request(0.05)
+    requests.options(srv2017.get_url(), timeout=10)
+    assert srv2017.wait_request(5) is None
+    assert srv2017.request["method"] == "OPTIONS"
+
+
+def test_2017_content_type_and_server_can_be_given(srv2017: old.TestServer) -> None:
+    assert requests.get(srv2017.get_url(), timeout=10).headers["Content-Type"] == (
+        "text/html; charset=UTF-8"
+    )
+    srv2017.response["headers"] = (("Content-Type", "text/html; charset=koi8-r"), ("Server", "G"))
+    reply = requests.get(srv2017.get_url(), timeout=10)
+    assert (reply.headers["Content-Type"], reply.headers["Server"]) == (
+        "text/html; charset=koi8-r",
+        "G",
+    )
+    assert old.__version__ == ts.__version__ == tserver.__version__

@@ -39,7 +39,6 @@ a child process; callbacks must then be module-level functions.
 from __future__ import annotations
 
 import dataclasses
-import http
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from http.cookies import SimpleCookie
@@ -48,6 +47,8 @@ from urllib.parse import parse_qsl, urljoin
 
 import tserver
 from tserver import Raw
+
+from ._common import SERVER_HEADER, answer
 
 __all__ = [
     "INTERNAL_ERROR_RESPONSE_STATUS",
@@ -68,8 +69,8 @@ INTERNAL_ERROR_RESPONSE_STATUS: int = 555
 #: The methods ``add_response(method=...)`` accepts (in any case).
 VALID_METHODS: tuple[str, ...] = ("get", "post", "put", "delete", "options", "patch")
 
-#: What test_server's ``Server`` header names.
-SERVER_HEADER = f"TestServer/{tserver.__version__}"
+#: The version test_server's ``Server`` header names (tserver's).
+__version__ = tserver.__version__
 
 #: Headers as test_server took them: a mapping, or ``(name, value)`` pairs.
 HttpHeaderStream = Mapping[str, str] | Iterable[tuple[str, str]]
@@ -266,22 +267,6 @@ def _required(headers: Iterable[tuple[str, str]], port: int) -> list[tuple[str, 
     return pairs
 
 
-def _answer(status: int, headers: list[tuple[str, str]], data: bytes) -> tserver.Response:
-    """A `tserver.Response`, or the same bytes written raw when tserver would refuse them."""
-    try:
-        return tserver.Response(data, status=status, headers=headers)
-    except (ValueError, TypeError):
-        try:
-            reason = http.HTTPStatus(status).phrase
-        except ValueError:
-            reason = ""
-        head = [f"HTTP/1.1 {status} {reason}"]
-        head += [f"{name}: {value}" for name, value in headers]
-        head += [f"Content-Length: {len(data)}", "Connection: close"]
-        raw = ("\r\n".join(head) + "\r\n\r\n").encode("utf-8") + data
-        return tserver.Response(fault=Raw(raw))
-
-
 def _failure(exc: BaseException) -> tserver.Response:
     """test_server's answer to an error: ``555`` and the error's text."""
     _log.error("error in a test_server callback: %s: %s", type(exc).__name__, exc)
@@ -315,7 +300,7 @@ class DictCallback:
             status = int(result.get("status", 200))
         except Exception as exc:  # test_server answered every error with 555
             return _failure(exc)
-        return _answer(status, _required(headers.items(), self.port), data)
+        return answer(status, _required(headers.items(), self.port), data)
 
 
 class RawCallback:
@@ -346,8 +331,8 @@ def native_response(resp: Response, port: int) -> tserver.Response:
         return tserver.Response(
             'Response parameter "data" must be bytes', status=INTERNAL_ERROR_RESPONSE_STATUS
         )
-    answer = _answer(resp.status, _required(resp.headers.items(), port), resp.data)
-    return dataclasses.replace(answer, sleep=sleep) if sleep else answer
+    made = answer(resp.status, _required(resp.headers.items(), port), resp.data)
+    return dataclasses.replace(made, sleep=sleep) if sleep else made
 
 
 class TestServer:

@@ -45,10 +45,12 @@ from urllib.parse import parse_qsl, urljoin
 
 import tserver
 
-__all__ = ["TestServer", "TestServerError"]
+from ._common import SERVER_HEADER, answer
 
-#: What test_server's ``Server`` header names.
-SERVER_HEADER = f"TestServer/{tserver.__version__}"
+__all__ = ["TestServer", "TestServerError", "WaitTimeoutError"]
+
+#: The version test_server's ``Server`` header names (tserver's).
+__version__ = tserver.__version__
 
 #: The response keys of the 2017 API and their values before any is set.
 RESPONSE_DEFAULTS: dict[str, Any] = {
@@ -80,6 +82,13 @@ class TestServerError(Exception):
     """A key or a value the 2017 API does not know."""
 
     __test__ = False
+
+
+class WaitTimeoutError(TestServerError, tserver.WaitTimeoutError):
+    """``wait_request`` saw no request in time (also a `tserver.WaitTimeoutError`)."""
+
+    def __init__(self, message: str, expected: int = 1, received: int = 0) -> None:
+        super().__init__(message, expected, received)
 
 
 class UploadedFile(dict[str, Any]):
@@ -135,7 +144,7 @@ class Handler:
 
     def response(self) -> tserver.Response:
         """The answer the calls made."""
-        return tserver.Response(b"".join(self.body), status=self.status, headers=self.headers)
+        return answer(self.status, self.headers, b"".join(self.body))
 
 
 def _pairs(value: Any) -> list[tuple[str, str]]:
@@ -203,7 +212,7 @@ class Dispatcher:
             headers.append(("Content-Type", f"text/html; charset={self.param('charset', method)}"))
         if "server" not in names:
             headers.append(("Server", SERVER_HEADER))
-        return tserver.Response(data, status=status, headers=headers)
+        return answer(status, headers, data)
 
 
 class ResponseMap(MutableMapping[str, Any]):
@@ -271,19 +280,32 @@ class ResponseMap(MutableMapping[str, Any]):
         return len(self.live())
 
 
-class RequestView(Mapping[str, Any]):
-    """``server.request``: the last request's fields, or the defaults before any."""
+class RequestView(MutableMapping[str, Any]):
+    """``server.request``: the last request's fields, or the defaults before any.
+
+    Keys the test sets (``server.request["charset"] = "cp1251"``, which
+    decodes the query arguments) stay until `TestServer.reset`; a request's
+    own fields replace them.
+    """
 
     def __init__(self, server: TestServer) -> None:
         self.server = server
+        self.overrides: dict[str, Any] = {}
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.overrides[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self.overrides[key]
 
     def fields(self) -> dict[str, Any]:
         """Every field, as the 2017 API gave them."""
         native = self.server.native
         history = native.history
         if not history:
-            return dict(REQUEST_DEFAULTS)
+            return {**REQUEST_DEFAULTS, **self.overrides}
         request = history[-1]
+        charset = self.overrides.get("charset", "UTF-8")
         cookies: dict[str, dict[str, str]] = {}
         jar: SimpleCookie = SimpleCookie()
         for header in request.headers.getlist("Cookie"):
@@ -299,12 +321,13 @@ class RequestView(Mapping[str, Any]):
         }
         exchanges = native.exchanges
         return {
-            "args": dict(parse_qsl(request.query_string, keep_blank_values=True)),
+            **REQUEST_DEFAULTS,
+            **self.overrides,
+            "args": dict(parse_qsl(request.query_string, keep_blank_values=True, encoding=charset)),
             "headers": request.headers,
             "cookies": cookies,
             "path": request.path,
             "method": request.method,
-            "charset": "UTF-8",
             "data": request.data,
             "files": files,
             "client_ip": request.client_ip,
@@ -315,10 +338,10 @@ class RequestView(Mapping[str, Any]):
         return self.fields()[key]
 
     def __iter__(self) -> Iterator[str]:
-        return iter(REQUEST_DEFAULTS)
+        return iter(self.fields())
 
     def __len__(self) -> int:
-        return len(REQUEST_DEFAULTS)
+        return len(self.fields())
 
 
 class TestServer:
@@ -355,6 +378,7 @@ class TestServer:
     def reset(self) -> None:
         """The defaults again: no request, the default response, no once-keys."""
         self.native.reset()
+        self.request.overrides = {}
         self.response.entries = {}
         self.response_once.entries = {}
         self.install()
@@ -364,6 +388,13 @@ class TestServer:
         if self.native.running:
             dispatcher = Dispatcher(self.response.live(), self.response_once.live(), self.port)
             self.native.set_response("callback", dispatcher)
+
+    def wait_request(self, timeout: float) -> None:
+        """Until a request has arrived; `WaitTimeoutError` after *timeout* seconds."""
+        try:
+            self.native.wait_request(timeout)
+        except tserver.WaitTimeoutError:
+            raise WaitTimeoutError(f"No request processed in {timeout} seconds") from None
 
     def get_url(self, path: str = "", port: int | None = None) -> str:
         """``http://ADDRESS:PORT/`` joined with *path*."""
