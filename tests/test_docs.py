@@ -28,6 +28,8 @@ import tserver.matchers
 import tserver.pytest_plugin
 import tserver.testing
 from tserver import _assertions
+from tserver.compat import test_server as compat_0_1
+from tserver.compat import test_server_2017 as compat_2017
 
 API_RST = Path(__file__).resolve().parent.parent / "docs" / "api.rst"
 
@@ -99,6 +101,8 @@ def _public_objects() -> list[tuple[str, object]]:
         (tserver.testing, list(tserver.testing.__all__)),
         (tserver.pytest_plugin, list(tserver.pytest_plugin.__all__)),
         (_assertions, ["RequestAssertion", "HistoryAssertion"]),
+        (compat_0_1, list(compat_0_1.__all__)),
+        (compat_2017, list(compat_2017.__all__)),
     ]
     objects: list[tuple[str, object]] = []
     for module, names in owners:

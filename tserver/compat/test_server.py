@@ -23,10 +23,10 @@ What this module keeps of test_server 0.1.x:
 - every answer carries ``Listen-Port`` and, unless set,
   ``Server: TestServer/<version>`` and ``Content-Type: text/html;
   charset=utf-8``;
-- `Request` as test_server made it: ``args`` a dict (the last value of each
+- ``Request`` as test_server made it: ``args`` a dict (the last value of each
   name), ``cookies`` a `http.cookies.SimpleCookie` (``cookies[name].value``),
   ``files`` a dict of lists of dicts (``files[name][0]["content"]``, with
-  the non-file parts of the form too), ``headers`` an `HttpHeaderStorage`;
+  the non-file parts of the form too), ``headers`` an ``HttpHeaderStorage``;
 - ``request_is_done()``, ``wait_request(timeout)`` returning `None`,
   ``start(daemon=True)``, ``get_url(path="", port=None)``.
 
@@ -383,7 +383,7 @@ class TestServer:
         return urljoin(f"http://{self.address}:{self.port if port is None else port}", path)
 
     def wait_request(self, timeout: float) -> None:
-        """Until a request has been answered; `WaitTimeoutError` after *timeout* seconds."""
+        """Until a request has been answered; ``WaitTimeoutError`` after *timeout* seconds."""
         try:
             self.native.wait_request(timeout)
         except tserver.WaitTimeoutError:
@@ -399,7 +399,7 @@ class TestServer:
         return self.native.request_count
 
     def get_request(self) -> Request:
-        """The last request; `RequestNotProcessedError` before any."""
+        """The last request; ``RequestNotProcessedError`` before any."""
         history = self.native.history
         if not history:
             raise RequestNotProcessedError("Request has not been processed")
@@ -407,7 +407,7 @@ class TestServer:
 
     @property
     def request(self) -> Request:
-        """`get_request`."""
+        """``get_request``."""
         return self.get_request()
 
     def add_response(self, resp: Response, count: int = 1, method: str | None = None) -> None:

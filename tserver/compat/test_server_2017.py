@@ -284,7 +284,7 @@ class RequestView(MutableMapping[str, Any]):
     """``server.request``: the last request's fields, or the defaults before any.
 
     Keys the test sets (``server.request["charset"] = "cp1251"``, which
-    decodes the query arguments) stay until `TestServer.reset`; a request's
+    decodes the query arguments) stay until ``TestServer.reset``; a request's
     own fields replace them.
     """
 
@@ -390,7 +390,7 @@ class TestServer:
             self.native.set_response("callback", dispatcher)
 
     def wait_request(self, timeout: float) -> None:
-        """Until a request has arrived; `WaitTimeoutError` after *timeout* seconds."""
+        """Until a request has arrived; ``WaitTimeoutError`` after *timeout* seconds."""
         try:
             self.native.wait_request(timeout)
         except tserver.WaitTimeoutError:
