@@ -435,3 +435,33 @@ def test_2017_content_type_and_server_can_be_given(srv2017: old.TestServer) -> N
         "G",
     )
     assert old.__version__ == ts.__version__ == tserver.__version__
+
+
+# -- the difference table of docs/migration.rst, the native side -----------------------------
+
+
+def test_difference_table_native_side() -> None:
+    with tserver.TestServer() as native:
+        assert requests.get(native.url, timeout=10).status_code == 200  # no 555: the default
+        with pytest.raises(TypeError):
+            native.add_response(tserver.Response(), 2)  # type: ignore[misc]  # count: keyword
+        with pytest.raises(ValueError, match="count"):
+            native.add_response(tserver.Response(), count=-1)
+        with pytest.raises(ValueError, match=r"fault=Raw"):
+            tserver.Response(headers={"X-Word": "фыва"})
+        with pytest.raises(ValueError, match=r"fault=Raw"):
+            tserver.Response(headers={"X-Nul": "a\x00b"})
+        requests.post(native.url, files={"f": ("a.txt", b"x")}, data={"k": "v"}, timeout=10)
+        request = native.request
+        assert request.headers.get("Absent") is None
+        assert request.files["f"][0].data == b"x"
+        assert "k" not in request.files
+        assert request.form["k"] == "v"
+        assert request.cookies == {}
+
+
+def test_every_method_is_answered_by_the_compat_rules(srv: TestServer) -> None:
+    srv.add_response(Response(data=b"any"), count=-1)
+    assert requests.request("PURGE", srv.get_url(), timeout=10).content == b"any"
+    assert requests.head(srv.get_url(), timeout=10).status_code == 200
+    assert srv.get_request().method == "HEAD"
