@@ -187,9 +187,9 @@ class Response:
         self.callback = callback
         self.raw_callback = raw_callback
         self.data: Any = b"" if data is None else data
-        self.headers = HttpHeaderStorage(headers)
+        self.headers: HttpHeaderStorage = HttpHeaderStorage(headers)
         self.sleep = sleep
-        self.status = 200 if status is None else status
+        self.status: int = 200 if status is None else status
 
 
 class Request:
@@ -211,7 +211,7 @@ class Request:
         self.cookies = cookies
         self.data = data
         self.files = files
-        self.headers = HttpHeaderStorage(headers)
+        self.headers: HttpHeaderStorage = HttpHeaderStorage(headers)
         self.method = method
         self.path = path
 
@@ -347,7 +347,7 @@ class TestServer:
 
     def __init__(self, address: str = "127.0.0.1", port: int = 0, *, mode: str = "thread") -> None:
         #: The tserver server behind this one: its history, matchers, waits.
-        self.native = tserver.TestServer(address, port, mode)
+        self.native: tserver.TestServer = tserver.TestServer(address, port, mode)
         self.address = address
         #: The bound port once started (`None` before, as in test_server).
         self.port: int | None = None

@@ -107,10 +107,10 @@ class Handler:
     def __init__(self, request: tserver.Request) -> None:
         #: The request being answered.
         self.request = request
-        self.status = 200
+        self.status: int = 200
         self.headers: list[tuple[str, str]] = []
         self.body: list[bytes] = []
-        self.finished = False
+        self.finished: bool = False
 
     def set_status(self, status: int, reason: str | None = None) -> None:
         """Answer with *status*."""
@@ -358,12 +358,12 @@ class TestServer:
         self, port: int = 0, address: str = "127.0.0.1", engine: str = "thread", **kwargs: Any
     ) -> None:
         #: The tserver server behind this one.
-        self.native = tserver.TestServer(address, port, engine)
+        self.native: tserver.TestServer = tserver.TestServer(address, port, engine)
         self.address = address
-        self.port = port
-        self.request = RequestView(self)
-        self.response = ResponseMap(self, once=False)
-        self.response_once = ResponseMap(self, once=True)
+        self.port: int = port
+        self.request: RequestView = RequestView(self)
+        self.response: ResponseMap = ResponseMap(self, once=False)
+        self.response_once: ResponseMap = ResponseMap(self, once=True)
 
     def start(self) -> None:
         """Start serving; ``port`` then holds the bound port."""
