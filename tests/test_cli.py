@@ -8,6 +8,7 @@ stops it with a real signal.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import queue
@@ -195,7 +196,10 @@ def test_serve_json_prints_one_object_per_request(cli: list[Cli]) -> None:
     record = json.loads(proc.line())
     assert set(record) == {
         "method", "path", "query_string", "headers", "data_len", "status", "received_at",
+        "connection", "body",
     }  # fmt: skip
+    assert base64.b64decode(record["body"]) == b'{"n": 1}'
+    assert record["connection"] == 0
     assert record["method"] == "PUT"
     assert record["path"] == "/items/7"
     assert record["query_string"] == "x=1&x=2"
@@ -352,7 +356,7 @@ def test_serve_help_lists_every_option() -> None:
         (["serve", "--status", "99"], "invalid status '99': expected an HTTP status code"),
         (["serve", "--header", "X-Token"], "invalid header 'X-Token': expected NAME:VALUE"),
         (["serve", "--header", "Bad Name: v"], "invalid header 'Bad Name: v'"),
-        (["serve", "--verbose"], "unrecognized arguments: --verbose"),
+        (["serve", "--verbose-please"], "unrecognized arguments: --verbose-please"),
     ],
 )
 def test_bad_arguments_exit_2_with_a_clear_message(args: list[str], message: str) -> None:

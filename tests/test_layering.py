@@ -98,6 +98,8 @@ RANK: dict[str, float] = {
     "_request_matchers": 6,
     "matchers": 6.2,
     "_assertions": 6.4,
+    # stubs files: Response and the matchers, built from a file (load_stubs, serve --stubs)
+    "_stubs": 6.5,
     # row 7, facade
     "_server": 7,
     # row 8, public surface, and inline mode (a TestServer on the caller's loop)
@@ -141,6 +143,7 @@ NO_TORNADO = (
     "_request_matchers",
     "matchers",
     "_assertions",
+    "_stubs",
     "_args",
     "_backend",
     "_channel",
@@ -156,6 +159,7 @@ HAMCREST_USERS = (
     "_request_matchers",
     "matchers",
     "_assertions",
+    "_stubs",
     "_demo",
     "cli",
     "pytest_plugin",

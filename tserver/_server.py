@@ -372,6 +372,39 @@ class TestServer:
 
     # -- setting the response ---------------------------------------------------
 
+    def load_stubs(self, path: str | os.PathLike[str]) -> list[int]:
+        """Add the default response and the rules of the stubs file *path*; the rules' ids.
+
+        The file is JSON, or TOML when its name ends in ``.toml``: a
+        ``default`` table (``status``, ``body``, ``json``, ``headers``,
+        ``sleep``) and a list of ``rules``, each with its selectors
+        (``method``, ``path`` or ``path_pattern``, ``host``, ``query``,
+        ``headers``, ``json``), ``count`` (default: every request),
+        ``priority`` and a ``response`` table (the fields of `Response`;
+        ``body`` is ``data``).  See the "Command line" page.
+
+        :raises ValueError: the file cannot be read or a value is wrong; the
+            message names the file, the place (``rules[2].response.status``)
+            and what was expected, and nothing of the file was added.
+        """
+        from ._stubs import read_stubs
+
+        default, stubs = read_stubs(path)
+        for key, value in default.items():
+            self.set_response(key, value)
+        return [
+            self.add_response(
+                stub.response,
+                count=stub.count,
+                method=stub.method,
+                path=stub.path,
+                match=stub.match,
+                host=stub.host,
+                priority=stub.priority,
+            )
+            for stub in stubs
+        ]
+
     def set_response(self, key: str, value: Any, *, method: str | None = None) -> None:
         """Set one key of the default response (see the key table in the docs).
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import collections
 import contextlib
 import ipaddress
@@ -31,14 +32,14 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TextIO
 
-from tserver import TestServer, TestServerError, WaitTimeoutError, __version__
+from tserver import Response, TestServer, TestServerError, WaitTimeoutError, __version__
 from tserver._demo import demo
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from types import FrameType
 
-    from tserver import Request
+    from tserver import Exchange, Request
 
 __all__ = ["main"]
 
@@ -47,6 +48,12 @@ __all__ = ["main"]
 _WAIT_PERIOD = 3600.0
 #: Requests kept in memory by ``serve`` (it may run for hours).
 _HISTORY_LIMIT = 1000
+#: Where ``--admin`` serves its endpoints.
+_ADMIN = "/__tserver/"
+#: How long a request's line waits for its status (a slow or held answer).
+_STATUS_WAIT = 0.5
+#: How often ``--watch`` looks at the stubs file.
+_WATCH_PERIOD = 0.25
 
 _EPILOG = """\
 examples:
@@ -92,6 +99,15 @@ def _header(text: str) -> tuple[str, str]:
             f"invalid header {text!r}: expected NAME:VALUE such as 'X-Token: abc'"
         )
     return name, value.strip()
+
+
+def _credentials(text: str) -> tuple[str, str]:
+    user, colon, password = text.partition(":")
+    if not colon or not user:
+        raise argparse.ArgumentTypeError(
+            f"invalid credentials {text!r}: expected USER:PASSWORD such as 'alice:s3cret'"
+        )
+    return user, password
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -144,7 +160,66 @@ def _build_parser() -> argparse.ArgumentParser:
         "--json",
         action="store_true",
         help="print one JSON object per request (method, path, query_string, "
-        "headers, data_len, status, received_at)",
+        "headers, data_len, status, received_at, connection, and the body base64-encoded)",
+    )
+    serve.add_argument(
+        "--verbose",
+        "-v",
+        action="store_true",
+        help="print each request's headers and the start of its body under its line",
+    )
+    serve.add_argument(
+        "--body-bytes",
+        type=_int_in("body-bytes", 0, 1 << 30, "an int of 0 or more"),
+        default=200,
+        metavar="N",
+        help="how much of each body --verbose shows (default: %(default)s bytes)",
+    )
+    serve.add_argument(
+        "--log",
+        metavar="FILE",
+        help="append one JSON object per request to FILE (as --json prints them), "
+        "while the console stays short",
+    )
+    serve.add_argument(
+        "--stubs",
+        metavar="FILE",
+        help="answer by the default response and the rules of a stubs file "
+        "(JSON, or TOML when FILE ends in .toml); see the Command line page",
+    )
+    serve.add_argument(
+        "--watch",
+        action="store_true",
+        help="reload the stubs file when it changes (the history starts afresh)",
+    )
+    serve.add_argument(
+        "--ssl",
+        action="store_true",
+        help="serve HTTPS with a throwaway CA; the CA file to trust is printed",
+    )
+    serve.add_argument(
+        "--client-cert",
+        choices=("optional", "required"),
+        help="ask clients for a certificate (with --ssl or --proxy); the client "
+        "certificate file is printed",
+    )
+    serve.add_argument(
+        "--proxy",
+        action="store_true",
+        help="also serve as a proxy: absolute-form requests and CONNECT tunnels, "
+        "answered by the stubs (nothing is forwarded)",
+    )
+    serve.add_argument(
+        "--proxy-auth",
+        type=_credentials,
+        metavar="USER:PASSWORD",
+        help="with --proxy: answer 407 to proxied requests without these credentials",
+    )
+    serve.add_argument(
+        "--admin",
+        action="store_true",
+        help=f"serve GET {_ADMIN}requests (the JSON log) and POST {_ADMIN}reset "
+        "(history emptied, stubs loaded again) on the same address",
     )
     commands.add_parser(
         "demo",
@@ -170,61 +245,193 @@ def _printable(text: str) -> str:
     return text if text.isprintable() else repr(text)[1:-1]
 
 
-class _Printer:
-    """Prints each new request once, as a text line or a JSON object."""
+def _record(request: Request, status: int | None) -> dict[str, Any]:
+    """One request as a JSON object: the ``--json`` line, the ``--log`` line, the admin list."""
+    return {
+        "method": request.method,
+        "path": request.path,
+        "query_string": request.query_string,
+        "headers": request.headers.multi_items(),
+        "data_len": len(request.data),
+        "status": status,
+        "received_at": request.received_at,
+        "connection": request.connection,
+        "body": base64.b64encode(request.data).decode("ascii"),
+    }
 
-    def __init__(self, out: TextIO, status: int, *, as_json: bool) -> None:
+
+def _is_admin(request: Request) -> bool:
+    return request.path.startswith(_ADMIN)
+
+
+class _Printer:
+    """Prints each new request once, as a text line (``--verbose``: more) or a JSON object.
+
+    A request is printed with the status of its answer, which is set a
+    moment after the request is recorded: a request whose status is not set
+    yet waits (its followers too, to keep the order) up to `_STATUS_WAIT`
+    seconds, then is printed without one (a fault, a held answer).
+    """
+
+    def __init__(
+        self,
+        out: TextIO,
+        *,
+        as_json: bool,
+        verbose: bool = False,
+        body_bytes: int = 200,
+        log: TextIO | None = None,
+    ) -> None:
         self._out = out
-        self._status = status
         self._as_json = as_json
+        self._verbose = verbose
+        self._body_bytes = body_bytes
+        self._log = log
         self._last: Request | None = None
+        self._waiting_since: float | None = None
         self.methods: collections.Counter[str] = collections.Counter()
         self.printed = 0
+        #: requests handled since the last reset (printed, dropped, or admin calls)
+        self.seen = 0
 
-    def show(self, history: Sequence[Request]) -> bool:
-        """Print the requests of *history* (a snapshot) not printed yet.
+    def restart(self) -> None:
+        """The server was reset: its history starts afresh."""
+        self._last = None
+        self._waiting_since = None
+        self.seen = 0
 
-        Returns `False` when `_HISTORY_LIMIT` dropped some of them unseen.
+    def show(self, exchanges: Sequence[Exchange], now: float) -> bool:
+        """Print the requests of *exchanges* (a snapshot) not printed yet; whether one waits.
+
+        `seen` counts what was handled: printed, admin calls, and what
+        `_HISTORY_LIMIT` dropped unseen.
         """
-        start, complete = 0, len(history) < _HISTORY_LIMIT
+        start = 0
         if self._last is not None:
-            for index in range(len(history) - 1, -1, -1):
-                if history[index] is self._last:
-                    start, complete = index + 1, True
+            for index in range(len(exchanges) - 1, -1, -1):
+                if exchanges[index].request is self._last:
+                    start = index + 1
                     break
-        for request in history[start:]:
-            self._out.write(self._line(request) + "\n")
-            self._out.flush()
-            self.methods[request.method] += 1
-            self.printed += 1
-            self._last = request
-        return complete
+        elif len(exchanges) >= _HISTORY_LIMIT:  # some may have been dropped unseen
+            start = 0
+        for exchange in exchanges[start:]:
+            if exchange.status is None and not exchange.completed:
+                if self._waiting_since is None:
+                    self._waiting_since = now
+                if now - self._waiting_since < _STATUS_WAIT:
+                    return True
+            self._waiting_since = None
+            self._print(exchange)
+            self._last = exchange.request
+            self.seen += 1
+        return False
 
-    def _line(self, request: Request) -> str:
-        if self._as_json:
-            return json.dumps(
-                {
-                    "method": request.method,
-                    "path": request.path,
-                    "query_string": request.query_string,
-                    "headers": request.headers.multi_items(),
-                    "data_len": len(request.data),
-                    "status": self._status,
-                    "received_at": request.received_at,
-                }
-            )
-        return (
+    def _print(self, exchange: Exchange) -> None:
+        request = exchange.request
+        if _is_admin(request):
+            return
+        record = _record(request, exchange.status)
+        if self._log is not None:
+            self._log.write(json.dumps(record) + "\n")
+            self._log.flush()
+        line = json.dumps(record) if self._as_json else self._line(request, exchange.status)
+        self._out.write(line + "\n")
+        self._out.flush()
+        self.methods[request.method] += 1
+        self.printed += 1
+
+    def _line(self, request: Request, status: int | None) -> str:
+        answer = "no status" if status is None else str(status)
+        line = (
             f"{_printable(request.method)} {_printable(request.target)} -> "
-            f"{self._status} ({len(request.data)} bytes received)"
+            f"{answer} ({len(request.data)} bytes received)"
         )
+        if not self._verbose:
+            return line
+        lines = [line]
+        lines += [
+            f"  {_printable(name)}: {_printable(value)}" for name, value in request.raw_headers
+        ]
+        if request.data:
+            shown = request.data[: self._body_bytes]
+            more = f" ... ({len(request.data)} bytes)" if len(shown) < len(request.data) else ""
+            lines.append(f"  body: {repr(shown)[2:-1]}{more}")
+        return "\n".join(lines)
 
-    def summary(self, total: int, signame: str) -> str:
+    def summary(self, signame: str) -> str:
         """The last line: what stopped the server and what it saw."""
+        total = self.printed
         noun = "request" if total == 1 else "requests"
         line = f"Stopped by {signame} after {total} {noun}"
         if self.methods:
             line += " (" + ", ".join(f"{n} {m}" for m, n in self.methods.most_common()) + ")"
         return line + "."
+
+
+class _Setup:
+    """What ``serve`` puts on its server, again after each reset (admin, ``--watch``)."""
+
+    def __init__(self, srv: TestServer, args: argparse.Namespace) -> None:
+        self.srv = srv
+        self.args = args
+        #: called after a reset, from any thread (the watch loop restarts its count)
+        self.on_reset: Callable[[], None] = lambda: None
+
+    def apply(self) -> int:
+        """Set the flags' answer, the stubs and the admin endpoints; how many stub rules."""
+        srv, args = self.srv, self.args
+        srv.set_response("status", args.status)
+        srv.set_response("data", args.data)
+        if args.header:
+            srv.set_response("headers", args.header)
+        rules = len(srv.load_stubs(args.stubs)) if args.stubs else 0
+        if args.admin:
+            top = 1 << 30  # before any stub
+            srv.add_response(
+                Response(callback=self.requests),
+                method="GET",
+                path=f"{_ADMIN}requests",
+                count=None,
+                priority=top,
+            )
+            srv.add_response(
+                Response(callback=self.reset),
+                method="POST",
+                path=f"{_ADMIN}reset",
+                count=None,
+                priority=top,
+            )
+        return rules
+
+    def requests(self, request: Request) -> Response:
+        """``GET /__tserver/requests``: every request recorded, as JSON (admin calls left out)."""
+        records = [
+            _record(e.request, e.status) for e in self.srv.exchanges if not _is_admin(e.request)
+        ]
+        return Response(json=records)
+
+    def reset(self, request: Request) -> Response:
+        """``POST /__tserver/reset``: an empty history, the stubs loaded again."""
+        self.srv.reset()
+        rules = self.apply()
+        self.on_reset()
+        return Response(json={"reset": True, "rules": rules})
+
+    def reload(self) -> str:
+        """``--watch``: load the changed stubs file; what to print.
+
+        The file is checked on a server that never starts before the running
+        one is reset: a broken file leaves the running rules in place.
+        """
+        try:
+            TestServer().load_stubs(self.args.stubs)
+        except ValueError as exc:
+            return f"tserver: --watch: not reloaded, the old rules stay: {exc}"
+        self.srv.reset()
+        rules = self.apply()
+        self.on_reset()
+        noun = "rule" if rules == 1 else "rules"
+        return f"Reloaded {self.args.stubs}: {rules} {noun} (the history starts afresh)"
 
 
 class _Stopper:
@@ -276,28 +483,81 @@ def _resolve(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-async def _watch(srv: TestServer, printer: _Printer, stopper: _Stopper) -> None:
+async def _watch(
+    srv: TestServer, printer: _Printer, stopper: _Stopper, setup: _Setup, out: TextIO
+) -> None:
     """Print requests as they are recorded until a signal resolves the stop future."""
-    stop = stopper.attach(asyncio.get_running_loop())
-    seen = 0  # requests printed, or dropped unseen by the history limit
-    while not stop.done():
-        wait = asyncio.ensure_future(srv.await_requests(seen + 1, _WAIT_PERIOD))
-        either: list[asyncio.Future[Any]] = [wait, stop]
-        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
-        if not wait.done():
-            wait.cancel()
+    loop = asyncio.get_running_loop()
+    stop = stopper.attach(loop)
+    restarted = asyncio.Event()
+
+    def on_reset() -> None:  # any thread: the admin endpoint runs on the server's
+        loop.call_soon_threadsafe(restarted.set)
+
+    setup.on_reset = on_reset
+    watcher = None
+    if setup.args.watch and setup.args.stubs:
+        watcher = asyncio.ensure_future(_watch_file(setup, out))
+    try:
+        waiting = False
+        while not stop.done():
+            wait = asyncio.ensure_future(srv.await_requests(printer.seen + 1, _WAIT_PERIOD))
+            reset = asyncio.ensure_future(restarted.wait())
+            either: list[asyncio.Future[Any]] = [wait, stop, reset]
+            await asyncio.wait(
+                either,
+                return_when=asyncio.FIRST_COMPLETED,
+                timeout=_STATUS_WAIT / 5 if waiting else None,
+            )
+            for task in (wait, reset):
+                if not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            if restarted.is_set():
+                restarted.clear()
+                printer.restart()
+                continue
+            if stop.done():
+                break
+            if wait.done() and isinstance(wait.exception(), WaitTimeoutError):
+                continue
+            waiting = printer.show(srv.exchanges, loop.time())
+    finally:
+        if watcher is not None:
+            watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await wait
-            break
+                await watcher
+
+
+async def _watch_file(setup: _Setup, out: TextIO) -> None:
+    """``--watch``: reload the stubs file when its modification time or size changes."""
+
+    def state() -> tuple[float, int] | None:
         try:
-            history = wait.result()
-        except WaitTimeoutError:
-            continue
-        before = printer.printed
-        if printer.show(history):
-            seen += printer.printed - before
-        else:  # printing fell behind by more than the history limit
-            seen = srv.request_count
+            info = os.stat(setup.args.stubs)
+        except OSError:
+            return None
+        return info.st_mtime_ns, info.st_size
+
+    last = state()
+    while True:
+        await asyncio.sleep(_WATCH_PERIOD)
+        now = state()
+        if now is not None and now != last:
+            last = now
+            out.write(setup.reload() + "\n")
+            out.flush()
+
+
+def _open_log(path: str | None, err: TextIO) -> TextIO | None:
+    if path is None:
+        return None
+    try:
+        return open(path, "a", encoding="utf-8")
+    except OSError as exc:
+        err.write(f"tserver: --log {path}: cannot open it: {exc.strerror or exc}\n")
+        return None
 
 
 def _serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -310,26 +570,51 @@ def _serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.har and not os.path.isdir(os.path.dirname(os.path.abspath(args.har))):
         err.write(f"tserver: --har {args.har}: its directory does not exist\n")
         return 2
-    srv = TestServer(args.address, args.port, history_limit=_HISTORY_LIMIT)
-    srv.set_response("status", args.status)
-    srv.set_response("data", args.data)
-    if args.header:
-        srv.set_response("headers", args.header)
-    printer = _Printer(out, args.status, as_json=args.json)
+    if args.watch and not args.stubs:
+        err.write("tserver: --watch needs --stubs FILE\n")
+        return 2
+    if args.proxy_auth and not args.proxy:
+        err.write("tserver: --proxy-auth needs --proxy\n")
+        return 2
+    if args.client_cert and not (args.ssl or args.proxy):
+        err.write("tserver: --client-cert needs --ssl or --proxy\n")
+        return 2
+    srv = TestServer(
+        args.address,
+        args.port,
+        history_limit=_HISTORY_LIMIT,
+        ssl=args.ssl,
+        client_cert=args.client_cert,
+        proxy=args.proxy,
+        proxy_auth=args.proxy_auth,
+    )
+    setup = _Setup(srv, args)
+    try:
+        rules = setup.apply()
+    except ValueError as exc:  # a bad stubs file: before anything listens
+        err.write(f"tserver: error: {exc}\n")
+        return 2
+    log = _open_log(args.log, err)
+    if args.log and log is None:
+        return 2
+    printer = _Printer(
+        out, as_json=args.json, verbose=args.verbose, body_bytes=args.body_bytes, log=log
+    )
     stopper = _Stopper()
     stopper.install()
     try:
         srv.start()
         try:
             out.write(f"Serving on {srv.url}\n")
+            _describe(srv, args, rules, out)
             out.flush()
             if err.isatty():
                 err.write("Press Ctrl+C to stop.\n")
-            asyncio.run(_watch(srv, printer, stopper))
+            asyncio.run(_watch(srv, printer, stopper, setup, out))
         finally:
             srv.stop()
-        printer.show(srv.history)  # what came between the last wake-up and the stop
-        out.write(printer.summary(srv.request_count, stopper.signame or "a signal") + "\n")
+        printer.show(srv.exchanges, float("inf"))  # what came after the last wake-up
+        out.write(printer.summary(stopper.signame or "a signal") + "\n")
         if args.har:
             srv.save_har(args.har)
             out.write(f"HAR of the traffic written to {args.har}\n")
@@ -342,7 +627,25 @@ def _serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return 1
     finally:
         stopper.restore()
+        if log is not None:
+            log.close()
     return 0
+
+
+def _describe(srv: TestServer, args: argparse.Namespace, rules: int, out: TextIO) -> None:
+    """The lines after ``Serving on``: what else a client needs to know."""
+    if srv.ca_path is not None:
+        out.write(f"CA certificate (trust it): {srv.ca_path}\n")
+    if srv.client_cert_path is not None:
+        out.write(f"Client certificate and key: {srv.client_cert_path}\n")
+    if args.proxy:
+        out.write(f"Proxy: {srv.proxy_url}\n")
+    if args.stubs:
+        noun = "rule" if rules == 1 else "rules"
+        watching = ", watching it" if args.watch else ""
+        out.write(f"Stubs: {args.stubs} ({rules} {noun}{watching})\n")
+    if args.admin:
+        out.write(f"Admin: GET {srv.get_url(_ADMIN + 'requests')}, POST {_ADMIN}reset\n")
 
 
 # -- demo ---------------------------------------------------------------------------
