@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+from helpers.cli import Cli
 
 from tserver import TestServer
 
@@ -126,3 +127,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     order is the same in every worker (xdist requires it).
     """
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+@pytest.fixture
+def cli() -> Iterator[list[Cli]]:
+    """Start ``Cli(...)`` objects (``helpers.cli.start``); all are reaped at teardown."""
+    started: list[Cli] = []
+    yield started
+    for proc in started:
+        proc.close()
