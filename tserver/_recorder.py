@@ -118,26 +118,14 @@ class Rule:
         spec = self.spec
         if spec.methods is not None and request.method.upper() not in spec.methods:
             return f"method was {request.method!r}" if explain else "no"
-        path = spec.path
-        if path is not None:
-            if isinstance(path, str):
-                if request.path != path:
-                    return f"path was {request.path!r}" if explain else "no"
-            elif isinstance(path, re.Pattern):
-                if path.fullmatch(request.path) is None:
-                    return f"path was {request.path!r}" if explain else "no"
-            elif not path.matches(request.path):
-                return f"path {mismatch_text(path, request.path)}" if explain else "no"
-        host = spec.host
-        if host is not None:
-            if isinstance(host, str):
-                if not same_host(host, request.host):
-                    return f"host was {request.host!r}" if explain else "no"
-            elif isinstance(host, re.Pattern):
-                if host.fullmatch(request.host) is None:
-                    return f"host was {request.host!r}" if explain else "no"
-            elif not host.matches(request.host):
-                return f"host {mismatch_text(host, request.host)}" if explain else "no"
+        if spec.path is not None:
+            missed = _selector_miss("path", spec.path, request.path, _same_path, explain)
+            if missed is not None:
+                return missed
+        if spec.host is not None:
+            missed = _selector_miss("host", spec.host, request.host, same_host, explain)
+            if missed is not None:
+                return missed
         if spec.match is not None and not spec.match.matches(request):
             return mismatch_text(spec.match, request) if explain else "no"
         return None
@@ -179,6 +167,27 @@ class Rule:
         )
         copy.remaining, copy.served = self.remaining, self.served
         return copy
+
+
+def _same_path(wanted: str, path: str) -> bool:
+    return wanted == path
+
+
+def _selector_miss(
+    label: str, selector: Any, value: str, same: Callable[[str, str], bool], explain: bool
+) -> str | None:
+    """`None` when *selector* (a str, a pattern, a matcher) accepts *value*, else why not."""
+    if isinstance(selector, str):
+        if same(selector, value):
+            return None
+    elif isinstance(selector, re.Pattern):
+        if selector.fullmatch(value) is not None:
+            return None
+    elif selector.matches(value):
+        return None
+    else:
+        return f"{label} {mismatch_text(selector, value)}" if explain else "no"
+    return f"{label} was {value!r}" if explain else "no"
 
 
 class Described:

@@ -386,21 +386,15 @@ class _Setup:
             srv.set_response("headers", args.header)
         rules = len(srv.load_stubs(args.stubs)) if args.stubs else 0
         if args.admin:
-            top = 1 << 30  # before any stub
-            srv.add_response(
-                Response(callback=self.requests),
-                method="GET",
-                path=f"{_ADMIN}requests",
-                count=None,
-                priority=top,
-            )
-            srv.add_response(
-                Response(callback=self.reset),
-                method="POST",
-                path=f"{_ADMIN}reset",
-                count=None,
-                priority=top,
-            )
+            endpoints = (("GET", "requests", self.requests), ("POST", "reset", self.reset))
+            for method, name, callback in endpoints:
+                srv.add_response(
+                    Response(callback=callback),
+                    method=method,
+                    path=_ADMIN + name,
+                    count=None,
+                    priority=1 << 30,  # before any stub
+                )
         return rules
 
     def requests(self, request: Request) -> Response:
