@@ -65,6 +65,7 @@ RANK: dict[str, float] = {
     "_encoding": 1.4,
     "_violations": 1.4,
     "_records": 1.45,
+    "_websocket": 1.45,
     "_request": 1.5,
     "_response": 1.5,
     "_held": 1.6,
@@ -82,6 +83,7 @@ RANK: dict[str, float] = {
     "_backend": 3.5,
     # row 4, loop side: the handler and its helpers, then the one Host
     "_faults": 3.9,
+    "_wsserve": 3.95,
     "_handler": 4,
     "_listen": 4,
     "_tls": 4,
@@ -104,6 +106,7 @@ RANK: dict[str, float] = {
     "_server": 7,
     # row 8, public surface, and inline mode (a TestServer on the caller's loop)
     "__init__": 8,
+    "ws": 8,
     "_inline": 8.5,
     # row 9, integrations
     "pytest_plugin": 9,
@@ -119,6 +122,7 @@ KNOWN_EXCEPTIONS: dict[tuple[str, str], str] = {}
 
 NO_TORNADO = (
     "_errors",
+    "_websocket",
     "_events",
     "_encoding",
     "_violations",

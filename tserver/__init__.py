@@ -39,6 +39,7 @@ from ._response import Raw as Raw
 from ._response import Response as Response
 from ._version import __version__ as __version__
 from ._violations import VIOLATIONS as VIOLATIONS
+from ._websocket import WebSocket as WebSocket
 
 if TYPE_CHECKING:
     from ._server import TestServer as TestServer
@@ -65,6 +66,7 @@ __all__ = (
     "TestServerError",
     "UploadedFile",
     "WaitTimeoutError",
+    "WebSocket",
     "__version__",
 )
 

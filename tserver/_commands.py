@@ -22,6 +22,7 @@ from ._frozen import Frozen, frozen_value
 from ._held import Held
 from ._records import Connection, Exchange
 from ._request import Request
+from ._websocket import WebSocketSession
 
 if TYPE_CHECKING:
     from ._held import HeldKey
@@ -35,6 +36,7 @@ __all__ = [
     "Command",
     "GetConnections",
     "GetExchanges",
+    "GetWebSockets",
     "GetCount",
     "GetHar",
     "GetHeld",
@@ -134,6 +136,11 @@ class GetConnections(Command[list[Connection]]):
 @frozen_value()
 class GetExchanges(Command[list[Exchange]]):
     """Every exchange, aligned with the history."""
+
+
+@frozen_value()
+class GetWebSockets(Command[list[WebSocketSession]]):
+    """Every WebSocket session since the last reset, oldest first."""
 
 
 @frozen_value()
@@ -278,3 +285,4 @@ class RecorderState(Frozen):
     exchanges: tuple[tuple[Any, ...], ...] = ()
     connections: tuple[Any, ...] = ()
     next_connection: int = 0
+    websockets: tuple[Any, ...] = ()

@@ -47,6 +47,7 @@ from ._response import UNSET, Raw, Response, check_chunk, check_event
 from ._version import __version__
 from ._violations import HEAD_VIOLATIONS
 from ._violations import render as render_violation
+from ._wsserve import accept, is_upgrade, serve_session
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable
@@ -298,6 +299,65 @@ class RecordingHandler(web.RequestHandler):
             return  # the client left
         self.host.open_tunnel(stream, conn)
 
+    async def _websocket(self, response: Response, request: Request) -> None:
+        """Answer a WebSocket upgrade and run the session (`._wsserve`) until it ends.
+
+        A request that is no upgrade gets ``426 Upgrade Required``, one whose
+        upgrade is broken (no key, a wrong version) ``400`` with wsproto's
+        reason: both are written by Tornado as any answer.
+        """
+        spec = response.websocket
+        assert spec is not None
+        conn = self._conn
+        refusal = None
+        if not is_upgrade(request):
+            refusal = Response(
+                b"tserver: this path answers WebSocket upgrades only\n",
+                status=426,
+                headers={"Upgrade": "websocket", "Connection": "Upgrade"},
+            )
+        elif conn is None:
+            return  # its connection closed under a stop()
+        else:
+            self._apply_headers(dataclasses.replace(response, websocket=None))
+            extra = [
+                (name, value)
+                for name, value in self._headers.get_all()
+                if name.lower() not in ("content-type", "content-length", "date")
+            ]
+            try:
+                connection, head, subprotocol, agreed = accept(conn.head, spec, extra)
+            except ValueError as exc:
+                refusal = Response(f"tserver: a broken WebSocket upgrade: {exc}\n", status=400)
+        if refusal is not None:
+            self.clear()
+            await self._serve(refusal, request)
+            return
+        assert conn is not None  # no refusal: the upgrade was read from it
+        self._status(response)
+        record = self.host.recorder.open_websocket(request, subprotocol, agreed)
+        conn.record.protocol = "WebSocket"
+        stream = self.detach()
+        try:
+            await stream.write(head)
+        except iostream.StreamClosedError:
+            record.open = False
+            return
+        exchange = self._exchange
+        if exchange is not None:
+            exchange.completed = True
+            exchange.finished_at = time.time()
+        await serve_session(
+            stream,
+            connection,
+            record,
+            self.host.recorder,
+            spec,
+            request,
+            conn.client_socket,
+            self.host.track,
+        )
+
     def _client_socket(self) -> socket.socket | None:
         """The socket of the TCP connection to the client (a tunnel's is not the stream's)."""
         conn = self._conn
@@ -516,6 +576,9 @@ class RecordingHandler(web.RequestHandler):
             self._fresh = True  # made for this request: the record keeps its answer only
             if response.sleep:
                 await asyncio.sleep(response.sleep)
+        if response.websocket is not None:
+            await self._websocket(response, request)
+            return
         if response.hold:
             await self._hold(response, request)
             return

@@ -58,6 +58,7 @@ from ._commands import (
     GetHar,
     GetHistory,
     GetRequest,
+    GetWebSockets,
     HandlerError,
     RecorderState,
     Reset,
@@ -72,13 +73,14 @@ from ._formatting import describe_rule, describe_selector, mismatch_text, no_rul
 from ._har import har_log
 from ._request import same_host
 from ._response import Overlay, Response, merge_overlays, overlay_with
-from ._traffic import ConnRecord, ExchangeRecord
+from ._traffic import ConnRecord, ExchangeRecord, WsRecord
 from ._violations import HEAD_VIOLATIONS
 from ._waiting import Pending
 
 if TYPE_CHECKING:
     from ._records import Connection, Exchange, TLSInfo
     from ._request import Request
+    from ._websocket import WebSocketSession
 
 __all__ = ["Described", "Recorder", "Rule"]
 
@@ -242,6 +244,7 @@ class Recorder:
             GetExchanges: self._get_exchanges,
             GetHar: self._get_har,
             Served: self._served,
+            GetWebSockets: self._get_websockets,
         }
 
     def _clear(self) -> None:
@@ -260,6 +263,7 @@ class Recorder:
         self._errors: list[HandlerError] = []
         self._unmatched: list[str] = []
         self._cache: dict[str, Response] = {}
+        self._websockets: list[WsRecord] = []
 
     # -- commands -----------------------------------------------------------
 
@@ -360,6 +364,7 @@ class Recorder:
             exchanges=tuple(e.meta() for e in self._exchanges),
             connections=tuple(c.value() for c in self._connections),
             next_connection=self._next_connection,
+            websockets=tuple(w.value() for w in self._websockets),
         )
 
     def _restore(self, cmd: Restore) -> None:
@@ -381,12 +386,16 @@ class Recorder:
         )
         self._connections = [ConnRecord.of(c) for c in state.connections]
         self._next_connection = state.next_connection
+        self._websockets = [WsRecord.of(w) for w in state.websockets]
 
     def _get_connections(self, cmd: GetConnections) -> list[Connection]:
         return [c.value() for c in self._connections]
 
     def _get_exchanges(self, cmd: GetExchanges) -> list[Exchange]:
         return [e.value() for e in self._exchanges]
+
+    def _get_websockets(self, cmd: GetWebSockets) -> list[WebSocketSession]:
+        return [w.value() for w in self._websockets]
 
     def _get_har(self, cmd: GetHar) -> dict[str, Any]:
         return har_log(
@@ -514,6 +523,15 @@ class Recorder:
     ) -> Response:
         layers = (self._defaults.get(None), self._defaults.get(method), once_any, once_method)
         return merge_overlays(layer for layer in layers if layer)
+
+    def open_websocket(
+        self, request: Request, subprotocol: str | None, extensions: tuple[str, ...]
+    ) -> WsRecord:
+        """A WebSocket session begins (its upgrade accepted); the record the loop writes."""
+        with self._lock:
+            record = WsRecord(len(self._websockets), request, subprotocol, extensions)
+            self._websockets.append(record)
+            return record
 
     def add_error(self, error: HandlerError) -> None:
         """Keep an exception raised while serving, for `check()`."""

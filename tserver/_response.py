@@ -28,6 +28,7 @@ from ._encoding import check_encoding, compress
 from ._events import EVENT_STREAM, Event
 from ._frozen import Frozen, assign, frozen_value
 from ._violations import check_violation
+from ._websocket import WebSocket
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable
@@ -285,6 +286,12 @@ def _check_reason(where: str, reason: object) -> object:
 
 
 #: The check of each `Response` field: ``check(where, value) -> checked value``.
+def _check_websocket(where: str, value: object) -> WebSocket | None:
+    if value is None or isinstance(value, WebSocket):
+        return value
+    raise TypeError(f"{where}: websocket {value!r} must be a tserver.WebSocket or None")
+
+
 FIELD_CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "data": _check_data,
     "status": _check_status,
@@ -304,7 +311,30 @@ FIELD_CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "read_rate": _check_read_rate,
     "expect": _check_expect,
     "violation": check_violation,
+    "websocket": _check_websocket,
 }
+
+#: What a WebSocket answer can have beside it: it is the whole answer.
+_WEBSOCKET_ALONE = ("data", "json", "chunks", "events", "fault", "hold", "violation", "encoding")
+
+
+def _check_websocket_alone(values: Mapping[str, Any]) -> None:
+    given = [
+        name
+        for name in _WEBSOCKET_ALONE
+        if values[name] is not None
+        and values[name] is not UNSET
+        and values[name] != b""
+        and values[name] is not False
+    ]
+    if values["callback"] is not None:
+        given.append("callback")
+    if given:
+        raise ValueError(
+            f"Response: websocket= answers the upgrade and runs its script; it cannot have "
+            f"{', '.join(given)} (headers, cookies and sleep may come with it)"
+        )
+
 
 #: Fields that replace each other in an overlay, and exclude each other in
 #: a `Response`: the body is given one way.
@@ -465,6 +495,7 @@ class Response(Frozen):
     read_rate: float | None = None
     expect: str | None = None
     violation: str | None = None
+    websocket: WebSocket | None = None
     body: bytes = field(default=b"", init=False, repr=False, compare=False)
     #: Nothing but a status, headers and a whole body: the handler's short way.
     plain: bool = field(default=True, init=False, repr=False, compare=False)
@@ -491,6 +522,7 @@ class Response(Frozen):
         read_rate: float | None = None,
         expect: str | None = None,
         violation: str | None = None,
+        websocket: WebSocket | None = None,
     ) -> None:
         given = {
             "data": data,
@@ -511,6 +543,7 @@ class Response(Frozen):
             "read_rate": read_rate,
             "expect": expect,
             "violation": violation,
+            "websocket": websocket,
         }
         values = {name: FIELD_CHECKS[name]("Response", value) for name, value in given.items()}
         present = {
@@ -527,6 +560,9 @@ class Response(Frozen):
 
     def _settle(self, values: dict[str, Any]) -> None:
         """Check the rules between the (checked) fields, compute `body`, assign."""
+        if values["websocket"] is not None:
+            _check_websocket_alone(values)
+            values["status"] = 101
         body = values["data"]
         if values["json"] is not UNSET:
             body = _encode_json("Response", values["json"])
@@ -640,7 +676,7 @@ class Response(Frozen):
 
 
 #: The fields that take a response off the handler's short way when set.
-_NOT_PLAIN = ("sleep", "callback", "fault", "hold", "encoding", "rate", "violation")
+_NOT_PLAIN = ("sleep", "callback", "fault", "hold", "encoding", "rate", "violation", "websocket")
 
 #: The constructor's fields, in order (`Response.body` is computed).
 _FIELDS = tuple(FIELD_CHECKS)

@@ -32,6 +32,7 @@ from ._commands import (
     GetHeld,
     GetHistory,
     GetRequest,
+    GetWebSockets,
     Reset,
     Served,
     SetResponse,
@@ -41,6 +42,7 @@ from ._errors import NoRequestError, ServerStateError, TestServerError
 from ._formatting import format_history, no_request_text, render_check_report
 from ._recorder import Recorder
 from ._response import Response, check_key_value, normalize_key
+from ._websocket import WebSocket, WebSocketSession
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -437,7 +439,7 @@ class TestServer:
 
     def add_response(
         self,
-        response: Response,
+        response: Response | WebSocket,
         *,
         count: int | None = 1,
         method: str | Iterable[str] | None = None,
@@ -460,8 +462,12 @@ class TestServer:
         added since the last reset, counting up.
         """
         where = "add_response"
+        if isinstance(response, WebSocket):  # the whole answer: the upgrade and the script
+            response = Response(websocket=response)
         if not isinstance(response, Response):
-            raise TypeError(f"{where}: response {response!r} must be a tserver.Response")
+            raise TypeError(
+                f"{where}: response {response!r} must be a tserver.Response or a tserver.WebSocket"
+            )
         count = _args.check_count(where, count, allow_none=True)
         methods = _args.check_methods(where, method)
         path = _args.check_path_selector(where, path)
@@ -476,6 +482,7 @@ class TestServer:
                 ("callback", response.callback),
                 ("chunks", response.chunks),
                 ("events", response.events),
+                ("websocket", response.websocket),
                 ("path", path),
                 ("match", match),
                 ("host", host),
@@ -507,6 +514,16 @@ class TestServer:
     def exchanges(self) -> list[Exchange]:
         """What answered each request: `Exchange` values aligned with `history`."""
         result: list[Exchange] = self._call(GetExchanges())
+        return result
+
+    @property
+    def websockets(self) -> list[WebSocketSession]:
+        """Every WebSocket session since the last reset, oldest first (`WebSocketSession` values).
+
+        Each holds its upgrade request, every message in both directions in
+        order, and how it closed; an open session is a snapshot of now.
+        """
+        result: list[WebSocketSession] = self._call(GetWebSockets())
         return result
 
     def served(self, rule_id: int) -> list[Request]:

@@ -1,4 +1,4 @@
-"""The recorder's books of connections and exchanges (state, under the recorder's lock).
+"""The recorder's books of connections, exchanges and WebSocket sessions (under its lock).
 
 `ConnRecord` and `ExchangeRecord` are the mutable records the loop side
 keeps while a connection lives and a response is written; the recorder
@@ -21,13 +21,14 @@ from typing import TYPE_CHECKING
 
 from ._har import Answer, answer_of
 from ._records import Connection, Exchange
+from ._websocket import Message, WebSocketSession
 
 if TYPE_CHECKING:
     from ._records import TLSInfo
     from ._request import Request
     from ._response import Response
 
-__all__ = ["ConnRecord", "ExchangeRecord", "Meta"]
+__all__ = ["ConnRecord", "ExchangeRecord", "Meta", "WsRecord"]
 
 #: What crosses for an exchange besides its request: ``(rule, status, completed, answer)``.
 Meta = tuple["int | None", "int | None", bool, "Answer | None"]
@@ -166,3 +167,72 @@ class ExchangeRecord:
     def value(self) -> Exchange:
         """The frozen `Exchange` it is now."""
         return Exchange(self.request, self.rule, self.status, self.completed)
+
+
+class WsRecord:
+    """One WebSocket session as the recorder keeps it while it lives (written by the loop)."""
+
+    __slots__ = (
+        "close_code",
+        "close_reason",
+        "closed_by",
+        "extensions",
+        "index",
+        "messages",
+        "mismatches",
+        "open",
+        "request",
+        "subprotocol",
+    )
+
+    def __init__(
+        self,
+        index: int,
+        request: Request,
+        subprotocol: str | None = None,
+        extensions: tuple[str, ...] = (),
+    ) -> None:
+        self.index = index
+        self.request = request
+        self.subprotocol = subprotocol
+        self.extensions = extensions
+        self.messages: list[Message] = []
+        self.close_code: int | None = None
+        self.close_reason = ""
+        self.closed_by: str | None = None
+        self.open = True
+        self.mismatches: list[str] = []
+
+    def add(self, direction: str, kind: str, data: str | bytes) -> None:
+        """A message went out or came in (loop thread)."""
+        self.messages.append(Message(direction, kind, data, time.time()))
+
+    def closing(self, code: int | None, reason: str, by: str) -> None:
+        """A close frame went out or came in; the first one counts (loop thread)."""
+        if self.closed_by is None:
+            self.close_code, self.close_reason, self.closed_by = code, reason, by
+
+    @classmethod
+    def of(cls, value: WebSocketSession) -> WsRecord:
+        """The record of a `WebSocketSession` value (a state restored)."""
+        record = cls(value.index, value.request, value.subprotocol, value.extensions)
+        record.messages = list(value.messages)
+        record.close_code, record.close_reason = value.close_code, value.close_reason
+        record.closed_by, record.open = value.closed_by, value.open
+        record.mismatches = list(value.mismatches)
+        return record
+
+    def value(self) -> WebSocketSession:
+        """The frozen `WebSocketSession` it is now."""
+        return WebSocketSession(
+            self.index,
+            self.request,
+            self.subprotocol,
+            self.extensions,
+            tuple(self.messages),
+            self.close_code,
+            self.close_reason,
+            self.closed_by,
+            self.open,
+            tuple(self.mismatches),
+        )

@@ -122,6 +122,7 @@ _TYPES: tuple[type[Frozen], ...] = (
     c.AddRule,
     c.GetConnections,
     c.GetExchanges,
+    c.GetWebSockets,
     c.Served,
     c.CloseConnections,
     c.Reset,

@@ -1,0 +1,287 @@
+"""Serving a WebSocket session (SPEC §13): the upgrade, the script, the recording.
+
+The handler hands over the detached stream of an upgrade request whose
+answer is a `~tserver.WebSocket`.  The protocol is python-hyper's wsproto
+(sans-I/O, the ``tserver[websocket]`` extra): it checks the handshake,
+negotiates the subprotocol and ``permessage-deflate``, and frames and
+unframes messages, while this module does the I/O on Tornado's stream.
+Working below whole messages is what lets a script break the protocol on
+purpose: a frame with a reserved opcode or a text message that is not UTF-8
+is written here byte by byte, which a message-level library cannot do
+(docs/design.rst says why wsproto over ``tornado.websocket``).
+
+A session runs two tasks: a reader that records every message the client
+sends (answering pings and the close handshake), and the script.  Each
+message is recorded before the next step runs, and the client's close
+before the server answers it, so a client that has seen the end of the
+conversation finds all of it recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import struct
+from typing import TYPE_CHECKING, Any
+
+from tornado.iostream import StreamClosedError
+
+from ._commands import HandlerError
+from ._formatting import describe_selector, mismatch_text
+from ._websocket import Close, Fail, Ping, Receive, Send, Sleep
+
+if TYPE_CHECKING:
+    from tornado.iostream import IOStream
+
+    from ._recorder import Recorder
+    from ._request import Request
+    from ._traffic import WsRecord
+    from ._websocket import WebSocket
+
+__all__ = ["WEBSOCKET_EXTRA_HINT", "Session", "accept", "is_upgrade", "serve_session"]
+
+#: How to install what WebSocket answers need.
+WEBSOCKET_EXTRA_HINT = "pip install 'tserver[websocket]'"
+#: How long a server's close waits for the client's close frame.
+_CLOSE_WAIT = 5.0
+_READ_CHUNK = 1 << 16
+
+
+def is_upgrade(request: Request) -> bool:
+    """Whether *request* asks for a WebSocket upgrade (``Upgrade: websocket``)."""
+    upgrade = request.headers.get("Upgrade", "")
+    return "websocket" in upgrade.lower()
+
+
+def _mod() -> Any:
+    """wsproto, or `ImportError` saying which extra to install."""
+    try:
+        import wsproto
+        import wsproto.events
+        import wsproto.extensions
+    except ImportError as exc:
+        raise ImportError(
+            f"WebSocket answers need the 'wsproto' package: {WEBSOCKET_EXTRA_HINT}"
+        ) from exc
+    return wsproto
+
+
+def accept(
+    head: bytes,
+    spec: WebSocket,
+    headers: list[tuple[str, str]],
+) -> tuple[Any, bytes, str | None, tuple[str, ...]]:
+    """Check the upgrade *head* and accept it: the connection, the ``101`` bytes, what was agreed.
+
+    :raises ValueError: the head is no valid WebSocket upgrade (wsproto's
+        reason in the message).
+    """
+    wsproto = _mod()
+    events = wsproto.events
+    connection = wsproto.WSConnection(wsproto.ConnectionType.SERVER)
+    try:
+        connection.receive_data(head)
+        offer = next(iter(connection.events()), None)
+    except wsproto.utilities.RemoteProtocolError as exc:
+        raise ValueError(str(exc)) from None
+    if not isinstance(offer, events.Request):
+        raise ValueError("not a complete WebSocket upgrade request")
+    subprotocol = spec.subprotocol if spec.subprotocol in offer.subprotocols else None
+    extensions = [wsproto.extensions.PerMessageDeflate()] if spec.compress else []
+    data = connection.send(
+        events.AcceptConnection(
+            subprotocol=subprotocol,
+            extensions=extensions,
+            extra_headers=[(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers],
+        )
+    )
+    agreed = tuple(ext.name for ext in extensions if _enabled(ext))
+    return connection, data, subprotocol, agreed
+
+
+def _enabled(extension: Any) -> bool:
+    enabled = getattr(extension, "enabled", None)
+    return bool(enabled() if callable(enabled) else enabled)
+
+
+class Session:
+    """One WebSocket connection: its reader, its script, its record."""
+
+    def __init__(
+        self,
+        stream: IOStream,
+        connection: Any,
+        record: WsRecord,
+        recorder: Recorder,
+        client_socket: socket.socket | None,
+    ) -> None:
+        self.stream = stream
+        self.connection = connection
+        self.record = record
+        self.recorder = recorder
+        self.client_socket = client_socket
+        self.incoming: asyncio.Queue[str | bytes] = asyncio.Queue()
+        self.closed = asyncio.Event()  # the client's close frame, or the end of the TCP stream
+        self._parts: list[Any] = []  # the frames of a message not finished yet
+        self._events = _mod().events
+
+    # -- writing ----------------------------------------------------------------
+
+    async def _write(self, data: bytes) -> None:
+        if data and not self.stream.closed():
+            await self.stream.write(data)
+
+    async def send(self, event: Any) -> None:
+        """Frame *event* with wsproto and write it."""
+        await self._write(self.connection.send(event))
+
+    # -- reading ----------------------------------------------------------------
+
+    async def read(self) -> None:
+        """Record what the client sends until the connection ends."""
+        try:
+            while not self.stream.closed():
+                data = await self.stream.read_bytes(_READ_CHUNK, partial=True)
+                self.connection.receive_data(data)
+                for event in self.connection.events():
+                    await self._on(event)
+        except StreamClosedError:
+            pass
+        except Exception as exc:  # a protocol error of the client's: close, keep why
+            self.record.mismatches.append(f"the client broke the protocol: {exc}")
+            self.stream.close()
+        finally:
+            self.record.open = False
+            self.closed.set()
+
+    async def _on(self, event: Any) -> None:
+        events = self._events
+        if isinstance(event, events.Message):
+            self._parts.append(event.data)
+            if not event.message_finished:
+                return
+            text = isinstance(event, events.TextMessage)
+            data: str | bytes = ("" if text else b"").join(self._parts)
+            self._parts = []
+            self.record.add("in", "text" if text else "binary", data)
+            self.incoming.put_nowait(data)
+        elif isinstance(event, events.Ping):
+            self.record.add("in", "ping", bytes(event.payload))
+            await self.send(event.response())
+            self.record.add("out", "pong", bytes(event.payload))
+        elif isinstance(event, events.Pong):
+            self.record.add("in", "pong", bytes(event.payload))
+        elif isinstance(event, events.CloseConnection):
+            self.record.closing(int(event.code), event.reason or "", "client")
+            self.closed.set()
+            with contextlib.suppress(Exception):  # already closing on our side
+                await self.send(event.response())
+            self.stream.close()
+
+    # -- the script ---------------------------------------------------------------
+
+    async def run(self, script: tuple[Any, ...], request: Request) -> None:
+        """Run the steps, then wait for the connection to end."""
+        for step in script:
+            if self.stream.closed():
+                break
+            if not await self._step(step, request):
+                break
+
+    async def _step(self, step: Any, request: Request) -> bool:
+        """One step; `False` when the script ends here."""
+        events = self._events
+        if isinstance(step, Send):
+            data = step.data
+            if isinstance(data, str):
+                await self.send(events.TextMessage(data=data))
+                self.record.add("out", "text", data)
+            else:
+                await self.send(events.BytesMessage(data=data))
+                self.record.add("out", "binary", data)
+        elif isinstance(step, Receive):
+            try:
+                data = await asyncio.wait_for(self.incoming.get(), step.timeout)
+            except asyncio.TimeoutError:
+                self._mismatch(request, f"Receive: no message within {step.timeout:g}s")
+                return False
+            if step.match is not None and not step.match.matches(data):
+                self._mismatch(
+                    request,
+                    f"Receive: expected {describe_selector(step.match)}, but "
+                    f"{mismatch_text(step.match, data)}",
+                )
+        elif isinstance(step, Sleep):
+            await asyncio.sleep(step.seconds)
+        elif isinstance(step, Ping):
+            await self.send(events.Ping(payload=step.payload))
+            self.record.add("out", "ping", step.payload)
+        elif isinstance(step, Close):
+            self.record.closing(step.code, step.reason, "server")
+            await self.send(events.CloseConnection(code=step.code, reason=step.reason))
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.closed.wait(), _CLOSE_WAIT)
+            self.stream.close()
+            return False
+        elif isinstance(step, Fail):
+            return await self._fail(step)
+        return True
+
+    async def _fail(self, step: Fail) -> bool:
+        if step.kind == "oversized":
+            data = b"x" * step.size
+            await self.send(self._events.BytesMessage(data=data))
+            self.record.add("out", "binary", data)
+            return True
+        if step.kind == "no-close":
+            self.stream.close()
+        elif step.kind == "reset":
+            sock = self.client_socket or self.stream.socket
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.stream.close()
+        elif step.kind == "invalid-frame":
+            await self._write(b"\x83\x00")  # FIN, reserved opcode 0x3, no payload
+        else:  # invalid-utf8: a whole text frame whose payload is not UTF-8
+            await self._write(b"\x81\x02\xff\xfe")
+        return False
+
+    def _mismatch(self, request: Request, text: str) -> None:
+        self.record.mismatches.append(text)
+        self.recorder.add_error(
+            HandlerError(
+                "WebSocketMismatch",
+                text,
+                f"tserver: WebSocket session #{self.record.index} on {request.path}: {text}",
+                request,
+                None,
+            )
+        )
+
+
+async def serve_session(
+    stream: IOStream,
+    connection: Any,
+    record: WsRecord,
+    recorder: Recorder,
+    spec: WebSocket,
+    request: Request,
+    client_socket: socket.socket | None,
+    track: Any,
+) -> None:
+    """Run one session on *stream* (the ``101`` already written) until it ends."""
+    session = Session(stream, connection, record, recorder, client_socket)
+    reader = asyncio.ensure_future(session.read())
+    track(reader)
+    try:
+        await session.run(spec.script, request)
+        await session.closed.wait()
+        await reader
+    finally:
+        if not reader.done():
+            reader.cancel()
+        record.open = False
+        if not stream.closed():
+            stream.close()
