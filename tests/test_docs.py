@@ -28,6 +28,7 @@ import tserver.matchers
 import tserver.pytest_plugin
 import tserver.testing
 from tserver import _assertions
+from tserver import ws as tserver_ws
 from tserver.compat import test_server as compat_0_1
 from tserver.compat import test_server_2017 as compat_2017
 
@@ -101,6 +102,7 @@ def _public_objects() -> list[tuple[str, object]]:
         (tserver.testing, list(tserver.testing.__all__)),
         (tserver.pytest_plugin, list(tserver.pytest_plugin.__all__)),
         (_assertions, ["RequestAssertion", "HistoryAssertion"]),
+        (tserver_ws, list(tserver_ws.__all__)),
         (compat_0_1, list(compat_0_1.__all__)),
         (compat_2017, list(compat_2017.__all__)),
     ]

@@ -518,7 +518,9 @@ class TestServer:
 
     @property
     def websockets(self) -> list[WebSocketSession]:
-        """Every WebSocket session since the last reset, oldest first (`WebSocketSession` values).
+        """Every WebSocket session since the last reset, oldest first.
+
+        `~tserver.ws.WebSocketSession` values.
 
         Each holds its upgrade request, every message in both directions in
         order, and how it closed; an open session is a snapshot of now.

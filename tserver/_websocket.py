@@ -3,19 +3,19 @@
 ``add_response(WebSocket(script), path="/ws")`` answers a WebSocket upgrade
 and runs *script*, a tuple of steps, on the connection:
 
-- `Send` a text (str) or binary (bytes) message;
-- `Receive` one message from the client, optionally checked by a hamcrest
+- `~tserver.ws.Send` a text (str) or binary (bytes) message;
+- `~tserver.ws.Receive` one message from the client, optionally checked by a hamcrest
   matcher (a mismatch is kept for ``check()``);
-- `Sleep`; `Ping`;
-- `Close` with a code and a reason (and wait for the client's close);
-- `Fail`: the faults, ``"no-close"`` (the TCP connection closes without a
+- `~tserver.ws.Sleep`; `~tserver.ws.Ping`;
+- `~tserver.ws.Close` with a code and a reason (and wait for the client's close);
+- `~tserver.ws.Fail`: the faults, ``"no-close"`` (the TCP connection closes without a
   close frame), ``"reset"`` (TCP RST), ``"invalid-frame"`` (a frame with a
   reserved opcode), ``"invalid-utf8"`` (a text message that is not UTF-8)
   and ``"oversized"`` (a message of *size* bytes, for a client's limit).
 
 After the script the session stays open and records what the client sends
 until it closes.  `TestServer.websockets` lists the sessions as
-`WebSocketSession` values, each with its `Message` values in order.
+`~tserver.ws.WebSocketSession` values, each with its `~tserver.ws.Message` values in order.
 
 Stdlib only: these values cross to a subprocess-mode child.
 """
@@ -44,7 +44,7 @@ __all__ = [
     "WebSocketSession",
 ]
 
-#: The faults `Fail` knows.
+#: The faults `~tserver.ws.Fail` knows.
 FAILS = ("no-close", "reset", "invalid-frame", "invalid-utf8", "oversized")
 
 
@@ -126,7 +126,7 @@ class Close(Frozen):
 
 @frozen_value()
 class Fail(Frozen):
-    """A fault: one of `FAILS` (``"no-close"``, ``"reset"``, ``"invalid-frame"``...).
+    """A fault: one of `~tserver.ws.FAILS` (``"no-close"``, ``"reset"``, ``"invalid-frame"``...).
 
     ``"oversized"`` sends one binary message of *size* bytes (default 16
     MiB + 1, over the usual client limits: websockets' 1 MiB, aiohttp's 4
@@ -153,8 +153,9 @@ _STEPS = (Send, Receive, Sleep, Ping, Close, Fail)
 class WebSocket(Frozen):
     """Answer a WebSocket upgrade (RFC 6455) and run *script* on the connection.
 
-    :param script: the steps, in order (`Send`, `Receive`, `Sleep`, `Ping`,
-        `Close`, `Fail`); a plain str or bytes is a `Send`.
+    :param script: the steps, in order (the classes of `tserver.ws`: ``Send``,
+        ``Receive``, ``Sleep``, ``Ping``, ``Close``, ``Fail``); a plain str or
+        bytes is a ``Send``.
     :param subprotocol: the subprotocol to accept when the client offers it
         (``Sec-WebSocket-Protocol``); none is chosen otherwise.
     :param compress: accept ``permessage-deflate`` when the client offers it.
@@ -239,7 +240,7 @@ class WebSocketSession(Frozen):
 
     .. attribute:: messages
 
-       Every `Message`, both directions, in order.
+       Every `~tserver.ws.Message`, both directions, in order.
 
     .. attribute:: close_code, close_reason
 
@@ -256,7 +257,7 @@ class WebSocketSession(Frozen):
 
     .. attribute:: mismatches
 
-       What `Receive` matchers found wrong, as text.
+       What `~tserver.ws.Receive` matchers found wrong, as text.
     """
 
     index: int

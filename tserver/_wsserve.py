@@ -174,6 +174,7 @@ class Session:
             self.record.add("in", "pong", bytes(event.payload))
         elif isinstance(event, events.CloseConnection):
             self.record.closing(int(event.code), event.reason or "", "client")
+            self.record.open = False  # before the answer: a client that sees it finds it noted
             self.closed.set()
             with contextlib.suppress(Exception):  # already closing on our side
                 await self.send(event.response())
@@ -219,6 +220,7 @@ class Session:
             self.record.add("out", "ping", step.payload)
         elif isinstance(step, Close):
             self.record.closing(step.code, step.reason, "server")
+            self.record.open = False
             await self.send(events.CloseConnection(code=step.code, reason=step.reason))
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.closed.wait(), _CLOSE_WAIT)
@@ -234,6 +236,7 @@ class Session:
             await self.send(self._events.BytesMessage(data=data))
             self.record.add("out", "binary", data)
             return True
+        self.record.open = False  # each of the others ends the session
         if step.kind == "no-close":
             self.stream.close()
         elif step.kind == "reset":
