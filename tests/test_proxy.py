@@ -677,3 +677,77 @@ def test_an_ipv6_client_opens_a_tunnel_to_an_ipv6_host() -> None:
         assert reply.content == b"v6"
         request = srv.wait_request()
     assert (request.tunnel, request.host, request.client_ip) == ("[::1]:8443", "[::1]:8443", "::1")
+
+
+# -- found in review: each a regression test -------------------------------------------------
+
+
+def test_proxy_auth_comes_before_rules_that_decide_on_the_head() -> None:
+    with TestServer(proxy=True, proxy_auth=AUTH) as srv:
+        srv.add_response(Response(b"SECRET", violation="response-before-request-body"))
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:
+            sock.sendall(
+                b"POST http://api.example.test/ HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n"
+                b"Connection: close\r\n\r\nhello"
+            )
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 407 ")
+        assert b"SECRET" not in answer
+
+
+@pytest.mark.parametrize(
+    ("auth", "sent", "status"),
+    [(("u", "p"), "ü:x", 407), (("jürgen", "pässword"), "jürgen:pässword", 200)],
+)
+def test_proxy_credentials_outside_ascii(auth: tuple[str, str], sent: str, status: int) -> None:
+    with TestServer(proxy=True, proxy_auth=auth) as srv:
+        token = base64.b64encode(sent.encode()).decode()
+        reply = _raw(
+            srv.port,
+            b"GET http://api.example.test/ HTTP/1.1\r\nHost: h\r\n"
+            + f"Proxy-Authorization: Basic {token}\r\n\r\n".encode(),
+        )
+        assert reply.startswith(f"HTTP/1.1 {status} ".encode())
+    srv.check()  # no server error
+
+
+def test_any_scheme_is_an_absolute_form_target_and_needs_the_credentials() -> None:
+    with TestServer(proxy=True, proxy_auth=AUTH) as srv:
+        reply = _raw(srv.port, b"GET ftp://files.example.test/a.txt HTTP/1.1\r\nHost: h\r\n\r\n")
+        assert reply.startswith(b"HTTP/1.1 407 ")
+        request = srv.wait_request()
+    assert (request.path, request.host, request.proxied) == ("/a.txt", "files.example.test", True)
+    assert request.url == "ftp://files.example.test/a.txt"
+
+
+def test_close_connections_leaves_a_tunnel_whose_request_is_on_its_way() -> None:
+    with TestServer(proxy=True) as srv:
+        _answer_rule(srv)
+        lost = 0
+        for _ in range(30):
+            with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:
+                sock.sendall(b"CONNECT api.example.test:80 HTTP/1.1\r\nHost: h\r\n\r\n")
+                read_until(sock, b"\r\n\r\n")
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: api.example.test\r\n\r\n")
+                srv.close_connections()
+                answer = b""
+                while b"via-rule" not in answer and (chunk := sock.recv(65536)):
+                    answer += chunk
+                lost += b"via-rule" not in answer
+    assert lost == 0
+
+
+def test_a_tunnel_never_used_is_closed_and_close_connections_closes_an_idle_one() -> None:
+    with TestServer(proxy=True) as srv:
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:
+            sock.sendall(b"CONNECT api.example.test:443 HTTP/1.1\r\nHost: h\r\n\r\n")
+            read_until(sock, b"\r\n\r\n")
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as idle:
+            idle.sendall(b"CONNECT api.example.test:443 HTTP/1.1\r\nHost: h\r\n\r\n")
+            read_until(idle, b"\r\n\r\n")
+            assert srv.close_connections() == 1
+            assert idle.recv(100) == b""
+        srv.stop()
+        assert all(c.closed_at is not None for c in srv.connections)

@@ -184,6 +184,17 @@ def test_load_stubs_from_json_with_a_host_rule(mode: str, tmp_path: Path) -> Non
         ("a.json", '{"rules": [{"method": 5, "response": {}}]}', "rules[0].method: expected"),
         (
             "a.json",
+            '{"rules": [{"method": "GET POST", "response": {}}]}',
+            "rules[0].method: method 'GET POST' is not an HTTP method token",
+        ),
+        (
+            "a.json",
+            '{"rules": [{"host": "http://x/", "response": {}}]}',
+            "rules[0].host: host 'http://x/' must be a host name",
+        ),
+        ("a.json", '{"rules": [{"host": 5, "response": {}}]}', "rules[0].host: expected a host"),
+        (
+            "a.json",
             '{"rules": [{"query": {"a": 1}, "response": {}}]}',
             'rules[0].query: expected a table of name = "value"',
         ),

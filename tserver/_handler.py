@@ -245,6 +245,9 @@ class RecordingHandler(web.RequestHandler):
             refused = self._proxy_step(config.proxy_auth)
             if refused is not None:
                 return refused
+            if self._answer is not None:  # the proxy's own answer: no rule decides on the head
+                self.request.method = _DISPATCH
+                return None
         waits = self._expects_continue()
         recorder = self.host.recorder
         if recorder.head_rules:  # a rule may decide on the head, before the body
@@ -1000,11 +1003,11 @@ def _proxy_authorized(header: str, auth: tuple[str, str]) -> bool:
     if scheme.lower() != "basic":
         return False
     try:
-        given = base64.b64decode(token.strip(), validate=True).decode("utf-8")
-    except (ValueError, UnicodeDecodeError):
+        given = base64.b64decode(token.strip(), validate=True)
+    except ValueError:
         return False
-    user, sep, password = given.partition(":")
-    return bool(sep) and hmac.compare_digest(f"{user}:{password}", f"{auth[0]}:{auth[1]}")
+    expected = f"{auth[0]}:{auth[1]}".encode()
+    return b":" in given and hmac.compare_digest(given, expected)
 
 
 def _tunnel_target(target: str) -> bool:

@@ -12,11 +12,14 @@ Stdlib only.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 __all__ = ["absolute_target", "header_lines", "normalize_name"]
 
 _WHITESPACE = " \t"
+#: A URI scheme (RFC 3986 §3.1): ``http``, ``https``, ``ftp``, ``ws``...
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
 
 
 @lru_cache(512)
@@ -61,7 +64,8 @@ def absolute_target(target: str) -> tuple[str, str] | None:
 
     ``"http://api.example.test/v1?x=1"`` gives ``("api.example.test",
     "/v1?x=1")``; a target without a path gives the path ``"/"``.  Any
-    other target (``"/v1"``, ``"*"``, ``"host:443"``) gives `None`.
+    scheme counts (a client may ask a proxy for ``ftp://``).  Any other
+    target (``"/v1"``, ``"*"``, ``"host:443"``) gives `None`.
 
     Example::
 
@@ -73,7 +77,7 @@ def absolute_target(target: str) -> tuple[str, str] | None:
     if target.startswith("/"):
         return None
     scheme, sep, rest = target.partition("://")
-    if not sep or scheme.lower() not in ("http", "https"):
+    if not sep or _SCHEME.fullmatch(scheme) is None:
         return None
     end = len(rest)
     for mark in "/?#":

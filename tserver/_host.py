@@ -105,8 +105,9 @@ class Conn:
     A connection that carries a ``CONNECT`` tunnel has two streams: the
     client's (``outer``) and the end of a socket pair that the host serves
     as if it were the client's (``stream``); ``tunnel`` is the tunnel's
-    ``host:port``.  The faults that act on the TCP connection itself (a
-    reset, holding the tail until the close) act on ``outer``.
+    ``host:port``; ``pipes`` the two directions of the relay between them.
+    The faults that act on the TCP connection itself (a reset, holding the
+    tail until the close) act on ``outer``.
     """
 
     __slots__ = (
@@ -116,6 +117,7 @@ class Conn:
         "chunks",
         "head",
         "outer",
+        "pipes",
         "record",
         "stream",
         "target",
@@ -129,6 +131,7 @@ class Conn:
         record: ConnRecord,
         tunnel: str | None = None,
         outer: IOStream | None = None,
+        pipes: tuple[Pipe, ...] = (),
     ) -> None:
         self.stream = stream
         self.address = address
@@ -140,6 +143,7 @@ class Conn:
         self.busy = False
         self.tunnel = tunnel
         self.outer = outer
+        self.pipes = pipes
 
     @property
     def client_socket(self) -> socket.socket | None:
@@ -373,8 +377,11 @@ class Host:
         self._handshakes: set[socket.socket] = set()
         # connections about to speak HTTP (TLS done, a tunnel opened): their
         # record, and a tunnel's host:port and client stream
-        self._arriving: dict[object, tuple[ConnRecord, str | None, IOStream | None]] = {}
+        self._arriving: dict[
+            object, tuple[ConnRecord, str | None, IOStream | None, tuple[Pipe, ...]]
+        ] = {}
         self._outers: set[IOStream] = set()  # the client streams of open tunnels
+        self._unused: dict[socket.socket, Conn] = {}  # tunnels the client has sent nothing in
         self._accepted = 0
 
     # -- any thread -----------------------------------------------------------
@@ -485,10 +492,18 @@ class Host:
         self._conns.pop(conn.stream, None)  # the stream serves HTTP no more
         ours, theirs = socket.socketpair()
         relay = IOStream(ours)
+        pipes = (Pipe(outer, relay), Pipe(relay, outer))
+        conn.outer, conn.pipes = outer, pipes
         self._outers.add(outer)
-        outer.set_close_callback(lambda: self._outers.discard(outer))
-        self.track(asyncio.ensure_future(_relay(outer, relay)))
-        self.track(asyncio.ensure_future(_relay(relay, outer)))
+        self._unused[theirs] = conn  # until the client's first byte comes through
+
+        def gone() -> None:
+            self._outers.discard(outer)
+            relay.close()
+
+        outer.set_close_callback(gone)
+        for pipe in pipes:
+            self.track(asyncio.ensure_future(pipe.run()))
         self.track(asyncio.ensure_future(self._serve_tunnel(theirs, conn, outer)))
 
     async def _serve_tunnel(self, sock: socket.socket, conn: Conn, outer: IOStream) -> None:
@@ -501,13 +516,17 @@ class Host:
             first = sock.recv(1, socket.MSG_PEEK)
         except BaseException:  # cancelled by shutdown, or the relay closed it
             sock.close()
+            self.recorder.close_connection(record)
             raise
+        finally:
+            self._unused.pop(sock, None)
         if not first:  # the client closed the tunnel unused
             sock.close()
+            self.recorder.close_connection(record)
             return
         tunnels = self.config.tunnels
         if first != b"\x16" or tunnels is None:  # no TLS handshake record: plain HTTP
-            self._arriving[sock] = (record, tunnel, outer)
+            self._arriving[sock] = (record, tunnel, outer, conn.pipes)
             self.build_server().handle_stream(IOStream(sock), conn.address)
             return
         try:
@@ -519,7 +538,7 @@ class Host:
             self.recorder.close_connection(record)
             return
         self._handshakes.add(tls)
-        await self._handshake(tls, conn.address, record, tunnel, outer)
+        await self._handshake(tls, conn.address, record, tunnel, outer, conn.pipes)
 
     async def _handshake(
         self,
@@ -528,6 +547,7 @@ class Host:
         record: ConnRecord,
         tunnel: str | None = None,
         outer: IOStream | None = None,
+        pipes: tuple[Pipe, ...] = (),
     ) -> None:
         """Complete the TLS handshake, quietly: a failure closes, it is never logged."""
         loop = asyncio.get_running_loop()
@@ -553,7 +573,7 @@ class Host:
         finally:
             self._handshakes.discard(sock)
         record.tls = tls_info(sock)
-        self._arriving[sock] = (record, tunnel, outer)
+        self._arriving[sock] = (record, tunnel, outer, pipes)
         self.build_server().handle_stream(SSLIOStream(sock), address)
 
     def opened(self, stream: IOStream, address: Any) -> Conn:
@@ -584,12 +604,16 @@ class Host:
             stream = conn.stream
             if conn.busy or stream.writing() or stream.closed():
                 continue
-            if getattr(stream, "_read_buffer_size", 0) or _unread(stream.socket):
+            if _buffered(stream) or (conn.outer is not None and _in_relay(conn)):
                 continue
             stream.close()
             if conn.outer is not None:  # a tunnel: the client's connection closes now too
                 conn.outer.close()
             closed += 1
+        for sock, conn in list(self._unused.items()):  # a tunnel opened, nothing sent in it
+            if conn.outer is not None and not _in_relay(conn) and not _unread(sock):
+                conn.outer.close()
+                closed += 1
         return closed
 
     def act_on_held(self, command: ActOnHeld) -> bool:
@@ -665,32 +689,81 @@ class Host:
 _RELAY_CHUNK = 1 << 16
 
 
-async def _relay(source: IOStream, sink: IOStream) -> None:
-    """Copy *source* to *sink* until *source* ends; then close *sink*.
+class Pipe:
+    """One direction of a tunnel's relay: copies *source* to *sink* until *source* ends.
 
     Each piece is written whole before the next is read (and before the
-    close): what the server wrote before it closed reaches the client.
+    close): what the server wrote before it closed reaches the client.  A
+    client that half-closes its side of a tunnel (``shutdown(SHUT_WR)``)
+    ends it whole: Tornado's streams close at the end of what they read.
     """
-    try:
-        while True:
-            data = await source.read_bytes(_RELAY_CHUNK, partial=True)
-            await sink.write(data)
-    except StreamClosedError:
-        pass
-    finally:
-        sink.close()
+
+    __slots__ = ("reading", "sink", "source")
+
+    def __init__(self, source: IOStream, sink: IOStream) -> None:
+        self.source = source
+        self.sink = sink
+        self.reading = False  # a read was asked for, and this pipe has not resumed since
+
+    async def run(self) -> None:
+        """Copy until the source ends, then close the sink."""
+        try:
+            while True:
+                self.reading = True
+                data = await self.source.read_bytes(_RELAY_CHUNK, partial=True)
+                self.reading = False
+                await self.sink.write(data)
+        except StreamClosedError:
+            pass
+        finally:
+            self.reading = False
+            self.sink.close()
+
+    def carrying(self) -> bool:
+        """Whether bytes are on their way: in a buffer, or read and not yet written.
+
+        Read and not yet written: the read is done (Tornado's private
+        ``_read_future`` is cleared, read with a default) and the pipe has
+        not resumed to write them.
+        """
+        source, sink = self.source, self.sink
+        if _buffered(source) or sink.writing():
+            return True
+        return self.reading and getattr(source, "_read_future", False) is None
 
 
 def _unread(sock: socket.socket | None) -> bool:
-    """Whether bytes from the client wait in the kernel, unread yet."""
+    """Whether bytes from the client wait in the kernel (or in TLS), unread yet.
+
+    A TLS socket is peeked below its TLS layer (the plain `socket.socket`
+    method on it), and asked for decrypted bytes it holds.
+    """
     if sock is None:
         return False
     try:
-        return bool(sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+        if isinstance(sock, ssl.SSLSocket) and sock.pending():
+            return True
+        return bool(socket.socket.recv(sock, 1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
     except (BlockingIOError, InterruptedError):
         return False
-    except (OSError, ValueError):  # reset, closed, or a TLS socket (which does not peek)
+    except (OSError, ValueError):  # reset, closed
         return False
+
+
+def _buffered(stream: IOStream | None) -> bool:
+    """Whether *stream* holds bytes not yet handled: in Tornado's buffer or the kernel's.
+
+    Tornado says what its buffer holds only through a private field, read
+    with a default.
+    """
+    if stream is None or stream.closed():
+        return False
+    return bool(getattr(stream, "_read_buffer_size", 0)) or _unread(stream.socket)
+
+
+def _in_relay(conn: Conn) -> bool:
+    """Whether a tunnel's relay carries bytes on their way in, or out."""
+    return any(pipe.carrying() for pipe in conn.pipes)
 
 
 def _keep_nagle(value: bool) -> None:

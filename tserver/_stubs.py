@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from hamcrest import all_of, contains_exactly, equal_to, has_entries
 
+from ._args import check_host_selector, check_methods
 from ._events import Event
 from ._response import Raw, Response
 from .matchers import has_arg, has_header, has_json
@@ -281,6 +282,13 @@ def _rule(name: str, where: str, rule: object) -> Stub:
     host = rule.get("host")
     if host is not None and not isinstance(host, str):
         raise _expect(name, f"{where}.host", "a host name, optionally with :port", host)
+    try:  # the checks add_response makes, here: a file loads whole or not at all
+        if method is not None:
+            method = list(check_methods(f"{where}.method", method) or ())
+        if host is not None:
+            check_host_selector(f"{where}.host", host)
+    except (ValueError, TypeError) as exc:
+        raise StubsError(f"{name}: {exc}") from None
     count = rule.get("count")
     if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
         raise _expect(

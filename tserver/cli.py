@@ -291,8 +291,12 @@ class _Printer:
         self._waiting_since: float | None = None
         self.methods: collections.Counter[str] = collections.Counter()
         self.printed = 0
+        #: requests the history limit dropped before they could be printed
+        self.dropped = 0
         #: requests handled since the last reset (printed, dropped, or admin calls)
         self.seen = 0
+        #: set by `show` when the snapshot no longer holds the last request printed
+        self.lost = False
 
     def restart(self) -> None:
         """The server was reset: its history starts afresh."""
@@ -312,8 +316,10 @@ class _Printer:
                 if exchanges[index].request is self._last:
                     start = index + 1
                     break
+            else:  # the limit dropped it, and maybe more after it
+                self.lost = True
         elif len(exchanges) >= _HISTORY_LIMIT:  # some may have been dropped unseen
-            start = 0
+            self.lost = True
         for exchange in exchanges[start:]:
             if exchange.status is None and not exchange.completed:
                 if self._waiting_since is None:
@@ -360,7 +366,7 @@ class _Printer:
 
     def summary(self, signame: str) -> str:
         """The last line: what stopped the server and what it saw."""
-        total = self.printed
+        total = self.printed + self.dropped
         noun = "request" if total == 1 else "requests"
         line = f"Stopped by {signame} after {total} {noun}"
         if self.methods:
@@ -407,7 +413,11 @@ class _Setup:
     def reset(self, request: Request) -> Response:
         """``POST /__tserver/reset``: an empty history, the stubs loaded again."""
         self.srv.reset()
-        rules = self.apply()
+        try:
+            rules = self.apply()
+        except ValueError as exc:  # the stubs file no longer loads
+            self.on_reset()
+            return Response(json={"reset": True, "error": str(exc)}, status=500)
         self.on_reset()
         return Response(json={"reset": True, "rules": rules})
 
@@ -422,7 +432,11 @@ class _Setup:
         except ValueError as exc:
             return f"tserver: --watch: not reloaded, the old rules stay: {exc}"
         self.srv.reset()
-        rules = self.apply()
+        try:
+            rules = self.apply()
+        except ValueError as exc:  # it changed again, for the worse, since the check
+            self.on_reset()
+            return f"tserver: --watch: the file changed while it was loaded: {exc}"
         self.on_reset()
         noun = "rule" if rules == 1 else "rules"
         return f"Reloaded {self.args.stubs}: {rules} {noun} (the history starts afresh)"
@@ -517,6 +531,11 @@ async def _watch(
             if wait.done() and isinstance(wait.exception(), WaitTimeoutError):
                 continue
             waiting = printer.show(srv.exchanges, loop.time())
+            if printer.lost:  # printing fell behind by more than the history limit
+                printer.lost = False
+                count = srv.request_count
+                printer.dropped += max(0, count - printer.seen)
+                printer.seen = max(printer.seen, count)
     finally:
         if watcher is not None:
             watcher.cancel()
