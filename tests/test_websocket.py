@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import pickle
+import threading
 from collections.abc import Callable
 
 import aiohttp
@@ -23,7 +24,7 @@ import websockets.sync.client
 from hamcrest import starts_with
 from helpers.callbacks_ws import websocket_by_query
 
-from tserver import Response, TestServer
+from tserver import Response, TestServer, WaitTimeoutError
 from tserver._inline import InlineTestServer
 from tserver.ws import Close, Fail, Ping, Receive, Send, Sleep, WebSocket
 
@@ -405,3 +406,93 @@ def test_a_callback_may_answer_with_a_websocket(mode: str) -> None:
         srv.add_response(Response(callback=websocket_by_query), path="/cb")
         with websockets.sync.client.connect(ws_url(srv, "/cb?greeting=howdy")) as client:
             assert client.recv(timeout=TIMEOUT) == "howdy"
+
+
+# -- waits and pushes from the test ---------------------------------------------------------
+
+
+def test_wait_for_messages_and_push_one(mode: str) -> None:
+    with TestServer(mode=mode) as srv:
+        srv.add_response(WebSocket(["ready"]), path="/live")
+        with websockets.sync.client.connect(ws_url(srv, "/live")) as client:
+            assert client.recv(timeout=TIMEOUT) == "ready"
+            client.send("one")
+            client.send(b"two")
+            session = srv.wait_messages(2)
+            assert session.received() == ["one", b"two"]
+            assert srv.push_message("news") is True
+            assert client.recv(timeout=TIMEOUT) == "news"
+            assert srv.push_message(b"\x01", session=0) is True
+            assert client.recv(timeout=TIMEOUT) == b"\x01"
+        closed = srv.wait_messages(10)  # the close ends the wait: no more can come
+        assert (closed.open, closed.closed_by) == (False, "client")
+        assert closed.sent() == ["ready", "news", b"\x01"]
+        assert srv.push_message("too late") is False
+
+
+def test_a_wait_before_any_session_waits_for_the_first(mode: str) -> None:
+    with TestServer(mode=mode) as srv:
+        srv.add_response(WebSocket([]), path="/w")
+        done: list[object] = []
+        waiter = threading.Thread(target=lambda: done.append(srv.wait_messages(1, timeout=10)))
+        waiter.start()
+        with websockets.sync.client.connect(ws_url(srv, "/w")) as client:
+            client.send("first")
+            waiter.join(10)
+        [session] = done
+        assert session.received() == ["first"]  # type: ignore[attr-defined]
+
+
+def test_wait_messages_times_out_naming_the_session(mode: str) -> None:
+    with (
+        TestServer(mode=mode) as srv,
+        pytest.raises(WaitTimeoutError, match="WebSocket session #2 to receive 1"),
+    ):
+        srv.wait_messages(1, session=2, timeout=0.05)
+
+
+def test_await_messages_in_inline_mode() -> None:
+    async def main() -> list[str | bytes]:
+        srv = InlineTestServer().start()
+        try:
+            srv.add_response(WebSocket(["hi"]), path="/a")
+            async with websockets.asyncio.client.connect(ws_url(srv, "/a")) as client:
+                assert await client.recv() == "hi"
+                await client.send("there")
+                session = await srv.await_messages(1)
+                assert srv.push_message("pushed")
+                assert await client.recv() == "pushed"
+            return session.received()
+        finally:
+            srv.stop()
+
+    assert asyncio.run(main()) == ["there"]
+
+
+def test_await_messages_from_another_loop(mode: str) -> None:
+    with TestServer(mode=mode) as srv:
+        srv.add_response(WebSocket([]), path="/b")
+
+        async def main() -> list[str | bytes]:
+            async with websockets.asyncio.client.connect(ws_url(srv, "/b")) as client:
+                await client.send("async")
+                return (await srv.await_messages(1)).received()
+
+        assert asyncio.run(main()) == ["async"]
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "words"),
+    [
+        (lambda s: s.wait_messages(-1), ValueError, "count -1"),
+        (lambda s: s.wait_messages(1, session="x"), TypeError, "session 'x'"),
+        (lambda s: s.wait_messages(1, timeout=-1), ValueError, "timeout"),
+        (lambda s: s.push_message(42), TypeError, "must be a str"),
+        (lambda s: s.push_message("x", session=True), TypeError, "session True"),
+    ],
+)
+def test_bad_wait_and_push_arguments(
+    call: Callable[[TestServer], object], error: type[Exception], words: str
+) -> None:
+    with pytest.raises(error, match=words):
+        call(TestServer())

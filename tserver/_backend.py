@@ -20,7 +20,7 @@ import contextlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar, cast
 
-from ._commands import ActOnHeld, CloseConnections, GetHeld
+from ._commands import ActOnHeld, CloseConnections, GetHeld, PushMessage
 from ._errors import ServerStateError, WaitTimeoutError
 
 if TYPE_CHECKING:
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from ._recorder import Recorder
     from ._request import Request
     from ._waiting import Pending
+    from ._websocket import WebSocketSession
 
 __all__ = [
     "Backend",
@@ -145,6 +146,14 @@ class Backend(Protocol):
     async def wait_held_async(self, timeout: float) -> Held:
         """`wait_held` without blocking the caller's event loop."""
 
+    def wait_messages(self, session: int | None, count: int, timeout: float) -> WebSocketSession:
+        """Block until the session received *count* messages (or closed); its snapshot."""
+
+    async def wait_messages_async(
+        self, session: int | None, count: int, timeout: float
+    ) -> WebSocketSession:
+        """`wait_messages` without blocking the caller's event loop."""
+
 
 class Transport(NamedTuple):
     """How one mode reaches its host: a backend factory, and whether it crosses processes.
@@ -226,12 +235,25 @@ class LocalBackend:
         """`wait_held`, awaitable: refused at once."""
         return self.wait_held(timeout)
 
+    def wait_messages(self, session: int | None, count: int, timeout: float) -> WebSocketSession:
+        """What a wait sees of a stopped server: the final session, or a timeout."""
+        if self.died is not None:
+            raise self.died
+        return wait_messages_local(self.recorder, session, count, timeout)
+
+    async def wait_messages_async(
+        self, session: int | None, count: int, timeout: float
+    ) -> WebSocketSession:
+        """`wait_messages`, awaitable."""
+        return self.wait_messages(session, count, timeout)
+
 
 #: What the commands of a running host answer when none runs.
 _HOST_ONLY: dict[type[Any], Callable[[], Any]] = {
     CloseConnections: int,
     GetHeld: list,
     ActOnHeld: bool,
+    PushMessage: bool,
 }
 
 #: How long a wait that timed out waits on for a history already being delivered.
@@ -302,6 +324,35 @@ def settle_wait(
 ) -> list[Request]:
     """The end of a wait for requests: the history, or `WaitTimeoutError` once withdrawn."""
     return _settle(pending, cancel, done, lambda: recorder.timeout_error(count, timeout))
+
+
+def messages_timeout(session: int | None, count: int, timeout: float) -> WaitTimeoutError:
+    """The error of a `wait_messages` that gave up."""
+    which = "the newest WebSocket session" if session is None else f"WebSocket session #{session}"
+    return WaitTimeoutError(
+        f"waited {timeout:g}s for {which} to receive {count} message(s) from its client "
+        "(or to close), in vain",
+        expected=count,
+        received=0,
+    )
+
+
+def wait_messages_local(
+    recorder: Recorder, session: int | None, count: int, timeout: float
+) -> WebSocketSession:
+    """Block until *recorder* has the session's *count* messages (or its close)."""
+    pending, cancel = recorder.pending_messages(session, count)
+    return wait_pending(pending, cancel, timeout, lambda: messages_timeout(session, count, timeout))
+
+
+async def await_messages_local(
+    recorder: Recorder, session: int | None, count: int, timeout: float
+) -> WebSocketSession:
+    """`wait_messages_local` that suspends the calling task instead."""
+    pending, cancel = recorder.pending_messages(session, count)
+    return await await_pending(
+        pending, cancel, timeout, lambda: messages_timeout(session, count, timeout)
+    )
 
 
 def wait_local(recorder: Recorder, count: int, timeout: float) -> list[Request]:

@@ -31,7 +31,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ._backend import LocalBackend
 from ._channel import Channel, ChannelEOF, ChannelTimeout
 from ._childproc import ChildProcess
-from ._commands import Restore, Shutdown, Snapshot, WaitHeld, WaitRequests, WithdrawWait
+from ._commands import (
+    Restore,
+    Shutdown,
+    Snapshot,
+    WaitHeld,
+    WaitMessages,
+    WaitRequests,
+    WithdrawWait,
+)
 from ._errors import ServerDiedError, ServerStartError, ServerStateError
 from ._wire import Failed, Ok, StartChild, encode_payload
 
@@ -43,6 +51,7 @@ if TYPE_CHECKING:
     from ._held import Held
     from ._recorder import Recorder
     from ._request import Request
+    from ._websocket import WebSocketSession
 
 __all__ = ["CALL_TIMEOUT", "SubprocessBackend"]
 
@@ -229,6 +238,26 @@ class SubprocessBackend:
             timeout,
             lambda final: final.wait_held_async(timeout),
             WithdrawWait(token),
+        )
+        return result
+
+    def wait_messages(self, session: int | None, count: int, timeout: float) -> WebSocketSession:
+        """Block until the child's session received *count* messages (or closed)."""
+        result: WebSocketSession = self._wait(
+            WaitMessages(session, count, timeout),
+            timeout,
+            lambda final: final.wait_messages(session, count, timeout),
+        )
+        return result
+
+    async def wait_messages_async(
+        self, session: int | None, count: int, timeout: float
+    ) -> WebSocketSession:
+        """`wait_messages` that lets the caller's event loop run."""
+        result: WebSocketSession = await self._wait_async(
+            WaitMessages(session, count, timeout),
+            timeout,
+            lambda final: final.wait_messages_async(session, count, timeout),
         )
         return result
 

@@ -22,14 +22,16 @@ from tornado.ioloop import IOLoop
 from ._backend import (
     LocalBackend,
     await_local,
+    await_messages_local,
     await_pending,
     held_timeout,
     refuse_blocking_held,
     refuse_blocking_wait,
     wait_local,
+    wait_messages_local,
     wait_pending,
 )
-from ._errors import ServerStartError
+from ._errors import ServerStartError, ServerStateError
 from ._host import Host
 from ._listen import bind_listening
 
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
     from ._held import Held
     from ._recorder import Recorder
     from ._request import Request
+    from ._websocket import WebSocketSession
 
 __all__ = ["DirectBackend", "ThreadBackend"]
 
@@ -93,6 +96,21 @@ class DirectBackend:
         return await await_pending(
             pending, cancel, timeout, lambda: held_timeout(timeout), book.unclaim
         )
+
+    def wait_messages(self, session: int | None, count: int, timeout: float) -> WebSocketSession:
+        """Block until the session received *count* messages; refused on the loop's thread."""
+        if self.host.on_loop_thread():
+            raise ServerStateError(
+                "a blocking wait_messages() on the thread that runs the server's event loop "
+                "would deadlock; in a coroutine use 'await srv.await_messages(...)'"
+            )
+        return wait_messages_local(self.host.recorder, session, count, timeout)
+
+    async def wait_messages_async(
+        self, session: int | None, count: int, timeout: float
+    ) -> WebSocketSession:
+        """`wait_messages` without blocking the caller's event loop."""
+        return await await_messages_local(self.host.recorder, session, count, timeout)
 
     def _stopped(self) -> LocalBackend:
         return LocalBackend(self.host.recorder, abandoned=self.abandoned)

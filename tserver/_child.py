@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from tornado.ioloop import IOLoop
 
-from ._backend import ServeConfig, held_timeout
+from ._backend import ServeConfig, held_timeout, messages_timeout
 from ._commands import (
     CheckReport,
     RecorderState,
@@ -49,6 +49,7 @@ from ._commands import (
     Shutdown,
     Snapshot,
     WaitHeld,
+    WaitMessages,
     WaitRequests,
     WithdrawWait,
 )
@@ -313,6 +314,19 @@ class Child:
                 cancel,
                 command.timeout,
                 lambda: recorder.timeout_error(command.count, command.timeout),
+            )
+            return
+        if isinstance(command, WaitMessages):
+            recorder = self.host.recorder
+            pending_session, cancel_session = recorder.pending_messages(
+                command.session, command.count
+            )
+            self.wait(
+                seq,
+                pending_session,
+                cancel_session,
+                command.timeout,
+                lambda: messages_timeout(command.session, command.count, command.timeout),
             )
             return
         if isinstance(command, WaitHeld):

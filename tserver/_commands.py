@@ -37,6 +37,8 @@ __all__ = [
     "GetConnections",
     "GetExchanges",
     "GetWebSockets",
+    "PushMessage",
+    "WaitMessages",
     "GetCount",
     "GetHar",
     "GetHeld",
@@ -213,6 +215,27 @@ class ActOnHeld(Command[bool]):
     key: HeldKey
     action: str
     value: Any = None
+
+
+@frozen_value()
+class WaitMessages(Command[WebSocketSession]):
+    """Reply once a WebSocket session received ``count`` messages (or closed).
+
+    ``session`` is its index, `None` for the newest; the wait fails after
+    ``timeout``.
+    """
+
+    session: int | None
+    count: int
+    timeout: float
+
+
+@frozen_value()
+class PushMessage(Command[bool]):
+    """Send ``data`` on the open WebSocket session ``session`` (`None`: the newest)."""
+
+    session: int | None
+    data: str | bytes
 
 
 @frozen_value()

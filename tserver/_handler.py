@@ -359,6 +359,7 @@ class RecordingHandler(web.RequestHandler):
             request,
             conn.client_socket,
             self.host.track,
+            self.host.websockets,
         )
 
     def _client_socket(self) -> socket.socket | None:

@@ -38,7 +38,14 @@ from tornado.httpserver import HTTPServer
 from tornado.ioloop import IOLoop
 from tornado.iostream import IOStream, SSLIOStream, StreamClosedError
 
-from ._commands import ActOnHeld, CloseConnections, GetConnections, GetHeld, Reset
+from ._commands import (
+    ActOnHeld,
+    CloseConnections,
+    GetConnections,
+    GetHeld,
+    PushMessage,
+    Reset,
+)
 from ._errors import ServerStateError
 from ._handler import make_app
 from ._head import absolute_target
@@ -57,6 +64,7 @@ if TYPE_CHECKING:
     from ._commands import Command
     from ._recorder import Recorder
     from ._traffic import ConnRecord
+    from ._wsserve import Session
 
 __all__ = ["Host", "HostServer", "raise_fd_limit"]
 
@@ -372,6 +380,8 @@ class Host:
         self.closing = False
         #: The responses held now (``Response(hold=...)``).
         self.held = HeldBook()
+        #: The WebSocket sessions open now, by index (loop thread).
+        self.websockets: dict[int, Session] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._conns: dict[object, Conn] = {}
         self._handshakes: set[socket.socket] = set()
@@ -401,6 +411,8 @@ class Host:
             result = self.on_loop(lambda: self.act_on_held(command))
         elif isinstance(command, GetHeld):
             result = self.held.listing()
+        elif isinstance(command, PushMessage):
+            result = self.on_loop(lambda: self.push_message(command))
         elif isinstance(command, GetConnections):
             # after the loop's current step: a TLS handshake that has just
             # failed (its alert already with the client) is recorded by then
@@ -620,6 +632,14 @@ class Host:
         """Hand the test's action to the handler of a held exchange (loop thread)."""
         slot = self.held.slot(command.key)
         return slot is not None and slot.push((command.action, command.value))
+
+    def push_message(self, command: PushMessage) -> bool:
+        """Send a message on an open WebSocket session (loop thread); `False` if none is open."""
+        index = command.session
+        if index is None:
+            index = max(self.websockets, default=-1)
+        session = self.websockets.get(index)
+        return session is not None and session.push(command.data)
 
     def drop_held(self) -> None:
         """End every held exchange by closing its connection (a reset; loop thread)."""

@@ -86,6 +86,8 @@ __all__ = ["Described", "Recorder", "Rule"]
 
 R = TypeVar("R")
 
+#: The kinds of WebSocket message that a wait for messages counts.
+_DATA = ("text", "binary")
 #: The `set_response` keys a framing header may contradict, and those headers.
 _FRAMED = frozenset({"data", "json", "headers"})
 _FRAMING = frozenset({"content-length", "transfer-encoding"})
@@ -226,6 +228,8 @@ class Recorder:
         self.strict = strict
         self.history_limit = history_limit
         self._lock = threading.Lock()
+        #: waits for WebSocket messages: (session, count, deliver, fail)
+        self._ws_waiters: list[tuple[Any, ...]] = []
         self._waiters: list[
             tuple[int, Callable[[], None], Callable[[BaseException], object] | None]
         ] = []
@@ -531,7 +535,61 @@ class Recorder:
         with self._lock:
             record = WsRecord(len(self._websockets), request, subprotocol, extensions)
             self._websockets.append(record)
-            return record
+        self.websocket_event()
+        return record
+
+    def websocket_event(self) -> None:
+        """A session changed (a message, a close): wake the waits it satisfies."""
+        with self._lock:
+            if not self._ws_waiters:
+                return
+            ready: list[tuple[Any, WebSocketSession]] = []
+            waiting: list[tuple[Any, None]] = []
+            for waiter in self._ws_waiters:
+                found = self._ws_satisfies(waiter[0], waiter[1])
+                if found is None:
+                    waiting.append((waiter, None))
+                else:
+                    ready.append((waiter, found))
+            self._ws_waiters = [w for w, _ in waiting]
+        for waiter, found in ready:
+            waiter[2](found)
+
+    def _ws_satisfies(self, session: int | None, count: int) -> WebSocketSession | None:
+        """Session *session* (`None`: the newest) if it has *count* messages in, or closed."""
+        if not self._websockets:
+            return None
+        if session is None:
+            record = self._websockets[-1]
+        elif 0 <= session < len(self._websockets):
+            record = self._websockets[session]
+        else:
+            return None
+        received = sum(1 for m in record.messages if m.direction == "in" and m.kind in _DATA)
+        return record.value() if received >= count or not record.open else None
+
+    def pending_messages(
+        self, session: int | None, count: int
+    ) -> tuple[Pending[WebSocketSession], Callable[[], bool]]:
+        """A `Pending` session, delivered once it received *count* messages (or closed)."""
+        pending: Pending[WebSocketSession] = Pending()
+        entry = (session, count, pending.set_result, pending.set_error)
+        with self._lock:
+            found = self._ws_satisfies(session, count)
+            if found is None:
+                self._ws_waiters.append(entry)
+        if found is not None:
+            pending.set_result(found)
+            return pending, _nothing
+
+        def cancel() -> bool:
+            with self._lock:
+                if entry in self._ws_waiters:
+                    self._ws_waiters.remove(entry)
+                    return True
+            return False
+
+        return pending, cancel
 
     def add_error(self, error: HandlerError) -> None:
         """Keep an exception raised while serving, for `check()`."""
@@ -607,9 +665,12 @@ class Recorder:
         """End every wait with *error*: this recorder will record nothing more."""
         with self._lock:
             waiters, self._waiters = self._waiters, []
+            ws_waiters, self._ws_waiters = self._ws_waiters, []
         for _, _, fail in waiters:
             if fail is not None:
                 fail(error)
+        for *_, ws_fail in ws_waiters:
+            ws_fail(error)
 
 
 def _acts_on_head(response: Response) -> bool:

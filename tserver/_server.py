@@ -33,6 +33,7 @@ from ._commands import (
     GetHistory,
     GetRequest,
     GetWebSockets,
+    PushMessage,
     Reset,
     Served,
     SetResponse,
@@ -528,6 +529,44 @@ class TestServer:
         result: list[WebSocketSession] = self._call(GetWebSockets())
         return result
 
+    def wait_messages(
+        self, count: int = 1, *, session: int | None = None, timeout: float = 5.0
+    ) -> WebSocketSession:
+        """Block until a WebSocket session received *count* messages from its client.
+
+        :param session: the session's index (`WebSocketSession.index
+            <tserver.ws.WebSocketSession>`); `None` for the newest one, or the
+            first to open when none has yet.
+        :returns: the session as it is then; also when it closed with fewer
+            messages (no more can come), which its ``open`` tells.
+        :raises WaitTimeoutError: neither happened within *timeout* seconds.
+        """
+        count, timeout = _check_message_wait("wait_messages", count, session, timeout)
+        return self._backend.wait_messages(session, count, timeout)
+
+    async def await_messages(
+        self, count: int = 1, *, session: int | None = None, timeout: float = 5.0
+    ) -> WebSocketSession:
+        """`wait_messages` that does not block the caller's event loop (asyncio, Tornado, trio)."""
+        count, timeout = _check_message_wait("await_messages", count, session, timeout)
+        return await self._backend.wait_messages_async(session, count, timeout)
+
+    def push_message(self, data: str | bytes, *, session: int | None = None) -> bool:
+        """Send *data* (text as str, binary as bytes) on an open WebSocket session now.
+
+        The session's script goes on; the message is recorded as any the
+        server sends.  *session*: its index, or `None` for the newest open
+        one.  Returns `False` when that session is not open (nothing sent).
+        """
+        if isinstance(data, (bytearray, memoryview)):
+            data = bytes(data)
+        if not isinstance(data, (str, bytes)):
+            raise TypeError(f"push_message: data {data!r} must be a str (text) or bytes (binary)")
+        if session is not None and (isinstance(session, bool) or not isinstance(session, int)):
+            raise TypeError(f"push_message: session {session!r} must be an int index or None")
+        result: bool = self._call(PushMessage(session, data))
+        return result
+
     def served(self, rule_id: int) -> list[Request]:
         """The requests the rule *rule_id* answered (the id `add_response` returned)."""
         if isinstance(rule_id, bool) or not isinstance(rule_id, int):
@@ -758,3 +797,16 @@ class TestServer:
 
         history, statuses = self._answered()
         assert_no_requests(history, self.url, statuses)
+
+
+def _check_message_wait(
+    where: str, count: object, session: object, timeout: object
+) -> tuple[int, float]:
+    """The checked arguments of `TestServer.wait_messages` and `TestServer.await_messages`."""
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise ValueError(f"{where}: count {count!r} must be an int of 0 or more")
+    if session is not None and (
+        isinstance(session, bool) or not isinstance(session, int) or session < 0
+    ):
+        raise TypeError(f"{where}: session {session!r} must be an index (0 or more) or None")
+    return count, _args.check_timeout(where, timeout)

@@ -123,6 +123,8 @@ _TYPES: tuple[type[Frozen], ...] = (
     c.GetConnections,
     c.GetExchanges,
     c.GetWebSockets,
+    c.WaitMessages,
+    c.PushMessage,
     c.Served,
     c.CloseConnections,
     c.Reset,

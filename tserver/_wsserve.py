@@ -124,6 +124,7 @@ class Session:
         self.incoming: asyncio.Queue[str | bytes] = asyncio.Queue()
         self.closed = asyncio.Event()  # the client's close frame, or the end of the TCP stream
         self._parts: list[Any] = []  # the frames of a message not finished yet
+        self._pushes: set[asyncio.Task[bool]] = set()  # messages the test pushes, being sent
         self._events = _mod().events
 
     # -- writing ----------------------------------------------------------------
@@ -153,6 +154,7 @@ class Session:
             self.stream.close()
         finally:
             self.record.open = False
+            self.recorder.websocket_event()
             self.closed.set()
 
     async def _on(self, event: Any) -> None:
@@ -166,6 +168,7 @@ class Session:
             self._parts = []
             self.record.add("in", "text" if text else "binary", data)
             self.incoming.put_nowait(data)
+            self.recorder.websocket_event()
         elif isinstance(event, events.Ping):
             self.record.add("in", "ping", bytes(event.payload))
             await self.send(event.response())
@@ -175,10 +178,22 @@ class Session:
         elif isinstance(event, events.CloseConnection):
             self.record.closing(int(event.code), event.reason or "", "client")
             self.record.open = False  # before the answer: a client that sees it finds it noted
+            self.recorder.websocket_event()
             self.closed.set()
             with contextlib.suppress(Exception):  # already closing on our side
                 await self.send(event.response())
             self.stream.close()
+
+    # -- pushed by the test -------------------------------------------------------
+
+    def push(self, data: str | bytes) -> bool:
+        """Send *data* now (the script goes on); `False` when the session has ended."""
+        if self.stream.closed() or not self.record.open:
+            return False
+        task = asyncio.ensure_future(self._step(Send(data), self.record.request))
+        self._pushes.add(task)  # kept until done: the loop holds only weak references
+        task.add_done_callback(self._pushes.discard)
+        return True
 
     # -- the script ---------------------------------------------------------------
 
@@ -273,9 +288,15 @@ async def serve_session(
     request: Request,
     client_socket: socket.socket | None,
     track: Any,
+    sessions: dict[int, Session],
 ) -> None:
-    """Run one session on *stream* (the ``101`` already written) until it ends."""
+    """Run one session on *stream* (the ``101`` already written) until it ends.
+
+    While it runs it is in *sessions* (the host's, by index): the test can
+    push to it.
+    """
     session = Session(stream, connection, record, recorder, client_socket)
+    sessions[record.index] = session
     reader = asyncio.ensure_future(session.read())
     track(reader)
     try:
@@ -286,5 +307,8 @@ async def serve_session(
         if not reader.done():
             reader.cancel()
         record.open = False
+        if sessions.get(record.index) is session:
+            del sessions[record.index]
+        recorder.websocket_event()
         if not stream.closed():
             stream.close()

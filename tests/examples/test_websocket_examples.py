@@ -43,3 +43,16 @@ def test_a_client_that_gives_up_on_bad_utf8() -> None:
 
         assert closed.value.sent is not None
         assert closed.value.sent.code == 1007  # the client closed: invalid payload data
+
+
+def test_the_test_drives_the_conversation() -> None:
+    with TestServer() as srv:
+        srv.add_response(WebSocket([]), path="/live")  # no script: the test talks
+
+        with connect(srv.get_url("/live").replace("http", "ws")) as client:
+            client.send("subscribe prices")
+            session = srv.wait_messages(1)
+            assert session.received() == ["subscribe prices"]
+
+            srv.push_message('{"EUR": 1.08}')
+            assert client.recv() == '{"EUR": 1.08}'
