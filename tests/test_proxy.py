@@ -741,13 +741,14 @@ def test_close_connections_leaves_a_tunnel_whose_request_is_on_its_way() -> None
 
 def test_a_tunnel_never_used_is_closed_and_close_connections_closes_an_idle_one() -> None:
     with TestServer(proxy=True) as srv:
-        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:
-            sock.sendall(b"CONNECT api.example.test:443 HTTP/1.1\r\nHost: h\r\n\r\n")
-            read_until(sock, b"\r\n\r\n")
         with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as idle:
             idle.sendall(b"CONNECT api.example.test:443 HTTP/1.1\r\nHost: h\r\n\r\n")
             read_until(idle, b"\r\n\r\n")
             assert srv.close_connections() == 1
             assert idle.recv(100) == b""
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:
+            sock.sendall(b"CONNECT api.example.test:443 HTTP/1.1\r\nHost: h\r\n\r\n")
+            read_until(sock, b"\r\n\r\n")
         srv.stop()
+        assert len(srv.connections) == 2
         assert all(c.closed_at is not None for c in srv.connections)
