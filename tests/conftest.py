@@ -63,7 +63,7 @@ def _leaks(
     new_fds = _open_fds() - fds
     cls = getattr(request.node, "cls", None)
     if {"tserver", "tserver_subprocess"} & set(request.fixturenames) or (
-        cls is not None and issubclass(cls, unittest.TestCase)
+        cls is not None and issubclass(cls, unittest.TestCase) and "setUpClass" in vars(cls)
     ):
         # The plugin's session servers and a unittest class's server (started
         # before this guard, by scope) keep their keep-alive connections across
