@@ -101,7 +101,7 @@ def _public_objects() -> list[tuple[str, object]]:
         (tserver.matchers, list(tserver.matchers.__all__)),
         (tserver.testing, list(tserver.testing.__all__)),
         (tserver.pytest_plugin, list(tserver.pytest_plugin.__all__)),
-        (_assertions, ["RequestAssertion", "HistoryAssertion"]),
+        (_assertions, ["RequestAssertion", "HistoryAssertion", "WebSocketAssertion"]),
         (tserver_ws, list(tserver_ws.__all__)),
         (compat_0_1, list(compat_0_1.__all__)),
         (compat_2017, list(compat_2017.__all__)),

@@ -98,6 +98,7 @@ RANK: dict[str, float] = {
     "_args": 5.5,
     # row 6, checking: _assertions -> matchers -> _request_matchers -> _formatting
     "_request_matchers": 6,
+    "_ws_matchers": 6.1,
     "matchers": 6.2,
     "_assertions": 6.4,
     # stubs files: Response and the matchers, built from a file (load_stubs, serve --stubs)
@@ -145,6 +146,7 @@ NO_TORNADO = (
     "_recorder",
     "_formatting",
     "_request_matchers",
+    "_ws_matchers",
     "matchers",
     "_assertions",
     "_stubs",
@@ -161,6 +163,7 @@ NO_TORNADO = (
 HAMCREST_USERS = (
     "_formatting",
     "_request_matchers",
+    "_ws_matchers",
     "matchers",
     "_assertions",
     "_stubs",

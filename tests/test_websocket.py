@@ -202,6 +202,7 @@ def _aiohttp_code(url: str) -> object:
 
 
 def _httpx_ws_code(url: str) -> object:
+    before = set(threading.enumerate())
     try:
         with httpx.Client() as http, httpx_ws.connect_ws(url.replace("ws", "http", 1), http) as c:
             while True:
@@ -210,6 +211,10 @@ def _httpx_ws_code(url: str) -> object:
         return int(closed.code)
     except httpx_ws.WebSocketNetworkError:
         return 1006
+    finally:
+        # httpx-ws shuts its executor down without waiting: its thread is ending
+        for thread in set(threading.enumerate()) - before:
+            thread.join(TIMEOUT)
     return None
 
 
@@ -496,3 +501,76 @@ def test_bad_wait_and_push_arguments(
 ) -> None:
     with pytest.raises(error, match=words):
         call(TestServer())
+
+
+# -- matchers and fluent assertions ------------------------------------------------------------
+
+
+def _talked(srv: TestServer) -> None:
+    srv.add_response(
+        WebSocket(["welcome", Receive(), Close(1000, "bye")], subprotocol="chat"), path="/t"
+    )
+    with websockets.sync.client.connect(ws_url(srv, "/t"), subprotocols=["chat"]) as client:
+        assert client.recv(timeout=TIMEOUT) == "welcome"
+        client.send(b"join")
+        with pytest.raises(websockets.exceptions.ConnectionClosedOK):
+            client.recv(timeout=TIMEOUT)
+
+
+def test_fluent_assertions_over_a_session(mode: str) -> None:
+    with TestServer(mode=mode) as srv:
+        _talked(srv)
+        assertion = srv.assert_websocket()
+    assert (
+        assertion.received(b"join")
+        .received_item(b"join")
+        .sent("welcome")
+        .closed_with(1000, "bye", by="server")
+        .has_subprotocol("chat")
+        .is_closed()
+    ) is assertion
+    assert repr(assertion).startswith("<WebSocketAssertion <WebSocketSession #0 /t")
+
+
+def test_a_failed_assertion_dumps_the_conversation() -> None:
+    with TestServer() as srv:
+        _talked(srv)
+        with pytest.raises(AssertionError) as failure:
+            srv.assert_websocket(0).received("leave")
+    lines = str(failure.value).splitlines()
+    assert lines[0] == "WebSocket session #0 did not match"
+    assert (
+        lines[1]
+        == "Expected: a WebSocket session with messages received a sequence containing ['leave']"
+    )
+    assert lines[2].startswith("     but: messages received item 0: was <b'join'>")
+    assert lines[3] == (
+        "WebSocket session #0 on /t (subprotocol 'chat', permessage-deflate), "
+        "closed 1000 'bye' by the server:"
+    )
+    assert lines[4].endswith("->  text    'welcome'")
+    assert lines[5].endswith("<-  binary  b'join'")
+
+
+def test_session_matchers_compose_with_hamcrest() -> None:
+    from hamcrest import all_of, assert_that, has_item, is_not
+
+    from tserver.ws import closed_with, has_subprotocol, is_open, received, sent
+
+    with TestServer() as srv:
+        _talked(srv)
+        sessions = srv.websockets
+    assert_that(sessions, has_item(all_of(received(b"join"), sent("welcome"), is_not(is_open()))))
+    assert_that(sessions[0], all_of(closed_with(1000), has_subprotocol("chat")))
+    assert not received().matches(42)
+    with pytest.raises(AssertionError, match="was 42, not a WebSocket session"):
+        assert_that(42, received())
+
+
+def test_assert_websocket_without_a_session(server: TestServer) -> None:
+    with pytest.raises(
+        AssertionError, match="no WebSocket session at index -1: no session was opened"
+    ):
+        server.assert_websocket()
+    with pytest.raises(TypeError, match="index 'x' must be an int"):
+        server.assert_websocket("x")  # type: ignore[arg-type]

@@ -27,10 +27,12 @@ from hamcrest.core.string_description import StringDescription
 from hamcrest.library.collection.issequence_containing import has_item
 from hamcrest.library.object.haslength import has_length
 
+from . import _ws_matchers as ws_matchers
 from . import matchers
 from ._errors import NoRequestError
 from ._formatting import (
     HISTORY_LIMIT,
+    format_conversation,
     format_history,
     mismatch_text,
     no_request_text,
@@ -44,8 +46,9 @@ if TYPE_CHECKING:
     from hamcrest.core.matcher import Matcher
 
     from ._request import Request
+    from ._websocket import WebSocketSession
 
-__all__ = ["HistoryAssertion", "RequestAssertion", "assert_no_requests"]
+__all__ = ["HistoryAssertion", "RequestAssertion", "WebSocketAssertion", "assert_no_requests"]
 
 __unittest = True
 
@@ -434,3 +437,71 @@ def assert_no_requests(
             _recorded(len(history)),
             format_history(history, url=url, statuses=statuses),
         )
+
+
+class WebSocketAssertion:
+    """Fluent assertions on one WebSocket session.
+
+    Made by `tserver.TestServer.assert_websocket`.  Each method checks one
+    thing with the matcher of `tserver.ws` of the same name and returns the
+    assertion, so checks chain; the first failing check raises
+    `AssertionError` with the expectation, the mismatch and the whole
+    conversation, one line a message.
+
+    :param session: the session.
+    """
+
+    __slots__ = ("session",)
+
+    def __init__(self, session: WebSocketSession) -> None:
+        self.session: WebSocketSession = session
+
+    def __repr__(self) -> str:
+        return f"<WebSocketAssertion {self.session!r}>"
+
+    def matches(self, matcher: Matcher[Any]) -> WebSocketAssertion:
+        """Assert that the session matches any hamcrest *matcher* over it."""
+        __tracebackhide__ = True
+        if not matcher.matches(self.session):
+            raise _failure(
+                f"WebSocket session #{self.session.index} did not match",
+                matcher,
+                mismatch_text(matcher, self.session),
+                format_conversation(self.session),
+            )
+        return self
+
+    def received(self, *items: Any) -> WebSocketAssertion:
+        """Assert the client's messages, exactly and in order: see `tserver.ws.received`."""
+        __tracebackhide__ = True
+        return self.matches(ws_matchers.received(*items))
+
+    def received_item(self, item: Any) -> WebSocketAssertion:
+        """Assert one message among the client's: see `tserver.ws.received_item`."""
+        __tracebackhide__ = True
+        return self.matches(ws_matchers.received_item(item))
+
+    def sent(self, *items: Any) -> WebSocketAssertion:
+        """Assert the server's messages, exactly and in order: see `tserver.ws.sent`."""
+        __tracebackhide__ = True
+        return self.matches(ws_matchers.sent(*items))
+
+    def closed_with(self, code: Any, reason: Any = None, by: Any = None) -> WebSocketAssertion:
+        """Assert the close: see `tserver.ws.closed_with`."""
+        __tracebackhide__ = True
+        return self.matches(ws_matchers.closed_with(code, reason, by))
+
+    def has_subprotocol(self, name: Any) -> WebSocketAssertion:
+        """Assert the subprotocol agreed: see `tserver.ws.has_subprotocol`."""
+        __tracebackhide__ = True
+        return self.matches(ws_matchers.has_subprotocol(name))
+
+    def is_open(self) -> WebSocketAssertion:
+        """Assert that the session was open when read: see `tserver.ws.is_open`."""
+        __tracebackhide__ = True
+        return self.matches(ws_matchers.is_open())
+
+    def is_closed(self) -> WebSocketAssertion:
+        """Assert that the session had ended when read."""
+        __tracebackhide__ = True
+        return self.matches(is_not(ws_matchers.is_open()))

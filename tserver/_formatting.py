@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from ._commands import AddRule, CheckReport
     from ._request import Request
+    from ._websocket import WebSocketSession
 
 __all__ = [
     "BODY_PREVIEW",
@@ -41,6 +42,7 @@ __all__ = [
     "no_request_text",
     "no_rule_text",
     "format_body",
+    "format_conversation",
     "format_history",
     "format_request_full",
     "format_request_line",
@@ -351,3 +353,51 @@ def no_request_text(index: int, kept: int, received: int, url: str | None = None
             recorded += f", of which the history keeps the last {kept}"
     where = f" (server at {url})" if url else ""
     return f"no request at index {index}: {recorded}{where}"
+
+
+#: How many messages a conversation dump lists before it says "... and N more".
+MESSAGES_LIMIT = 40
+
+
+def format_conversation(session: WebSocketSession) -> str:
+    """A WebSocket session for a failure message: how it went, one line a message.
+
+    ``->`` is the server to the client, ``<-`` the client to the server; the
+    times count from the first message::
+
+        WebSocket session #0 on /chat (subprotocol 'chat'), closed 1000 'bye' by the server:
+            +0.000s  ->  text    'welcome'
+            +0.012s  <-  text    'join #general'
+    """
+    agreed = []
+    if session.subprotocol is not None:
+        agreed.append(f"subprotocol {session.subprotocol!r}")
+    agreed += list(session.extensions)
+    head = f"WebSocket session #{session.index} on {session.request.path}"
+    if agreed:
+        head += f" ({', '.join(agreed)})"
+    if session.open:
+        head += ", open"
+    elif session.closed_by is None:
+        head += ", closed without a close frame"
+    else:
+        head += f", closed {session.close_code} {session.close_reason!r} by the {session.closed_by}"
+    messages = session.messages
+    if not messages:
+        return f"{head}: no messages"
+    start = messages[0].at
+    lines = [f"{head}:"]
+    for message in messages[:MESSAGES_LIMIT]:
+        arrow = "<-" if message.direction == "in" else "->"
+        data = message.data
+        shown = format_body(data) if isinstance(data, bytes) else _clip_text(data)
+        lines.append(f"{_INDENT}+{message.at - start:.3f}s  {arrow}  {message.kind:<6}  {shown}")
+    if len(messages) > MESSAGES_LIMIT:
+        lines.append(f"{_INDENT}... and {len(messages) - MESSAGES_LIMIT} more")
+    return "\n".join(lines)
+
+
+def _clip_text(text: str, limit: int = BODY_PREVIEW) -> str:
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text)} characters)"

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
     from types import TracebackType
 
-    from ._assertions import HistoryAssertion, RequestAssertion
+    from ._assertions import HistoryAssertion, RequestAssertion, WebSocketAssertion
     from ._backend import Backend
     from ._commands import Command
     from ._held import Held, HeldKey
@@ -790,6 +790,25 @@ class TestServer:
         history, statuses = self._answered()
         return HistoryAssertion(history, self.url, statuses)
 
+    def assert_websocket(self, index: int = -1) -> WebSocketAssertion:
+        """Fluent assertions on the WebSocket session at *index* (the newest by default).
+
+        :raises AssertionError: there is no session at *index*; the message
+            says how many there are.
+        """
+        __tracebackhide__ = True
+        from ._assertions import WebSocketAssertion
+
+        if isinstance(index, bool) or not isinstance(index, int):
+            raise TypeError(f"assert_websocket: index {index!r} must be an int")
+        sessions = self.websockets
+        if not -len(sessions) <= index < len(sessions):
+            raise AssertionError(
+                f"no WebSocket session at index {index}: "
+                f"{_count_sessions(len(sessions))} (server at {self.url})"
+            )
+        return WebSocketAssertion(sessions[index])
+
     def assert_no_requests(self) -> None:
         """Raise `AssertionError` (listing them) if any request was recorded."""
         __tracebackhide__ = True
@@ -810,3 +829,9 @@ def _check_message_wait(
     ):
         raise TypeError(f"{where}: session {session!r} must be an index (0 or more) or None")
     return count, _args.check_timeout(where, timeout)
+
+
+def _count_sessions(count: int) -> str:
+    if count == 0:
+        return "no session was opened"
+    return f"{count} session{'s were' if count > 1 else ' was'} opened"

@@ -10,7 +10,9 @@ A script is a list of steps, run in order once the upgrade is accepted:
 `Send`, `Receive`, `Sleep`, `Ping`, `Close` and `Fail`.  After the script
 the session stays open and records what the client sends until it closes.
 `TestServer.websockets` lists the sessions (`WebSocketSession`), each with
-its `Message` values in both directions.  WebSocket answers need the
+its `Message` values in both directions; the matchers `received`,
+`received_item`, `sent`, `closed_with`, `has_subprotocol` and `is_open`
+check them, and `TestServer.assert_websocket` chains the same checks.  WebSocket answers need the
 ``tserver[websocket]`` extra (python-hyper's wsproto).
 """
 
@@ -27,6 +29,7 @@ from ._websocket import (
     WebSocket,
     WebSocketSession,
 )
+from ._ws_matchers import closed_with, has_subprotocol, is_open, received, received_item, sent
 
 __all__ = [
     "FAILS",
@@ -40,4 +43,10 @@ __all__ = [
     "Step",
     "WebSocket",
     "WebSocketSession",
+    "closed_with",
+    "has_subprotocol",
+    "is_open",
+    "received",
+    "received_item",
+    "sent",
 ]

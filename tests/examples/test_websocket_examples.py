@@ -56,3 +56,24 @@ def test_the_test_drives_the_conversation() -> None:
 
             srv.push_message('{"EUR": 1.08}')
             assert client.recv() == '{"EUR": 1.08}'
+
+
+def test_a_failed_check_shows_the_conversation() -> None:
+    with TestServer() as srv:
+        srv.add_response(WebSocket(["welcome", Receive(), Close(1000, "bye")]), path="/chat")
+        with connect(srv.get_url("/chat").replace("http", "ws")) as client:
+            client.recv()
+            client.send("join #general")
+            with pytest.raises(websockets.exceptions.ConnectionClosedOK):
+                client.recv()
+
+        srv.assert_websocket().received("join #general").closed_with(1000, by="server")
+        with pytest.raises(AssertionError) as failure:
+            srv.assert_websocket().received("join #random")
+
+    welcome, join = srv.websockets[0].messages
+    assert str(failure.value).splitlines()[3:] == [
+        "WebSocket session #0 on /chat (permessage-deflate), closed 1000 'bye' by the server:",
+        "    +0.000s  ->  text    'welcome'",
+        f"    +{join.at - welcome.at:.3f}s  <-  text    'join #general'",
+    ]
