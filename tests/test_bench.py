@@ -92,3 +92,20 @@ def test_unknown_section_is_refused() -> None:
     done = run_bench("--only", "startstop,nonsense")
     assert done.returncode == 2
     assert "--only: unknown section(s) ['nonsense']" in done.stderr
+
+
+def test_the_websocket_echo_bench_runs() -> None:
+    done = subprocess.run(
+        [sys.executable, str(RUN.parent / "ws.py"), "--rounds", "1", "--trips", "20"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "WebSocket echo round trip, 64-byte text, 20 per round, 1 rounds"
+    assert lines[3].startswith("tserver WebSocket([Echo()])")
+    assert lines[4].startswith("websockets echo server")
+    assert lines[5].startswith("tserver / websockets: ")

@@ -26,7 +26,7 @@ from helpers.callbacks_ws import websocket_by_query
 
 from tserver import Response, TestServer, WaitTimeoutError
 from tserver._inline import InlineTestServer
-from tserver.ws import Close, Fail, Ping, Receive, Send, Sleep, WebSocket
+from tserver.ws import Close, Echo, Fail, Ping, Receive, Send, Sleep, WebSocket
 
 # websocket-client has no size limit, and reads a 1009 test's message whole
 TIMEOUT = 5.0
@@ -574,3 +574,89 @@ def test_assert_websocket_without_a_session(server: TestServer) -> None:
         server.assert_websocket()
     with pytest.raises(TypeError, match="index 'x' must be an int"):
         server.assert_websocket("x")  # type: ignore[arg-type]
+
+
+# -- the four clients in every mode ----------------------------------------------------------
+
+
+def _converse_websockets(url: str) -> list[str | bytes]:
+    with websockets.sync.client.connect(url) as client:
+        client.send("one")
+        client.send(b"two")
+        return [client.recv(timeout=TIMEOUT) for _ in range(3)]
+
+
+def _converse_websocket_client(url: str) -> list[str | bytes]:
+    client = websocket.create_connection(url, timeout=TIMEOUT)
+    try:
+        client.send("one")
+        client.send_binary(b"two")
+        return [client.recv() for _ in range(3)]
+    finally:
+        client.close()
+
+
+def _converse_aiohttp(url: str) -> list[str | bytes]:
+    async def run() -> list[str | bytes]:
+        async with aiohttp.ClientSession() as http, http.ws_connect(url) as client:
+            await client.send_str("one")
+            await client.send_bytes(b"two")
+            return [(await client.receive(timeout=TIMEOUT)).data for _ in range(3)]
+
+    return asyncio.run(run())
+
+
+def _converse_httpx_ws(url: str) -> list[str | bytes]:
+    before = set(threading.enumerate())
+    try:
+        with httpx.Client() as http, httpx_ws.connect_ws(url.replace("ws", "http", 1), http) as c:
+            c.send_text("one")
+            c.send_bytes(b"two")
+            return [c.receive(timeout=TIMEOUT).data for _ in range(3)]
+    finally:
+        for thread in set(threading.enumerate()) - before:
+            thread.join(TIMEOUT)
+
+
+CONVERSATIONS: dict[str, Callable[[str], list[str | bytes]]] = {
+    "websockets": _converse_websockets,
+    "websocket-client": _converse_websocket_client,
+    "aiohttp": _converse_aiohttp,
+    "httpx-ws": _converse_httpx_ws,
+}
+
+
+@pytest.mark.parametrize("client", list(CONVERSATIONS))
+def test_each_client_converses_in_every_mode(mode: str, client: str) -> None:
+    with TestServer(mode=mode) as srv:
+        srv.add_response(WebSocket([Echo(2), Send("bye")]), path="/echo")
+        assert CONVERSATIONS[client](ws_url(srv, "/echo")) == ["one", b"two", "bye"]
+        session = srv.wait_messages(2)
+    assert session.received() == ["one", b"two"]
+    assert session.sent() == ["one", b"two", "bye"]
+
+
+def test_aiohttp_in_inline_mode() -> None:
+    async def main() -> list[str | bytes]:
+        srv = InlineTestServer().start()
+        try:
+            srv.add_response(WebSocket([Echo()]), path="/echo")
+            async with aiohttp.ClientSession() as http, http.ws_connect(ws_url(srv, "/echo")) as c:
+                await c.send_str("inline")
+                return [(await c.receive(timeout=TIMEOUT)).data]
+        finally:
+            srv.stop()
+
+    assert asyncio.run(main()) == ["inline"]
+
+
+def test_echo_ends_when_the_client_leaves() -> None:
+    with TestServer() as srv:
+        srv.add_response(WebSocket([Echo(), Send("never")]), path="/e")
+        with websockets.sync.client.connect(ws_url(srv, "/e")) as client:
+            client.send("x")
+            assert client.recv(timeout=TIMEOUT) == "x"
+        session = srv.wait_messages(5)
+    assert session.sent() == ["x"]
+    with pytest.raises(ValueError, match="Echo: count 0"):
+        Echo(0)

@@ -4,6 +4,7 @@
 and runs *script*, a tuple of steps, on the connection:
 
 - `~tserver.ws.Send` a text (str) or binary (bytes) message;
+- `~tserver.ws.Echo` the client's messages back as they come;
 - `~tserver.ws.Receive` one message from the client, optionally checked by a hamcrest
   matcher (a mismatch is kept for ``check()``);
 - `~tserver.ws.Sleep`; `~tserver.ws.Ping`;
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FAILS",
     "Close",
+    "Echo",
     "Fail",
     "Message",
     "Ping",
@@ -85,6 +87,20 @@ class Receive(Frozen):
         if match is not None and not hasattr(match, "matches"):
             raise TypeError(f"Receive: match {match!r} must be a hamcrest matcher or None")
         assign(self, match=match, timeout=_seconds("Receive: timeout", timeout))
+
+
+@frozen_value()
+class Echo(Frozen):
+    """Send back each of the client's next *count* messages as it comes (`None`: all of them)."""
+
+    count: int | None = None
+
+    def __init__(self, count: int | None = None) -> None:
+        if count is not None and (
+            isinstance(count, bool) or not isinstance(count, int) or count < 1
+        ):
+            raise ValueError(f"Echo: count {count!r} must be a positive int, or None for all")
+        assign(self, count=count)
 
 
 @frozen_value()
@@ -145,8 +161,8 @@ class Fail(Frozen):
 
 
 #: One step of a WebSocket script.
-Step = Send | Receive | Sleep | Ping | Close | Fail
-_STEPS = (Send, Receive, Sleep, Ping, Close, Fail)
+Step = Send | Receive | Echo | Sleep | Ping | Close | Fail
+_STEPS = (Send, Receive, Echo, Sleep, Ping, Close, Fail)
 
 
 @frozen_value()

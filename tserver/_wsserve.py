@@ -29,7 +29,7 @@ from tornado.iostream import StreamClosedError
 
 from ._commands import HandlerError
 from ._formatting import describe_selector, mismatch_text
-from ._websocket import Close, Fail, Ping, Receive, Send, Sleep
+from ._websocket import Close, Echo, Fail, Ping, Receive, Send, Sleep
 
 if TYPE_CHECKING:
     from tornado.iostream import IOStream
@@ -228,6 +228,18 @@ class Session:
                     f"Receive: expected {describe_selector(step.match)}, but "
                     f"{mismatch_text(step.match, data)}",
                 )
+        elif isinstance(step, Echo):
+            echoed = 0
+            while step.count is None or echoed < step.count:
+                incoming = asyncio.ensure_future(self.incoming.get())
+                closed = asyncio.ensure_future(self.closed.wait())
+                await asyncio.wait((incoming, closed), return_when=asyncio.FIRST_COMPLETED)
+                closed.cancel()
+                if not incoming.done():
+                    incoming.cancel()
+                    return False  # the client left
+                await self._step(Send(incoming.result()), request)
+                echoed += 1
         elif isinstance(step, Sleep):
             await asyncio.sleep(step.seconds)
         elif isinstance(step, Ping):

@@ -7,7 +7,7 @@
     0
 
 A script is a list of steps, run in order once the upgrade is accepted:
-`Send`, `Receive`, `Sleep`, `Ping`, `Close` and `Fail`.  After the script
+`Send`, `Receive`, `Echo`, `Sleep`, `Ping`, `Close` and `Fail`.  After the script
 the session stays open and records what the client sends until it closes.
 `TestServer.websockets` lists the sessions (`WebSocketSession`), each with
 its `Message` values in both directions; the matchers `received`,
@@ -19,6 +19,7 @@ check them, and `TestServer.assert_websocket` chains the same checks.  WebSocket
 from ._websocket import (
     FAILS,
     Close,
+    Echo,
     Fail,
     Message,
     Ping,
@@ -34,6 +35,7 @@ from ._ws_matchers import closed_with, has_subprotocol, is_open, received, recei
 __all__ = [
     "FAILS",
     "Close",
+    "Echo",
     "Fail",
     "Message",
     "Ping",
