@@ -660,3 +660,20 @@ def test_echo_ends_when_the_client_leaves() -> None:
     assert session.sent() == ["x"]
     with pytest.raises(ValueError, match="Echo: count 0"):
         Echo(0)
+
+
+def test_a_reset_numbers_sessions_afresh_and_forgets_the_open_ones() -> None:
+    with TestServer() as srv:
+        srv.add_response(WebSocket([]), path="/r", count=None)
+        with websockets.sync.client.connect(ws_url(srv, "/r")) as old:
+            old.send("before")
+            srv.wait_messages(1)
+            srv.reset()
+            srv.add_response(WebSocket([]), path="/r", count=None)
+            assert srv.websockets == []
+            assert srv.push_message("to nobody") is False  # the old session is not the test's
+            with websockets.sync.client.connect(ws_url(srv, "/r")) as new:
+                new.send("after")
+                assert srv.wait_messages(1, session=0).received() == ["after"]
+                assert srv.push_message("to the new one") is True
+                assert new.recv(timeout=TIMEOUT) == "to the new one"

@@ -642,9 +642,14 @@ class Host:
         return session is not None and session.push(command.data)
 
     def drop_held(self) -> None:
-        """End every held exchange by closing its connection (a reset; loop thread)."""
+        """End every held exchange by closing its connection (a reset; loop thread).
+
+        The WebSocket sessions open now go on, but are no longer the test's
+        to push to: their indexes count again from ``0`` after a reset.
+        """
         for slot in self.held.forget():
             slot.push(("fail", "close"))
+        self.websockets.clear()
 
     def conn_of(self, stream: object) -> Conn | None:
         """The connection of *stream*, if this host tracks it."""
