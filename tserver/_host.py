@@ -70,6 +70,10 @@ __all__ = ["Host", "HostServer", "raise_fd_limit"]
 
 R = TypeVar("R")
 
+#: How a connection about to speak HTTP is known: its record, and a tunnel's
+#: ``host:port``, client stream and relay pipes (`Conn`'s last arguments).
+Arrival = tuple["ConnRecord", "str | None", "IOStream | None", "tuple[Pipe, ...]"]
+
 #: Errors of ``accept()`` that mean "out of descriptors or memory": back off.
 _EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 #: The first and the longest pause of accepting after such an error (seconds).
@@ -387,9 +391,7 @@ class Host:
         self._handshakes: set[socket.socket] = set()
         # connections about to speak HTTP (TLS done, a tunnel opened): their
         # record, and a tunnel's host:port and client stream
-        self._arriving: dict[
-            object, tuple[ConnRecord, str | None, IOStream | None, tuple[Pipe, ...]]
-        ] = {}
+        self._arriving: dict[object, Arrival] = {}
         self._outers: set[IOStream] = set()  # the client streams of open tunnels
         self._unused: dict[socket.socket, Conn] = {}  # tunnels the client has sent nothing in
         self._accepted = 0
@@ -488,7 +490,7 @@ class Host:
             self.recorder.close_connection(record)
             return
         self._handshakes.add(tls)
-        self.track(asyncio.ensure_future(self._handshake(tls, address, record)))
+        self.track(asyncio.ensure_future(self._handshake(tls, address, (record, None, None, ()))))
 
     def open_tunnel(self, outer: IOStream, conn: Conn) -> None:
         """Serve the ``CONNECT`` tunnel of *conn*, whose client stream *outer* now is.
@@ -538,7 +540,7 @@ class Host:
             return
         tunnels = self.config.tunnels
         if first != b"\x16" or tunnels is None:  # no TLS handshake record: plain HTTP
-            self._arriving[sock] = (record, tunnel, outer, conn.pipes)
+            self._arriving[sock] = (record, tunnel, outer, conn.pipes)  # an Arrival
             self.build_server().handle_stream(IOStream(sock), conn.address)
             return
         try:
@@ -550,18 +552,14 @@ class Host:
             self.recorder.close_connection(record)
             return
         self._handshakes.add(tls)
-        await self._handshake(tls, conn.address, record, tunnel, outer, conn.pipes)
+        await self._handshake(tls, conn.address, (record, tunnel, outer, conn.pipes))
 
-    async def _handshake(
-        self,
-        sock: ssl.SSLSocket,
-        address: Any,
-        record: ConnRecord,
-        tunnel: str | None = None,
-        outer: IOStream | None = None,
-        pipes: tuple[Pipe, ...] = (),
-    ) -> None:
-        """Complete the TLS handshake, quietly: a failure closes, it is never logged."""
+    async def _handshake(self, sock: ssl.SSLSocket, address: Any, arrival: Arrival) -> None:
+        """Complete the TLS handshake, quietly: a failure closes, it is never logged.
+
+        *arrival* is what the connection will be known by once it speaks HTTP.
+        """
+        record = arrival[0]
         loop = asyncio.get_running_loop()
         try:
             sock.setblocking(False)
@@ -585,7 +583,7 @@ class Host:
         finally:
             self._handshakes.discard(sock)
         record.tls = tls_info(sock)
-        self._arriving[sock] = (record, tunnel, outer, pipes)
+        self._arriving[sock] = arrival
         self.build_server().handle_stream(SSLIOStream(sock), address)
 
     def opened(self, stream: IOStream, address: Any) -> Conn:
