@@ -465,3 +465,23 @@ def test_every_method_is_answered_by_the_compat_rules(srv: TestServer) -> None:
     assert requests.request("PURGE", srv.get_url(), timeout=10).content == b"any"
     assert requests.head(srv.get_url(), timeout=10).status_code == 200
     assert srv.get_request().method == "HEAD"
+
+
+def test_2017_handler_extras_sleep_and_mapping_views(srv2017: old.TestServer) -> None:
+    srv2017.response["get.callback"] = cb.handler_extras
+    srv2017.response["sleep"] = 0.01
+    reply = requests.get(srv2017.get_url(), timeout=10)
+    assert reply.json() == {"ok": True}
+    assert reply.headers["X-Many"] == "1, 2"
+    assert "X-Gone" not in reply.headers
+    assert reply.headers["Content-Type"] == "application/json; charset=UTF-8"
+    assert "get.callback" in srv2017.response
+    assert len(srv2017.response) == len(list(srv2017.response)) == len(old.RESPONSE_DEFAULTS) + 1
+    del srv2017.response["get.callback"]
+    assert requests.get(srv2017.get_url(), timeout=10).status_code == 200
+    srv2017.response_once["code"] = 204
+    assert len(srv2017.response_once) == 1
+    srv2017.request["note"] = "mine"
+    assert srv2017.request["note"] == "mine"
+    del srv2017.request["note"]
+    assert len(srv2017.request) == len(old.REQUEST_DEFAULTS)

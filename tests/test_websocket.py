@@ -677,3 +677,41 @@ def test_a_reset_numbers_sessions_afresh_and_forgets_the_open_ones() -> None:
                 assert srv.wait_messages(1, session=0).received() == ["after"]
                 assert srv.push_message("to the new one") is True
                 assert new.recv(timeout=TIMEOUT) == "to the new one"
+
+
+def test_a_broken_upgrade_gets_400_with_the_reason(server: TestServer) -> None:
+    server.add_response(WebSocket(["x"]), path="/ws")
+    reply = requests.get(
+        server.get_url("/ws"),
+        headers={"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13"},
+        timeout=10,
+    )
+    assert reply.status_code == 400
+    assert reply.text.startswith("tserver: a broken WebSocket upgrade: ")
+    assert "Sec-WebSocket-Key" in reply.text
+    assert server.websockets == []
+
+
+def test_a_client_that_breaks_the_protocol_is_closed_and_noted(server: TestServer) -> None:
+    import socket as socket_module
+
+    server.add_response(WebSocket([]), path="/ws")
+    with socket_module.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(
+            b"GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += sock.recv(4096)
+        assert head.startswith(b"HTTP/1.1 101 ")
+        sock.sendall(b"\x81\x05hello")  # a client frame without a mask: forbidden
+        while sock.recv(4096):
+            pass
+    session = server.wait_messages(1)
+    assert (session.open, session.closed_by, session.close_code) == (False, "server", 1002)
+    assert session.mismatches == (
+        "the client broke the protocol: server received unexpected unmasked frame",
+    )
+    with pytest.raises(AssertionError, match="the client broke the protocol"):
+        server.check()

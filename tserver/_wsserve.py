@@ -176,12 +176,20 @@ class Session:
         elif isinstance(event, events.Pong):
             self.record.add("in", "pong", bytes(event.payload))
         elif isinstance(event, events.CloseConnection):
-            self.record.closing(int(event.code), event.reason or "", "client")
+            broken = self.connection.state is _mod().ConnectionState.OPEN
+            if broken:  # wsproto found a protocol error in the client's bytes: ours to close
+                text = f"the client broke the protocol: {event.reason}"
+                self._mismatch(self.record.request, text)
+                self.record.closing(int(event.code), event.reason or "", "server")
+                reply = events.CloseConnection(code=event.code, reason=event.reason)
+            else:
+                self.record.closing(int(event.code), event.reason or "", "client")
+                reply = event.response()
             self.record.open = False  # before the answer: a client that sees it finds it noted
             self.recorder.websocket_event()
             self.closed.set()
             with contextlib.suppress(Exception):  # already closing on our side
-                await self.send(event.response())
+                await self.send(reply)
             self.stream.close()
 
     # -- pushed by the test -------------------------------------------------------

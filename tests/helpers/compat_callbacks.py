@@ -53,3 +53,12 @@ def handler_generator(handler: Handler) -> Iterator[dict[str, Any]]:
     yield {"type": "sleep", "time": 0.01}
     handler.write(b"after")
     handler.finish()
+
+
+def handler_extras(handler: Handler) -> None:
+    """A 2017 callback using the rest of the handler's calls."""
+    handler.add_header("X-Many", "1")
+    handler.add_header("X-Many", "2")
+    handler.set_header("X-Gone", "x")
+    handler.clear_header("X-Gone")
+    handler.finish({"ok": True})
