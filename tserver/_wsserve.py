@@ -178,8 +178,8 @@ class Session:
         elif isinstance(event, events.CloseConnection):
             broken = self.connection.state is _mod().ConnectionState.OPEN
             if broken:  # wsproto found a protocol error in the client's bytes: ours to close
-                text = f"the client broke the protocol: {event.reason}"
-                self._mismatch(self.record.request, text)
+                why = f"the client broke the protocol: {event.reason}"
+                self._mismatch(self.record.request, why)
                 self.record.closing(int(event.code), event.reason or "", "server")
                 reply = events.CloseConnection(code=event.code, reason=event.reason)
             else:
