@@ -715,3 +715,63 @@ def test_a_client_that_breaks_the_protocol_is_closed_and_noted(server: TestServe
     )
     with pytest.raises(AssertionError, match="the client broke the protocol"):
         server.check()
+
+
+# -- found in review: each a regression test -------------------------------------------------
+
+
+def test_an_echo_to_a_client_that_closes_at_once_is_no_error() -> None:
+    with TestServer() as srv:
+        srv.add_response(WebSocket([Echo()]), path="/e", count=None)
+        for _ in range(10):
+            client = websocket.create_connection(ws_url(srv, "/e"), timeout=TIMEOUT)
+            client.send("x")
+            client.close()
+            srv.wait_messages(5)  # the session ended
+    srv.check()
+
+
+def test_a_receive_notices_a_client_that_closed_at_once(mode: str) -> None:
+    srv = TestServer(mode=mode).start()
+    try:
+        srv.add_response(WebSocket(["hi", Receive(timeout=30)]), path="/r")
+        with websockets.sync.client.connect(ws_url(srv, "/r")) as client:
+            assert client.recv(timeout=TIMEOUT) == "hi"
+        session = srv.wait_messages(1)
+        assert not session.open
+        assert session.mismatches == ("Receive: the client closed before sending a message",)
+    finally:
+        srv.stop()
+        srv.reset()
+
+
+def test_a_receive_matcher_that_raises_is_a_mismatch() -> None:
+    from hamcrest import matches_regexp
+
+    srv = TestServer().start()
+    try:
+        srv.add_response(WebSocket([Receive(matches_regexp(r"^\d+$")), "after"]), path="/m")
+        with websockets.sync.client.connect(ws_url(srv, "/m")) as client:
+            client.send(b"\x00bytes")
+            assert client.recv(timeout=TIMEOUT) == "after"  # the session went on
+        [mismatch] = srv.websockets[0].mismatches
+        assert mismatch.startswith("Receive: expected a string matching ")
+        assert "but its matcher raised TypeError" in mismatch
+    finally:
+        srv.stop()
+        srv.reset()
+
+
+def test_push_goes_to_the_newest_open_session() -> None:
+    with TestServer() as srv:
+        srv.add_response(WebSocket([]), path="/a")
+        srv.add_response(WebSocket([Close(1000, "done")]), path="/b")
+        with (
+            websockets.sync.client.connect(ws_url(srv, "/a")) as first,
+            websockets.sync.client.connect(ws_url(srv, "/b")) as second,
+        ):
+            srv.wait_messages(0, session=1)
+            assert srv.push_message("to the open one") is True
+            assert first.recv(timeout=TIMEOUT) == "to the open one"
+            with pytest.raises(websockets.exceptions.ConnectionClosed):
+                second.recv(timeout=TIMEOUT)

@@ -634,8 +634,8 @@ class Host:
     def push_message(self, command: PushMessage) -> bool:
         """Send a message on an open WebSocket session (loop thread); `False` if none is open."""
         index = command.session
-        if index is None:
-            index = max(self.websockets, default=-1)
+        if index is None:  # the newest session still open
+            index = max((i for i, s in self.websockets.items() if s.record.open), default=-1)
         session = self.websockets.get(index)
         return session is not None and session.push(command.data)
 

@@ -46,6 +46,7 @@ WEBSOCKET_EXTRA_HINT = "pip install 'tserver[websocket]'"
 #: How long a server's close waits for the client's close frame.
 _CLOSE_WAIT = 5.0
 _READ_CHUNK = 1 << 16
+_CLOSED_EARLY = "Receive: the client closed before sending a message"
 
 
 def is_upgrade(request: Request) -> bool:
@@ -125,17 +126,34 @@ class Session:
         self.closed = asyncio.Event()  # the client's close frame, or the end of the TCP stream
         self._parts: list[Any] = []  # the frames of a message not finished yet
         self._pushes: set[asyncio.Task[bool]] = set()  # messages the test pushes, being sent
+        self._awaiting: Request | None = None  # a Receive step waits (for its mismatch)
         self._events = _mod().events
 
     # -- writing ----------------------------------------------------------------
 
     async def _write(self, data: bytes) -> None:
         if data and not self.stream.closed():
-            await self.stream.write(data)
+            with contextlib.suppress(StreamClosedError):  # the client left meanwhile
+                await self.stream.write(data)
+
+    def _open(self) -> bool:
+        """Whether messages may still go out: the stream open, no close sent or received."""
+        return not self.stream.closed() and self.connection.state is _mod().ConnectionState.OPEN
 
     async def send(self, event: Any) -> None:
         """Frame *event* with wsproto and write it."""
         await self._write(self.connection.send(event))
+
+    async def send_recorded(self, event: Any, kind: str, data: str | bytes) -> bool:
+        """Record, then send, a message of *kind*; `False` (nothing sent) once closing.
+
+        Recorded first: a client that has the message finds it in the record.
+        """
+        if not self._open():
+            return False
+        self.record.add("out", kind, data)
+        await self.send(event)
+        return True
 
     # -- reading ----------------------------------------------------------------
 
@@ -171,8 +189,8 @@ class Session:
             self.recorder.websocket_event()
         elif isinstance(event, events.Ping):
             self.record.add("in", "ping", bytes(event.payload))
-            await self.send(event.response())
-            self.record.add("out", "pong", bytes(event.payload))
+            # answered while open: once a close went out, a ping is only recorded
+            await self.send_recorded(event.response(), "pong", bytes(event.payload))
         elif isinstance(event, events.Pong):
             self.record.add("in", "pong", bytes(event.payload))
         elif isinstance(event, events.CloseConnection):
@@ -185,6 +203,9 @@ class Session:
             else:
                 self.record.closing(int(event.code), event.reason or "", "client")
                 reply = event.response()
+                awaiting, self._awaiting = self._awaiting, None
+                if awaiting is not None and self.incoming.empty():  # noted before the answer
+                    self._mismatch(awaiting, _CLOSED_EARLY)
             self.record.open = False  # before the answer: a client that sees it finds it noted
             self.recorder.websocket_event()
             self.closed.set()
@@ -196,12 +217,35 @@ class Session:
 
     def push(self, data: str | bytes) -> bool:
         """Send *data* now (the script goes on); `False` when the session has ended."""
-        if self.stream.closed() or not self.record.open:
+        if not self._open() or not self.record.open:
             return False
-        task = asyncio.ensure_future(self._step(Send(data), self.record.request))
+        task = asyncio.ensure_future(self._push(data))
         self._pushes.add(task)  # kept until done: the loop holds only weak references
         task.add_done_callback(self._pushes.discard)
         return True
+
+    async def _push(self, data: str | bytes) -> bool:
+        """Send a pushed message; a session that closes meanwhile just ends it."""
+        events = self._events
+        if isinstance(data, str):
+            return await self.send_recorded(events.TextMessage(data=data), "text", data)
+        return await self.send_recorded(events.BytesMessage(data=data), "binary", data)
+
+    async def _next(self, timeout: float | None) -> str | bytes | None:
+        """The client's next message; `None` once it closed, or after *timeout* seconds."""
+        if self.incoming.empty() and self.closed.is_set():
+            return None
+        message = asyncio.ensure_future(self.incoming.get())
+        closed = asyncio.ensure_future(self.closed.wait())
+        try:
+            await asyncio.wait(
+                (message, closed), timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            closed.cancel()
+            if not message.done():
+                message.cancel()
+        return message.result() if message.done() and not message.cancelled() else None
 
     # -- the script ---------------------------------------------------------------
 
@@ -217,45 +261,50 @@ class Session:
         """One step; `False` when the script ends here."""
         events = self._events
         if isinstance(step, Send):
-            data = step.data
-            if isinstance(data, str):
-                await self.send(events.TextMessage(data=data))
-                self.record.add("out", "text", data)
-            else:
-                await self.send(events.BytesMessage(data=data))
-                self.record.add("out", "binary", data)
-        elif isinstance(step, Receive):
+            return await self._push(step.data)
+        if isinstance(step, Receive):
+            self._awaiting = request
             try:
-                data = await asyncio.wait_for(self.incoming.get(), step.timeout)
-            except asyncio.TimeoutError:
-                self._mismatch(request, f"Receive: no message within {step.timeout:g}s")
+                data = await self._next(step.timeout)
+            finally:
+                awaiting, self._awaiting = self._awaiting, None
+            if data is None:
+                if awaiting is not None:  # else the reader noted the close already
+                    self._mismatch(
+                        request,
+                        _CLOSED_EARLY
+                        if self.closed.is_set()
+                        else f"Receive: no message within {step.timeout:g}s",
+                    )
                 return False
-            if step.match is not None and not step.match.matches(data):
-                self._mismatch(
-                    request,
-                    f"Receive: expected {describe_selector(step.match)}, but "
-                    f"{mismatch_text(step.match, data)}",
-                )
+            if step.match is not None:
+                try:
+                    matched = step.match.matches(data)
+                    mismatch = None if matched else mismatch_text(step.match, data)
+                except Exception as exc:  # a matcher that cannot take this message
+                    mismatch = f"its matcher raised {type(exc).__name__}: {exc}"
+                if mismatch is not None:
+                    self._mismatch(
+                        request,
+                        f"Receive: expected {describe_selector(step.match)}, but {mismatch}",
+                    )
         elif isinstance(step, Echo):
             echoed = 0
             while step.count is None or echoed < step.count:
-                incoming = asyncio.ensure_future(self.incoming.get())
-                closed = asyncio.ensure_future(self.closed.wait())
-                await asyncio.wait((incoming, closed), return_when=asyncio.FIRST_COMPLETED)
-                closed.cancel()
-                if not incoming.done():
-                    incoming.cancel()
-                    return False  # the client left
-                await self._step(Send(incoming.result()), request)
+                message = await self._next(None)
+                if message is None or not await self._push(message):
+                    return False  # the client left, or closed
                 echoed += 1
         elif isinstance(step, Sleep):
             await asyncio.sleep(step.seconds)
         elif isinstance(step, Ping):
-            await self.send(events.Ping(payload=step.payload))
-            self.record.add("out", "ping", step.payload)
+            return await self.send_recorded(events.Ping(payload=step.payload), "ping", step.payload)
         elif isinstance(step, Close):
+            if not self._open():
+                return False
             self.record.closing(step.code, step.reason, "server")
             self.record.open = False
+            self.recorder.websocket_event()
             await self.send(events.CloseConnection(code=step.code, reason=step.reason))
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.closed.wait(), _CLOSE_WAIT)
@@ -267,11 +316,9 @@ class Session:
 
     async def _fail(self, step: Fail) -> bool:
         if step.kind == "oversized":
-            data = b"x" * step.size
-            await self.send(self._events.BytesMessage(data=data))
-            self.record.add("out", "binary", data)
-            return True
+            return await self._push(b"x" * step.size)
         self.record.open = False  # each of the others ends the session
+        self.recorder.websocket_event()
         if step.kind == "no-close":
             self.stream.close()
         elif step.kind == "reset":
