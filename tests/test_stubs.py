@@ -209,6 +209,19 @@ def test_load_stubs_from_json_with_a_host_rule(mode: str, tmp_path: Path) -> Non
             "rules[0].response.events[0]: expected a string, or a table of data",
         ),
         ("a.json", '{"default": {"fault": "close"}}', "default.fault: the default response takes"),
+        ("a.json", '{"default": []}', "default: expected a table of response fields"),
+        ("a.json", '{"rules": [{"response": []}]}', "rules[0].response: expected a table of"),
+        ("a.json", '{"rules": [[]]}', "rules[0]: expected a table"),
+        ("a.json", '{"rules": [{"priority": "hi", "response": {}}]}', "rules[0].priority"),
+        ("a.json", '{"rules": [{"response": {"events": "x"}}]}', "expected a list of events"),
+        ("a.json", '{"rules": [{"response": {"chunks": [1]}}]}', "expected a list of strings"),
+        ("a.json", '{"rules": [{"response": {"fault": {"raw": 1}}}]}', "a fault name, or"),
+        ("a.json", '{"rules": [{"response": {"body": 5}}]}', "expected a string (sent UTF-8)"),
+        (
+            "a.json",
+            '{"rules": [{"response": {"events": [{"retry": "soon"}]}}]}',
+            "rules[0].response.events[0]:",
+        ),
         ("a.json", '{"default": {"status": 42}}', "default: Response: status 42"),
     ],
 )
@@ -399,3 +412,14 @@ def test_serve_refuses_a_bad_stubs_file_naming_the_rule(tmp_path: Path) -> None:
         f"tserver: error: {stubs}: rules[0].response.status: expected an int from 100 "
         "to 599, got 'ok'\n"
     )
+
+
+def test_headers_as_a_list_of_pairs(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        "pairs.json",
+        '{"rules": [{"response": {"headers": [["X-A", "1"], ["X-A", "2"]], "body": "x"}}]}',
+    )
+    with TestServer() as srv:
+        srv.load_stubs(path)
+        assert requests.get(srv.url, timeout=10).headers["X-A"] == "1, 2"
