@@ -322,7 +322,7 @@ class RecordingHandler(web.RequestHandler):
         elif conn is None:
             return  # its connection closed under a stop()
         else:
-            self._apply_headers(dataclasses.replace(response, websocket=None))
+            self._apply_headers(response)
             extra = [
                 (name, value)
                 for name, value in self._headers.get_all()

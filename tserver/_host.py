@@ -508,14 +508,9 @@ class Host:
         relay = IOStream(ours)
         pipes = (Pipe(outer, relay), Pipe(relay, outer))
         conn.outer, conn.pipes = outer, pipes
-        self._outers.add(outer)
+        self._outers.add(outer)  # closed at shutdown; the pipe towards it closes it
         self._unused[theirs] = conn  # until the client's first byte comes through
-
-        def gone() -> None:
-            self._outers.discard(outer)
-            relay.close()
-
-        outer.set_close_callback(gone)
+        pipes[1].done = lambda: self._outers.discard(outer)
         for pipe in pipes:
             self.track(asyncio.ensure_future(pipe.run()))
         self.track(asyncio.ensure_future(self._serve_tunnel(theirs, conn, outer)))
@@ -721,12 +716,13 @@ class Pipe:
     ends it whole: Tornado's streams close at the end of what they read.
     """
 
-    __slots__ = ("reading", "sink", "source")
+    __slots__ = ("done", "reading", "sink", "source")
 
     def __init__(self, source: IOStream, sink: IOStream) -> None:
         self.source = source
         self.sink = sink
         self.reading = False  # a read was asked for, and this pipe has not resumed since
+        self.done: Callable[[], None] | None = None  # called once the sink is closed
 
     async def run(self) -> None:
         """Copy until the source ends, then close the sink."""
@@ -741,6 +737,8 @@ class Pipe:
         finally:
             self.reading = False
             self.sink.close()
+            if self.done is not None:
+                self.done()
 
     def carrying(self) -> bool:
         """Whether bytes are on their way: in a buffer, or read and not yet written.

@@ -540,20 +540,18 @@ class Recorder:
 
     def websocket_event(self) -> None:
         """A session changed (a message, a close): wake the waits it satisfies."""
+        ready: list[tuple[Callable[[WebSocketSession], object], WebSocketSession]] = []
         with self._lock:
-            if not self._ws_waiters:
-                return
-            ready: list[tuple[Any, WebSocketSession]] = []
-            waiting: list[tuple[Any, None]] = []
+            waiting = []
             for waiter in self._ws_waiters:
                 found = self._ws_satisfies(waiter[0], waiter[1])
                 if found is None:
-                    waiting.append((waiter, None))
+                    waiting.append(waiter)
                 else:
-                    ready.append((waiter, found))
-            self._ws_waiters = [w for w, _ in waiting]
-        for waiter, found in ready:
-            waiter[2](found)
+                    ready.append((waiter[2], found))
+            self._ws_waiters = waiting
+        for deliver, found in ready:  # outside the lock, as the request waits are woken
+            deliver(found)
 
     def _ws_satisfies(self, session: int | None, count: int) -> WebSocketSession | None:
         """Session *session* (`None`: the newest) if it has *count* messages in, or closed."""

@@ -8,10 +8,28 @@ from collections.abc import Iterable
 import tserver
 from tserver import Raw
 
-__all__ = ["SERVER_HEADER", "answer"]
+__all__ = ["SERVER_HEADER", "answer", "with_defaults"]
 
 #: What test_server's ``Server`` header names.
 SERVER_HEADER = f"TestServer/{tserver.__version__}"
+
+
+def with_defaults(
+    headers: Iterable[tuple[str, str]], port: int, charset: str = "utf-8"
+) -> list[tuple[str, str]]:
+    """*headers* as test_server sent them, with its own headers added.
+
+    ``Listen-Port`` is set to *port*; ``Content-Type`` (HTML in *charset*)
+    and ``Server`` are added unless given.
+    """
+    pairs = [(name, value) for name, value in headers if name.lower() != "listen-port"]
+    names = {name.lower() for name, _ in pairs}
+    pairs.append(("Listen-Port", str(port)))
+    if "content-type" not in names:
+        pairs.append(("Content-Type", f"text/html; charset={charset}"))
+    if "server" not in names:
+        pairs.append(("Server", SERVER_HEADER))
+    return pairs
 
 
 def answer(status: int, headers: Iterable[tuple[str, str]], data: bytes | str) -> tserver.Response:

@@ -48,7 +48,7 @@ from urllib.parse import parse_qsl, urljoin
 import tserver
 from tserver import Raw
 
-from ._common import SERVER_HEADER, answer
+from ._common import answer, with_defaults
 
 __all__ = [
     "INTERNAL_ERROR_RESPONSE_STATUS",
@@ -255,18 +255,6 @@ class Request:
         )
 
 
-def _required(headers: Iterable[tuple[str, str]], port: int) -> list[tuple[str, str]]:
-    """*headers* with ``Listen-Port`` set, and ``Content-Type``, ``Server`` unless given."""
-    pairs = [(name, value) for name, value in headers if name.lower() != "listen-port"]
-    names = {name.lower() for name, _ in pairs}
-    pairs.append(("Listen-Port", str(port)))
-    if "content-type" not in names:
-        pairs.append(("Content-Type", "text/html; charset=utf-8"))
-    if "server" not in names:
-        pairs.append(("Server", SERVER_HEADER))
-    return pairs
-
-
 def _failure(exc: BaseException) -> tserver.Response:
     """test_server's answer to an error: ``555`` and the error's text."""
     _log.error("error in a test_server callback: %s: %s", type(exc).__name__, exc)
@@ -300,7 +288,7 @@ class DictCallback:
             status = int(result.get("status", 200))
         except Exception as exc:  # test_server answered every error with 555
             return _failure(exc)
-        return answer(status, _required(headers.items(), self.port), data)
+        return answer(status, with_defaults(headers.items(), self.port), data)
 
 
 class RawCallback:
@@ -331,7 +319,7 @@ def native_response(resp: Response, port: int) -> tserver.Response:
         return tserver.Response(
             'Response parameter "data" must be bytes', status=INTERNAL_ERROR_RESPONSE_STATUS
         )
-    made = answer(resp.status, _required(resp.headers.items(), port), resp.data)
+    made = answer(resp.status, with_defaults(resp.headers.items(), port), resp.data)
     return dataclasses.replace(made, sleep=sleep) if sleep else made
 
 

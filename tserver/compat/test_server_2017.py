@@ -45,7 +45,7 @@ from urllib.parse import parse_qsl, urljoin
 
 import tserver
 
-from ._common import SERVER_HEADER, answer
+from ._common import answer, with_defaults
 
 __all__ = ["TestServer", "TestServerError", "WaitTimeoutError"]
 
@@ -200,19 +200,14 @@ class Dispatcher:
         status = self.param("code", method)
         headers = [("Set-Cookie", f"{k}={v}") for k, v in _pairs(self.param("cookies", method))]
         headers += _pairs(self.param("headers", method))
-        headers.append(("Listen-Port", str(self.port)))
         data = self.param("data", method)
         if not isinstance(data, (bytes, str)):
             try:
                 data = next(data)
             except StopIteration:
                 status, data = 405, b""
-        names = {name.lower() for name, _ in headers}
-        if "content-type" not in names:
-            headers.append(("Content-Type", f"text/html; charset={self.param('charset', method)}"))
-        if "server" not in names:
-            headers.append(("Server", SERVER_HEADER))
-        return answer(status, headers, data)
+        charset = self.param("charset", method)
+        return answer(status, with_defaults(headers, self.port, charset), data)
 
 
 class ResponseMap(MutableMapping[str, Any]):
