@@ -21,9 +21,10 @@ import aiohttp
 import httpx
 import pytest
 import requests
+import trustme
 from hamcrest import ends_with, starts_with
 from helpers.proxy_clients import CURL, PROXY_CLIENTS, curl, proxy_environment, via_proxy
-from helpers.wire import read_until
+from helpers.wire import read_all, read_past, read_until
 
 from tserver import Request, Response, ServerStateError, TestServer
 from tserver._inline import InlineTestServer
@@ -39,10 +40,7 @@ def _raw(port: int, head: bytes) -> bytes:
     assert head.endswith(b"\r\n\r\n")
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(head[:-2] + b"Connection: close\r\n\r\n")
-        reply = b""
-        while chunk := sock.recv(65536):
-            reply += chunk
-        return reply
+        return read_all(sock)
 
 
 def _answer_rule(srv: TestServer) -> int:
@@ -94,7 +92,7 @@ def test_a_request_without_a_host_header_has_an_empty_host(server: TestServer) -
     _raw(server.port, b"GET /old HTTP/1.0\r\n\r\n")
     request = server.wait_request()
     assert request.host == ""
-    assert request.url == f"http://127.0.0.1{''}/old"  # the URL falls back as before
+    assert request.url == "http://127.0.0.1/old"  # the URL falls back as before
 
 
 # -- every client, plain and through a CONNECT tunnel, in thread and subprocess mode --------
@@ -213,11 +211,7 @@ def test_a_client_hello_in_the_packet_of_the_connect_head_is_served(mode: str) -
         assert hello[:1] == b"\x16"  # a TLS handshake record
         with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:
             sock.sendall(b"CONNECT api.example.test:443 HTTP/1.1\r\nHost: x\r\n\r\n" + hello)
-            reply = b""
-            while b"\r\n\r\n" not in reply:  # the ServerHello may come in the same read
-                chunk = sock.recv(65536)
-                assert chunk, f"closed after {reply!r}"
-                reply += chunk
+            reply = read_past(sock, b"\r\n\r\n")  # the ServerHello may come in the same read
             head, _, rest = reply.partition(b"\r\n\r\n")
             assert head == b"HTTP/1.1 200 Connection established"
             incoming.write(rest)
@@ -264,7 +258,6 @@ def test_tunnel_certificates_are_made_once_per_host() -> None:
     with TestServer(proxy=True) as srv:
         assert srv.ca_path is not None
         ca_pem = Path(srv.ca_path).read_bytes()
-    trustme = pytest.importorskip("trustme")
     ca = trustme.CA()
     certs = TunnelCerts(ca.cert_pem.bytes(), ca.private_key_pem.bytes())
     first = certs.context_for("API.example.test")
@@ -690,9 +683,7 @@ def test_proxy_auth_comes_before_rules_that_decide_on_the_head() -> None:
                 b"POST http://api.example.test/ HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n"
                 b"Connection: close\r\n\r\nhello"
             )
-            answer = b""
-            while chunk := sock.recv(65536):
-                answer += chunk
+            answer = read_all(sock)
         assert answer.startswith(b"HTTP/1.1 407 ")
         assert b"SECRET" not in answer
 

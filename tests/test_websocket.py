@@ -23,6 +23,7 @@ import websockets.exceptions
 import websockets.sync.client
 from hamcrest import starts_with
 from helpers.callbacks_ws import websocket_by_query
+from helpers.wire import read_all, read_past
 
 from tserver import Response, TestServer, WaitTimeoutError
 from tserver._inline import InlineTestServer
@@ -701,13 +702,9 @@ def test_a_client_that_breaks_the_protocol_is_closed_and_noted(server: TestServe
             b"GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
         )
-        head = b""
-        while b"\r\n\r\n" not in head:
-            head += sock.recv(4096)
-        assert head.startswith(b"HTTP/1.1 101 ")
+        assert read_past(sock, b"\r\n\r\n").startswith(b"HTTP/1.1 101 ")
         sock.sendall(b"\x81\x05hello")  # a client frame without a mask: forbidden
-        while sock.recv(4096):
-            pass
+        assert read_all(sock).startswith(b"\x88")  # the server's close frame, then the end
     session = server.wait_messages(1)
     assert (session.open, session.closed_by, session.close_code) == (False, "server", 1002)
     assert session.mismatches == (
