@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 from helpers.cli import Cli
 
-from tserver import TestServer
+from tserver import TestServer, _spare
 
 #: The modes every behaviour test runs in.
 MODES = ["thread", "subprocess"]
@@ -37,11 +37,13 @@ def _fd_target(fd: int) -> str:
 
 
 def _children() -> set[int]:
+    """Our child processes, and the server children a warm spare forked for us."""
     try:
         with open(f"/proc/{os.getpid()}/task/{os.getpid()}/children") as f:
-            return {int(pid) for pid in f.read().split()}
+            ours = {int(pid) for pid in f.read().split()}
     except FileNotFoundError:
-        return set()
+        ours = set()
+    return ours | _spare.forked_pids()
 
 
 #: Worker threads that an async runtime keeps for reuse, idle, after a test:

@@ -70,17 +70,29 @@ def get(server: TestServer, path: str = "/", headers: dict[str, str] | None = No
 # -- the child is a real, separate process ------------------------------------
 
 
-def test_child_is_a_separate_python_process_started_with_dash_m(srv: TestServer) -> None:
-    pid = child_pid(srv)
-    assert pid != os.getpid()
-    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    assert cmdline[:3] == [sys.executable.encode(), b"-m", b"tserver._child"]
-    # the child's parent is this process
+def parent_of(pid: int) -> int:
     stat = Path(f"/proc/{pid}/stat").read_text()
-    assert int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid()
-    # and a callback really runs over there
-    srv.set_response("callback", child_callbacks.report_pid)
-    assert get(srv) == str(pid).encode()
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+@pytest.mark.parametrize("spare", [False, True], ids=["fresh", "from-spare"])
+def test_child_is_a_separate_python_process_started_with_dash_m(spare: bool) -> None:
+    with TestServer(mode="subprocess", spare=spare) as srv:
+        pid = child_pid(srv)
+        assert pid != os.getpid()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        assert cmdline[:3] == [sys.executable.encode(), b"-m", b"tserver._child"]
+        if spare:  # forked by the spare, which is no child of ours (it detached)
+            assert cmdline[3] == b"--spare"
+            assert parent_of(pid) != os.getpid()
+            assert parent_of(parent_of(pid)) != os.getpid()
+        else:  # a fresh interpreter, our child
+            assert cmdline[3:] == [cmdline[3], b""]
+            assert cmdline[3].isdigit()
+            assert parent_of(pid) == os.getpid()
+        # and a callback really runs over there
+        srv.set_response("callback", child_callbacks.report_pid)
+        assert get(srv) == str(pid).encode()
 
 
 def test_start_returns_when_accepting() -> None:

@@ -152,10 +152,16 @@ def check_client_cert(client_cert: object, ssl: object, proxy: object = False) -
         )
 
 
+def check_bool(name: str, value: object) -> bool:
+    """A ``TestServer`` switch that must be True or False."""
+    if not isinstance(value, bool):
+        raise TypeError(f"TestServer: {name} {value!r} must be True or False")
+    return value
+
+
 def check_proxy(proxy: object, proxy_auth: object) -> tuple[str, str] | None:
     """``proxy=`` a bool; ``proxy_auth=`` `None` or ``(user, password)``, with ``proxy=True``."""
-    if not isinstance(proxy, bool):
-        raise TypeError(f"TestServer: proxy {proxy!r} must be True or False")
+    check_bool("proxy", proxy)
     if proxy_auth is None:
         return None
     if (

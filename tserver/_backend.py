@@ -62,7 +62,8 @@ class ServeConfig:
     ``CONNECT`` tunnels, with ``tunnels`` (a `~tserver._tls.TunnelCerts`)
     issuing their certificates; ``proxy_auth`` is the ``(user, password)``
     proxied requests must present.  ``ssl``: the server itself speaks
-    HTTPS with ``tls`` (``ssl=True``).
+    HTTPS with ``tls`` (``ssl=True``).  ``spare``: a
+    subprocess-mode child may be forked by the warm spare (`tserver._spare`).
     """
 
     __slots__ = (
@@ -72,6 +73,7 @@ class ServeConfig:
         "port",
         "proxy",
         "proxy_auth",
+        "spare",
         "ssl",
         "ssl_context",
         "startup_timeout",
@@ -95,6 +97,7 @@ class ServeConfig:
         proxy_auth: tuple[str, str] | None = None,
         tunnels: Any = None,
         ssl: bool = False,
+        spare: bool = True,
     ) -> None:
         self.address = address
         self.port = port
@@ -108,6 +111,7 @@ class ServeConfig:
         self.proxy_auth = proxy_auth
         self.tunnels = tunnels
         self.ssl = ssl
+        self.spare = spare
 
 
 class Backend(Protocol):

@@ -96,7 +96,9 @@ class SubprocessBackend:
         """Spawn the child, send it the configuration, return its port once bound."""
         ours, theirs = socket.socketpair()
         try:
-            self._child = ChildProcess(theirs)
+            self._child = ChildProcess(
+                theirs, spare=self._config.spare, timeout=self._config.startup_timeout
+            )
         except BaseException:
             ours.close()
             raise

@@ -482,9 +482,139 @@ def _forked_copy(channel_fd: int, parent: int) -> None:
         os.close(devnull)
 
 
+def spare(token: str, parent: int) -> int:
+    r"""Run as the warm spare of *parent* (`tserver._spare`): fork a server child per claim.
+
+    Everything a server child imports is imported by now.  The spare listens
+    on ``\0tserver-spare-PARENT-TOKEN``, then forks itself off (this first
+    process exits 0: the parent knows the spare is ready, and the spare is
+    nobody's child but init's).  Each connection from *parent* carries one
+    ``fork`` request with the new child's socketpair end, the stderr it
+    writes to and, when the parent has one, its stdout; the forked process
+    runs `main` on them as a fresh child would.  The spare answers with the
+    child's pid and keeps the connection as the handle on the child: it
+    writes the exit status there once it has reaped it, and kills the child
+    on ``kill``.  ``retire`` stops the forking; the spare then exits when
+    its last child has.  It exits at once when *parent* does.
+    """
+    import selectors
+    import struct
+
+    import tornado.platform.asyncio  # noqa: F401 - what a server child imports as it starts
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    listener.bind(f"\0tserver-spare-{parent}-{token}".encode())
+    listener.listen(64)
+    watch = os.pidfd_open(parent)  # readable once the parent has exited
+    if os.getppid() != parent:  # pragma: no cover - it died before we watched it
+        return 1
+    if os.fork() != 0:
+        os._exit(0)  # the parent's Popen reaps this first process: the spare is ready
+    gc.freeze()  # what importing made is shared with every forked child, unscanned
+    selector = selectors.DefaultSelector()
+    selector.register(listener, selectors.EVENT_READ, "accept")
+    selector.register(watch, selectors.EVENT_READ, "parent")
+    children: dict[int, tuple[socket.socket | None, int]] = {}  # pid: (claim, pidfd)
+    peercred = struct.Struct("3i")
+    accepting = True
+
+    def let_go(pid: int, status: bytes | None) -> None:
+        claim, pidfd = children.pop(pid)
+        selector.unregister(pidfd)
+        os.close(pidfd)
+        if claim is not None:
+            selector.unregister(claim)
+            with contextlib.suppress(OSError):
+                if status is not None:
+                    claim.send(status)
+            claim.close()
+
+    while accepting or children:
+        for key, _events in selector.select():
+            what = key.data
+            if what == "parent":
+                return 0  # our children live on until their own socketpairs close
+            if what == "accept":
+                claim, _ = listener.accept()
+                peer = peercred.unpack(
+                    claim.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, peercred.size)
+                )[0]
+                try:
+                    message, fds, _flags, _address = socket.recv_fds(claim, 64, 3)
+                except OSError:  # pragma: no cover - the claim hung up at once
+                    message, fds = b"", []
+                if (
+                    peer != parent
+                    or message not in (b"fork", b"retire")
+                    or (message == b"fork" and len(fds) < 2)
+                ):
+                    for fd in fds:
+                        os.close(fd)
+                    claim.close()
+                    continue
+                if message == b"retire":
+                    claim.close()
+                    accepting = False
+                    selector.unregister(listener)
+                    listener.close()
+                    continue
+                pid = os.fork()
+                if pid == 0:  # pragma: no cover (measured in the child's own data file)
+                    for held, pidfd in children.values():
+                        if held is not None:
+                            held.close()
+                        os.close(pidfd)
+                    selector.close()
+                    listener.close()
+                    claim.close()
+                    os.close(watch)
+                    os._exit(_forked_server(fds))
+                for fd in fds:
+                    os.close(fd)
+                claim.send(b"%d" % pid)
+                pidfd = os.pidfd_open(pid)
+                children[pid] = (claim, pidfd)
+                selector.register(pidfd, selectors.EVENT_READ, ("exit", pid))
+                selector.register(claim, selectors.EVENT_READ, ("claim", pid))
+            elif what[0] == "exit" and what[1] in children:
+                _, status = os.waitpid(what[1], 0)
+                let_go(what[1], b"%d" % os.waitstatus_to_exitcode(status))
+            elif what[0] == "claim" and what[1] in children:
+                handle, pidfd = children[what[1]]
+                assert handle is not None
+                try:
+                    request = handle.recv(64)
+                except OSError:
+                    request = b""
+                if request == b"kill":
+                    os.kill(what[1], signal.SIGKILL)  # not reaped yet: the pid is still its own
+                elif not request:  # the parent let go of the handle: reap quietly later
+                    selector.unregister(handle)
+                    handle.close()
+                    children[what[1]] = (None, pidfd)
+    return 0
+
+
+def _forked_server(fds: list[int]) -> int:
+    """In a child the spare forked: take the claim's stderr and stdout, then serve as `main`."""
+    channel_fd, stderr_fd, *stdout_fd = fds
+    os.dup2(stderr_fd, 2)
+    os.close(stderr_fd)
+    if stdout_fd:
+        os.dup2(stdout_fd[0], 1)
+        os.close(stdout_fd[0])
+    else:
+        os.close(1)
+    status = main([str(channel_fd)])
+    return _exit_status(status)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the child; returns the exit status."""
+    """Run the child (or, with ``--spare FD``, the spare); returns the exit status."""
     args = sys.argv[1:] if argv is None else argv
+    if args[0] == "--spare":
+        return spare(args[1], int(args[2]))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us
     fd = int(args[0])
     os.set_inheritable(fd, False)  # a process the user's code spawns must not hold it
@@ -511,11 +641,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def _exit_status(status: int) -> int:
+    """Run what `sys.exit` would run (coverage.py saves its data there), flush; *status*."""
     import atexit
 
-    status = main()
-    atexit._run_exitfuncs()  # what sys.exit would run (coverage.py saves here)
-    sys.stdout.flush()  # pragma: no cover (coverage saved its data above)
-    sys.stderr.flush()  # pragma: no cover
-    os._exit(status)  # pragma: no cover (skip tearing the interpreter down: ~30 ms)
+    atexit._run_exitfuncs()
+    with contextlib.suppress(OSError, ValueError):  # pragma: no cover (data saved above)
+        sys.stdout.flush()
+        sys.stderr.flush()
+    return status  # pragma: no cover
+
+
+if __name__ == "__main__":
+    os._exit(_exit_status(main()))  # pragma: no cover (skips the interpreter's teardown: ~30 ms)

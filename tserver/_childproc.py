@@ -1,10 +1,11 @@
 """The child process of subprocess mode as the parent sees it: spawned, reaped, explained.
 
 `ChildProcess` starts ``sys.executable -m tserver._child FD`` with one end of
-the socketpair, keeps the child's stderr in an unlinked temporary file, and
-turns its death into a `ServerDiedError` carrying the exit status and the
-tail of that stderr.  Whatever the child wrote is copied to our own stderr
-when the file is released, so nothing it said is lost.  No Tornado here.
+the socketpair (or has the warm spare of `tserver._spare` fork one), keeps
+the child's stderr in an unlinked temporary file, and turns its death into
+a `ServerDiedError` carrying the exit status and the tail of that stderr.
+Whatever the child wrote is copied to our own stderr when the file is
+released, so nothing it said is lost.  No Tornado here.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import tempfile
 import threading
 from typing import IO
 
+from . import _spare
 from ._errors import ServerDiedError, ServerStartError
 
 __all__ = ["ChildProcess"]
@@ -26,17 +28,14 @@ STDERR_TAIL = 4000
 
 
 def _spawn(channel: socket.socket, stderr: IO[bytes]) -> subprocess.Popen[bytes]:
-    """Start the child with *channel* as an inherited fd (the one POSIX-only spot)."""
-    package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
+    """Start a fresh child with *channel* as an inherited fd (the one POSIX-only spot)."""
     fd = channel.fileno()
     return subprocess.Popen(
         [sys.executable, "-m", "tserver._child", str(fd)],
         pass_fds=(fd,),
         stdin=subprocess.DEVNULL,
         stderr=stderr,
-        env=env,
+        env=_spare.child_env(),
     )
 
 
@@ -46,12 +45,15 @@ class ChildProcess:
     ``died`` is set by the first `reap` and never changes after.
     """
 
-    def __init__(self, channel: socket.socket) -> None:
+    def __init__(
+        self, channel: socket.socket, *, spare: bool = True, timeout: float = 10.0
+    ) -> None:
         self._stderr: IO[bytes] | None = tempfile.TemporaryFile(prefix="tserver-child-stderr-")
         self._lock = threading.Lock()  # the stderr file, and building `died`
         self.died: ServerDiedError | None = None
         try:
-            self.proc = _spawn(channel, self._stderr)
+            forked = _spare.claim(channel, self._stderr.fileno(), timeout) if spare else None
+            self.proc: _spare.Process = forked or _spawn(channel, self._stderr)
         except OSError as exc:
             self.release_stderr()
             raise ServerStartError(f"cannot start the server child process: {exc}") from exc
@@ -80,7 +82,11 @@ class ChildProcess:
                 tail = self._stderr_tail()
                 self.died = ServerDiedError(
                     f"the tserver child process (pid {self.proc.pid}) {how or 'died'} "
-                    f"with exit status {returncode}"
+                    + (
+                        f"with exit status {returncode}"
+                        if returncode is not None
+                        else "with an exit status nobody could collect"
+                    )
                     + (
                         f"; its stderr ends with:\n{tail}"
                         if tail

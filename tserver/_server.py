@@ -102,6 +102,10 @@ class TestServer:
     :param proxy_auth: ``(user, password)``: proxied requests and
         ``CONNECT`` requests without matching ``Proxy-Authorization: Basic``
         credentials get ``407`` (needs ``proxy=True``).
+    :param spare: in subprocess mode, let the warm spare fork the child in a
+        few milliseconds instead of starting a fresh interpreter (~100 ms);
+        ``False`` always starts a fresh one, as does the environment
+        variable ``TSERVER_SPARE=0`` for every server.  See :ref:`spare`.
 
     Example (the client is `urllib.request`; leaving the ``with`` block stops
     the server and runs `check`)::
@@ -135,12 +139,14 @@ class TestServer:
         client_cert: str | None = None,
         proxy: bool = False,
         proxy_auth: tuple[str, str] | None = None,
+        spare: bool = True,
     ) -> None:
         transport = self._transports.get(mode) if isinstance(mode, str) else None
         self._proxy_auth = _args.check_proxy(proxy, proxy_auth)
         self._proxy = proxy
         _args.check_client_cert(client_cert, ssl, proxy)
         self._client_cert = client_cert
+        self._spare = _args.check_bool("spare", spare)
         _args.check_server_args(
             address,
             port,
@@ -248,6 +254,7 @@ class TestServer:
             proxy_auth=self._proxy_auth,
             tunnels=tunnels,
             ssl=self._ssl is True,
+            spare=self._spare,
         )
 
     def stop(self, timeout: float = 5.0) -> None:
