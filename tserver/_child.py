@@ -35,6 +35,7 @@ import os
 import pickle
 import signal
 import socket
+import struct
 import sys
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -483,23 +484,13 @@ def _forked_copy(channel_fd: int, parent: int) -> None:
 
 
 def spare(token: str, parent: int) -> int:
-    r"""Run as the warm spare of *parent* (`tserver._spare`): fork a server child per claim.
+    r"""Run as the warm spare of *parent* (`tserver._spare`); returns the exit status.
 
     Everything a server child imports is imported by now.  The spare listens
-    on ``\0tserver-spare-PARENT-TOKEN``, then forks itself off (this first
-    process exits 0: the parent knows the spare is ready, and the spare is
-    nobody's child but init's).  Each connection from *parent* carries one
-    ``fork`` request with the new child's socketpair end, the stderr it
-    writes to and, when the parent has one, its stdout; the forked process
-    runs `main` on them as a fresh child would.  The spare answers with the
-    child's pid and keeps the connection as the handle on the child: it
-    writes the exit status there once it has reaped it, and kills the child
-    on ``kill``.  ``retire`` stops the forking; the spare then exits when
-    its last child has.  It exits at once when *parent* does.
+    on ``\0tserver-spare-PARENT-TOKEN``, then forks itself off: this first
+    process exits 0 (the parent knows the spare is ready), and the spare is
+    nobody's child but init's.  It exits at once when *parent* does.
     """
-    import selectors
-    import struct
-
     import tornado.platform.asyncio  # noqa: F401 - what a server child imports as it starts
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us
@@ -512,92 +503,128 @@ def spare(token: str, parent: int) -> int:
     if os.fork() != 0:
         os._exit(0)  # the parent's Popen reaps this first process: the spare is ready
     gc.freeze()  # what importing made is shared with every forked child, unscanned
-    selector = selectors.DefaultSelector()
-    selector.register(listener, selectors.EVENT_READ, "accept")
-    selector.register(watch, selectors.EVENT_READ, "parent")
-    children: dict[int, tuple[socket.socket | None, int]] = {}  # pid: (claim, pidfd)
-    peercred = struct.Struct("3i")
-    accepting = True
+    return _Spare(listener, watch, parent).run()
 
-    def let_go(pid: int, status: bytes | None) -> None:
-        claim, pidfd = children.pop(pid)
-        selector.unregister(pidfd)
+
+class _Spare:
+    """The spare's loop: claims from the parent, exits of the children it forked.
+
+    A claim is one connection carrying ``fork`` + the pickled environment and
+    working directory of the parent, with the new child's socketpair end,
+    the stderr it writes to and, when the parent has one, its stdout
+    (``SCM_RIGHTS``).  The forked process takes them on and runs `main` as a
+    fresh child would.  The spare answers with the child's pid and keeps the
+    connection as the handle on the child: it writes the exit status there
+    once it has reaped the child, and kills the child on ``kill``.
+    ``retire`` ends the forking; the spare then exits with its last child.
+    """
+
+    #: The largest claim (the parent's environment travels in it).
+    CLAIM_BYTES = 1 << 20
+
+    def __init__(self, listener: socket.socket, watch: int, parent: int) -> None:
+        import selectors
+
+        self.listener: socket.socket | None = listener
+        self.watch = watch
+        self.parent = parent
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(listener, selectors.EVENT_READ, "accept")
+        self.selector.register(watch, selectors.EVENT_READ, "parent")
+        #: pid: (the claim's connection, or None once the parent let go; its pidfd)
+        self.children: dict[int, tuple[socket.socket | None, int]] = {}
+
+    def run(self) -> int:
+        while self.listener is not None or self.children:
+            for key, _events in self.selector.select():
+                what = key.data
+                if what == "parent":
+                    return 0  # our children live on until their own socketpairs close
+                if what == "accept":
+                    self.accept()
+                elif what[1] in self.children:
+                    (self.exited if what[0] == "exit" else self.asked)(what[1])
+        return 0
+
+    def accept(self) -> None:
+        assert self.listener is not None
+        claim, _ = self.listener.accept()
+        peer = struct.unpack("3i", claim.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
+        try:
+            message, fds, _flags, _address = socket.recv_fds(claim, self.CLAIM_BYTES, 3)
+        except OSError:  # pragma: no cover - the claim hung up at once
+            message, fds = b"", []
+        if peer[0] == self.parent and message == b"retire":
+            self.selector.unregister(self.listener)
+            self.listener.close()
+            self.listener = None
+        elif peer[0] == self.parent and message.startswith(b"fork") and len(fds) >= 2:
+            self.fork(claim, fds, message[4:])
+            return
+        for fd in fds:  # refused: not our parent's, or not a request we know
+            os.close(fd)
+        claim.close()
+
+    def fork(self, claim: socket.socket, fds: list[int], world: bytes) -> None:
+        import selectors
+
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover (measured in the child's own data file)
+            self.drop_everything(claim)
+            os._exit(_forked_server(fds, world))
+        for fd in fds:
+            os.close(fd)
+        pidfd = os.pidfd_open(pid)
+        self.children[pid] = (claim, pidfd)
+        self.selector.register(pidfd, selectors.EVENT_READ, ("exit", pid))
+        self.selector.register(claim, selectors.EVENT_READ, ("claim", pid))
+        with contextlib.suppress(OSError):
+            claim.send(b"%d" % pid)
+
+    def exited(self, pid: int) -> None:
+        _, status = os.waitpid(pid, 0)
+        claim, pidfd = self.children.pop(pid)
+        self.selector.unregister(pidfd)
         os.close(pidfd)
         if claim is not None:
-            selector.unregister(claim)
+            self.selector.unregister(claim)
             with contextlib.suppress(OSError):
-                if status is not None:
-                    claim.send(status)
+                claim.send(b"%d" % os.waitstatus_to_exitcode(status))
             claim.close()
 
-    while accepting or children:
-        for key, _events in selector.select():
-            what = key.data
-            if what == "parent":
-                return 0  # our children live on until their own socketpairs close
-            if what == "accept":
-                claim, _ = listener.accept()
-                peer = peercred.unpack(
-                    claim.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, peercred.size)
-                )[0]
-                try:
-                    message, fds, _flags, _address = socket.recv_fds(claim, 64, 3)
-                except OSError:  # pragma: no cover - the claim hung up at once
-                    message, fds = b"", []
-                if (
-                    peer != parent
-                    or message not in (b"fork", b"retire")
-                    or (message == b"fork" and len(fds) < 2)
-                ):
-                    for fd in fds:
-                        os.close(fd)
-                    claim.close()
-                    continue
-                if message == b"retire":
-                    claim.close()
-                    accepting = False
-                    selector.unregister(listener)
-                    listener.close()
-                    continue
-                pid = os.fork()
-                if pid == 0:  # pragma: no cover (measured in the child's own data file)
-                    for held, pidfd in children.values():
-                        if held is not None:
-                            held.close()
-                        os.close(pidfd)
-                    selector.close()
-                    listener.close()
-                    claim.close()
-                    os.close(watch)
-                    os._exit(_forked_server(fds))
-                for fd in fds:
-                    os.close(fd)
-                claim.send(b"%d" % pid)
-                pidfd = os.pidfd_open(pid)
-                children[pid] = (claim, pidfd)
-                selector.register(pidfd, selectors.EVENT_READ, ("exit", pid))
-                selector.register(claim, selectors.EVENT_READ, ("claim", pid))
-            elif what[0] == "exit" and what[1] in children:
-                _, status = os.waitpid(what[1], 0)
-                let_go(what[1], b"%d" % os.waitstatus_to_exitcode(status))
-            elif what[0] == "claim" and what[1] in children:
-                handle, pidfd = children[what[1]]
-                assert handle is not None
-                try:
-                    request = handle.recv(64)
-                except OSError:
-                    request = b""
-                if request == b"kill":
-                    os.kill(what[1], signal.SIGKILL)  # not reaped yet: the pid is still its own
-                elif not request:  # the parent let go of the handle: reap quietly later
-                    selector.unregister(handle)
-                    handle.close()
-                    children[what[1]] = (None, pidfd)
-    return 0
+    def asked(self, pid: int) -> None:
+        claim, pidfd = self.children[pid]
+        assert claim is not None
+        try:
+            request = claim.recv(64)
+        except OSError:  # pragma: no cover - a reset of a local socketpair
+            request = b""
+        if request == b"kill":
+            os.kill(pid, signal.SIGKILL)  # not reaped yet: the pid is still its own
+        elif not request:  # the parent let go of the handle: reap it quietly
+            self.selector.unregister(claim)
+            claim.close()
+            self.children[pid] = (None, pidfd)
+
+    def drop_everything(self, claim: socket.socket) -> None:  # pragma: no cover (in the child)
+        """In a forked child: close what is the spare's (by its objects, so none closes twice)."""
+        for held, pidfd in self.children.values():
+            if held is not None:
+                held.close()
+            os.close(pidfd)
+        self.selector.close()
+        if self.listener is not None:
+            self.listener.close()
+        claim.close()
+        os.close(self.watch)
 
 
-def _forked_server(fds: list[int]) -> int:
-    """In a child the spare forked: take the claim's stderr and stdout, then serve as `main`."""
+def _forked_server(fds: list[int], world: bytes) -> int:  # pragma: no cover (in the child)
+    """In a child the spare forked: take on the claim's world, stderr and stdout; run `main`."""
+    environ, cwd = pickle.loads(world)
+    os.environ.clear()
+    os.environ.update(environ)
+    os.chdir(cwd)
     channel_fd, stderr_fd, *stdout_fd = fds
     os.dup2(stderr_fd, 2)
     os.close(stderr_fd)
@@ -606,8 +633,7 @@ def _forked_server(fds: list[int]) -> int:
         os.close(stdout_fd[0])
     else:
         os.close(1)
-    status = main([str(channel_fd)])
-    return _exit_status(status)
+    return _exit_status(main([str(channel_fd)]))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,11 +20,15 @@ in a few milliseconds.
 
 What keeps a claimed child indistinguishable from a fresh one:
 
-- the spare was started with this process's ``sys.executable``, environment,
-  working directory and ``sys.path``; a claim first compares them with the
-  current ones, and a spare that no longer matches is retired and replaced;
+- the claim carries this process's environment and working directory as
+  they are now, and the forked child takes them on before anything else;
+- what acts only as an interpreter starts cannot be taken on later: the
+  executable, and the variables of `_AT_START` (``PYTHON*``, ``LD_*``, the
+  locale, ``TZ``, coverage's).  A claim compares them with those the spare
+  started under, and a spare that no longer matches is retired and replaced;
 - the forked child writes to the stderr file and stdout the claim sends, and
-  receives its ``sys.path`` in its start frame, as a fresh child does;
+  receives ``sys.path`` in its start frame, as a fresh child does (a fresh
+  child, too, imports Tornado and tserver before it sees ``sys.path``);
 - its exit status reaches `ServerDiedError` as a fresh child's would.
 
 Linux only (abstract sockets, pidfds); elsewhere, and with
@@ -37,6 +41,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import pickle
 import secrets
 import select
 import socket
@@ -102,9 +107,19 @@ def child_env() -> dict[str, str]:
     return env
 
 
+#: Environment variables that act as an interpreter starts (its imports, its
+#: locale, its time zone, coverage's start-up): a spare started under other
+#: values cannot fork a child a fresh one would equal.  The others reach the
+#: forked child with the claim.
+_AT_START = ("PYTHON", "LD_", "LC_", "LANG", "TZ", "COVERAGE_")
+
+
 def _fingerprint() -> tuple[object, ...]:
     """What a spare must share with this process to fork a child a fresh one would equal."""
-    return (sys.executable, tuple(sys.path), os.getcwd(), tuple(sorted(os.environ.items())))
+    return (
+        sys.executable,
+        sorted((k, v) for k, v in os.environ.items() if k.startswith(_AT_START)),
+    )
 
 
 def _connect(address: bytes, timeout: float) -> socket.socket:
@@ -154,9 +169,10 @@ class Spare:
         with contextlib.suppress(OSError):
             os.fstat(1)
             fds.append(1)  # our stdout, when we have one (a fresh child inherits it)
+        world = pickle.dumps((child_env(), os.getcwd()))
         conn = _connect(self.address, timeout)
         try:
-            socket.send_fds(conn, [b"fork"], fds)
+            socket.send_fds(conn, [b"fork" + world], fds)
             reply = conn.recv(64)
             if not reply.isdigit():
                 raise SpareGone(f"the spare did not fork ({reply!r})")

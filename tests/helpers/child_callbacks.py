@@ -137,3 +137,36 @@ async def sleep_long(request: Request) -> bytes:
     """Wait for 30 seconds (long past any test's end)."""
     await asyncio.sleep(30)
     return b"never"
+
+
+def report_world(request: Request) -> bytes:
+    """What a child process inherits from its parent's world, as JSON.
+
+    The environment, the working directory, ``sys.path``, the executable,
+    the SIGINT disposition, and the descriptors 0-2 (as what they point at).
+    """
+    import json
+    import signal
+
+    def target(fd: int) -> str:
+        try:
+            return os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            return "closed"
+
+    return json.dumps(
+        {
+            "env": dict(os.environ),
+            "cwd": os.getcwd(),
+            "sys.path": sys.path,
+            "executable": sys.executable,
+            "sigint": str(signal.getsignal(signal.SIGINT)),
+            "fds": [target(fd) for fd in (0, 1, 2)],
+        }
+    ).encode()
+
+
+def say_on_stdout(request: Request) -> bytes:
+    """Print a line to the child's stdout and answer ``said``."""
+    print("tserver-test: a line on the child's stdout", flush=True)
+    return b"said"

@@ -1,0 +1,374 @@
+"""The warm spare of subprocess mode (`tserver._spare`).
+
+A subprocess-mode child is forked by a spare process that is already past
+its imports.  These tests check that such a child cannot be told apart from
+a fresh one, that the spare follows the world it must match (environment,
+working directory, ``sys.path``), that only this process can use it, and
+that nothing outlives a test process, even a killed one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import child_callbacks
+from helpers.clients import fetch
+from helpers.processes import wait_for_exit
+
+from tserver import ServerDiedError, TestServer, _spare
+
+HELPERS = Path(__file__).resolve().parent / "helpers"
+
+pytestmark = pytest.mark.skipif(not _spare.enabled(), reason="the spare needs Linux")
+
+
+def child_pid(srv: TestServer) -> int:
+    backend: Any = srv._backend  # tests may look at the child
+    return int(backend.pid)
+
+
+def parent_of(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def cmdline(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")[:-1]
+
+
+def spares_of(pid: int) -> set[int]:
+    """The live spares of process *pid*, found by their command lines."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            args = cmdline(int(entry))
+            state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if args[3:4] == ["--spare"] and args[-1] == str(pid) and state != "Z":
+            found.add(int(entry))
+    return found
+
+
+def world(srv: TestServer) -> dict[str, Any]:
+    srv.set_response("callback", child_callbacks.report_world)
+    answer: dict[str, Any] = json.loads(fetch("http.client", srv.url).body)
+    return answer
+
+
+@pytest.fixture
+def sub() -> Iterator[TestServer]:
+    srv = TestServer(mode="subprocess").start()
+    try:
+        yield srv
+    finally:
+        srv.stop()  # not check(): these tests kill the child
+
+
+# -- a claimed child is a subprocess-mode child ---------------------------------------------
+
+
+def test_consecutive_servers_are_forked_by_one_spare() -> None:
+    with TestServer(mode="subprocess") as first, TestServer(mode="subprocess") as second:
+        one, two = child_pid(first), child_pid(second)
+        assert one != two
+        spare = parent_of(two)
+        assert parent_of(one) == spare
+        assert spare != os.getpid()
+        assert cmdline(spare)[1:4] == ["-m", "tserver._child", "--spare"]
+        assert cmdline(spare)[-1] == str(os.getpid())  # it serves this process only
+        first.set_response("data", b"one")
+        second.set_response("data", b"two")
+        assert fetch("http.client", first.url).body == b"one"
+        assert fetch("http.client", second.url).body == b"two"
+    assert spares_of(os.getpid()) == {spare}  # it stays for the next claim
+
+
+def test_a_claimed_child_inherits_what_a_fresh_child_inherits(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    with TestServer(mode="subprocess", spare=False) as fresh:
+        assert parent_of(child_pid(fresh)) == os.getpid()
+        expected = world(fresh)
+    with TestServer(mode="subprocess") as claimed:
+        assert parent_of(child_pid(claimed)) != os.getpid()
+        seen = world(claimed)
+    assert seen == expected
+    assert seen["fds"][1] == os.readlink("/proc/self/fd/1")  # the stdout we have now
+
+
+def test_a_claimed_child_writes_to_our_stdout(capfd: pytest.CaptureFixture[str]) -> None:
+    with TestServer(mode="subprocess") as srv:
+        assert parent_of(child_pid(srv)) != os.getpid()
+        srv.set_response("callback", child_callbacks.say_on_stdout)
+        assert fetch("http.client", srv.url).body == b"said"
+    assert "tserver-test: a line on the child's stdout" in capfd.readouterr().out
+
+
+def test_a_claimed_child_that_is_killed_reports_the_signal_and_its_stderr(sub: TestServer) -> None:
+    sub.set_response("callback", child_callbacks.note_on_stderr)
+    assert fetch("http.client", sub.url).body == b"noted"
+    os.kill(child_pid(sub), signal.SIGKILL)
+    with pytest.raises(ServerDiedError) as caught:
+        sub.get_request()
+    assert caught.value.returncode == -signal.SIGKILL
+    assert child_callbacks.NOTE in caught.value.stderr_tail
+
+
+def test_a_claimed_child_that_exits_reports_its_status(sub: TestServer) -> None:
+    sub.set_response("callback", child_callbacks.die_with_message)
+    with pytest.raises(OSError):  # the connection ends without an answer
+        fetch("http.client", sub.url)
+    with pytest.raises(ServerDiedError) as caught:
+        sub.request_count  # noqa: B018 - a call on the server
+    assert caught.value.returncode == 3
+    assert child_callbacks.DYING_WORDS in caught.value.stderr_tail
+
+
+def test_kill_through_the_handle_reaches_the_child(sub: TestServer) -> None:
+    backend: Any = sub._backend
+    backend._child.kill()  # what stop() does to a child that does not answer
+    with pytest.raises(ServerDiedError) as caught:
+        sub.reset()
+    assert caught.value.returncode == -signal.SIGKILL
+
+
+# -- the spare follows the world ------------------------------------------------------------
+
+
+def test_the_environment_as_it_is_now_reaches_a_claimed_child(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with TestServer(mode="subprocess") as before:
+        spare = parent_of(child_pid(before))
+        assert "TSERVER_TEST_SPARE" not in world(before)["env"]
+    monkeypatch.setenv("TSERVER_TEST_SPARE", "changed")
+    monkeypatch.delenv("HOME", raising=False)
+    with TestServer(mode="subprocess") as after:
+        assert parent_of(child_pid(after)) == spare  # the same spare
+        env = world(after)["env"]
+    assert env["TSERVER_TEST_SPARE"] == "changed"
+    assert "HOME" not in env
+
+
+def test_the_working_directory_as_it_is_now_reaches_a_claimed_child(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    with TestServer(mode="subprocess") as before:
+        spare = parent_of(child_pid(before))
+    monkeypatch.chdir(tmp_path)
+    with TestServer(mode="subprocess") as after:
+        assert parent_of(child_pid(after)) == spare
+        assert world(after)["cwd"] == str(tmp_path)
+
+
+def test_sys_path_as_it_is_now_reaches_a_claimed_child(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "spare_probe.py").write_text(
+        "def answer(request):\n    return b'imported from the new path'\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import spare_probe  # type: ignore[import-not-found]
+
+    with TestServer(mode="subprocess") as srv:
+        assert parent_of(child_pid(srv)) != os.getpid()
+        assert world(srv)["sys.path"][0] == str(tmp_path)
+        srv.set_response("callback", spare_probe.answer)
+        assert fetch("http.client", srv.url).body == b"imported from the new path"
+
+
+@pytest.mark.parametrize("name", ["PYTHONHASHSEED", "TZ", "LC_ALL"])
+def test_a_variable_that_acts_at_interpreter_start_gets_a_new_spare(
+    monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    with TestServer(mode="subprocess") as before:
+        old = parent_of(child_pid(before))
+    monkeypatch.setenv(name, "C" if name == "LC_ALL" else "0" if name != "TZ" else "UTC")
+    with TestServer(mode="subprocess") as after:
+        new = parent_of(child_pid(after))
+        assert world(after)["env"][name] == os.environ[name]
+    assert new not in (old, os.getpid())
+    assert wait_for_exit(old), "the retired spare did not exit"
+    assert spares_of(os.getpid()) == {new}  # never more than one per process
+
+
+def test_a_spare_a_live_child_still_needs_waits_for_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    with TestServer(mode="subprocess") as kept:
+        old = parent_of(child_pid(kept))
+        monkeypatch.setenv("PYTHONTSERVERTEST", "a new spare")
+        with TestServer(mode="subprocess") as other:
+            assert parent_of(child_pid(other)) != old
+        # the old spare is retired but must still collect its child's status
+        assert old in spares_of(os.getpid())
+        kept.set_response("data", b"still served")
+        assert fetch("http.client", kept.url).body == b"still served"
+    assert wait_for_exit(old), "the retired spare did not exit after its last child"
+
+
+# -- switching it off -----------------------------------------------------------------------
+
+
+def test_spare_false_starts_a_fresh_child() -> None:
+    with TestServer(mode="subprocess", spare=False) as srv:
+        assert parent_of(child_pid(srv)) == os.getpid()
+
+
+def test_the_environment_switch_turns_the_spare_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TSERVER_SPARE", "0")
+    assert not _spare.enabled()
+    with TestServer(mode="subprocess") as srv:
+        assert parent_of(child_pid(srv)) == os.getpid()
+
+
+@pytest.mark.parametrize("value", ["yes", 1, None])
+def test_spare_must_be_a_bool(value: object) -> None:
+    with pytest.raises(TypeError, match="spare .* must be True or False"):
+        TestServer(mode="subprocess", spare=value)  # type: ignore[arg-type]
+
+
+# -- when the spare is gone or misused ------------------------------------------------------
+
+
+def test_a_dead_spare_costs_one_fresh_child_then_is_replaced() -> None:
+    with TestServer(mode="subprocess") as srv:
+        spare = parent_of(child_pid(srv))
+    os.kill(spare, signal.SIGKILL)
+    assert wait_for_exit(spare)
+    with TestServer(mode="subprocess") as srv:
+        assert parent_of(child_pid(srv)) == os.getpid()  # started fresh
+        srv.set_response("data", b"served")
+        assert fetch("http.client", srv.url).body == b"served"
+    with TestServer(mode="subprocess") as srv:
+        replacement = parent_of(child_pid(srv))
+        assert replacement not in (spare, os.getpid())
+
+
+def test_another_process_cannot_use_our_spare(sub: TestServer) -> None:
+    spare = parent_of(child_pid(sub))
+    address = _spare._current.address  # type: ignore[union-attr]
+    probe = (
+        "import socket, sys\n"
+        "a, b = socket.socketpair()\n"
+        "c = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)\n"
+        "c.settimeout(10)\n"
+        "c.connect(bytes.fromhex(sys.argv[1]))\n"
+        "socket.send_fds(c, [b'fork'], [b.fileno(), 2])\n"
+        "print(repr(c.recv(64)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe, address.hex()],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert result.stdout.strip() == "b''"  # refused: no pid, no fork
+    with TestServer(mode="subprocess") as srv:  # and it still serves us
+        assert parent_of(child_pid(srv)) == spare
+
+
+# -- nothing outlives the test process ------------------------------------------------------
+
+
+def _run_parent(*args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, str(HELPERS / "spare_parent.py"), *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _finish(parent: subprocess.Popen[bytes]) -> None:
+    parent.kill()
+    parent.wait()
+    for pipe in (parent.stdin, parent.stdout, parent.stderr):
+        if pipe is not None:
+            pipe.close()
+
+
+def test_a_killed_test_process_leaves_no_spare_and_no_child_behind() -> None:
+    parent = _run_parent("3")
+    try:
+        assert parent.stdout is not None
+        line = parent.stdout.readline().split()
+        assert len(line) == 4, parent.communicate()
+        spare, *children = map(int, line)
+        assert all(parent_of(pid) == spare for pid in children)
+        watched = [os.pidfd_open(pid) for pid in (spare, *children)]  # while they surely run
+        try:
+            assert not select.select(watched, [], [], 0)[0], "something exited too early"
+            parent.kill()
+            parent.wait(5)
+            for pidfd, pid in zip(watched, (spare, *children)):
+                assert select.select([pidfd], [], [], 5.0)[0], f"{pid} outlived the killed parent"
+        finally:
+            for pidfd in watched:
+                os.close(pidfd)
+    finally:
+        _finish(parent)
+
+
+def test_a_process_forked_off_the_test_process_starts_a_spare_of_its_own() -> None:
+    parent = _run_parent("1", "fork")
+    try:
+        assert parent.stdout is not None
+        spare = int(parent.stdout.readline().split()[0])
+        label, copy_spare = parent.stdout.readline().split()
+        assert label == b"copy"
+        assert int(copy_spare) != spare
+        parent.stdin.close()  # type: ignore[union-attr]
+        assert parent.wait(10) == 0
+        assert wait_for_exit(spare)
+    finally:
+        _finish(parent)
+
+
+def test_claims_from_many_threads_each_get_a_child_of_their_own() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(i: int) -> tuple[int, bytes]:
+        with TestServer(mode="subprocess") as srv:
+            srv.set_response("data", b"%d" % i)
+            return child_pid(srv), fetch("http.client", srv.url).body
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(one, range(8)))
+    assert [body for _, body in results] == [b"%d" % i for i in range(8)]
+    assert len({pid for pid, _ in results}) == 8
+    assert _spare.forked_pids() == set()
+
+
+def test_a_spare_socket_is_no_descriptor_of_ours_between_servers() -> None:
+    with TestServer(mode="subprocess"):
+        pass
+    fds = set(os.listdir("/proc/self/fd"))
+    with TestServer(mode="subprocess") as srv:
+        srv.set_response("data", b"x")
+        assert fetch("http.client", srv.url).body == b"x"
+    assert set(os.listdir("/proc/self/fd")) == fds  # the handle on the child was closed
+
+
+def test_warm_starts_the_spare_without_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTHONTSERVERTEST", "warm")  # a spare of this test's own
+    _spare.warm()
+    spare = _spare._current
+    assert spare is not None
+    assert spare.fingerprint == _spare._fingerprint()
+    with TestServer(mode="subprocess") as srv:
+        assert _spare._current is spare  # claimed, not replaced
+        assert parent_of(child_pid(srv)) != os.getpid()
+
