@@ -13,7 +13,6 @@ import json
 import os
 import select
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -235,7 +234,7 @@ def test_the_environment_switch_turns_the_spare_off(monkeypatch: pytest.MonkeyPa
 
 @pytest.mark.parametrize("value", ["yes", 1, None])
 def test_spare_must_be_a_bool(value: object) -> None:
-    with pytest.raises(TypeError, match="spare .* must be True or False"):
+    with pytest.raises(TypeError, match=r"spare .* must be True or False"):
         TestServer(mode="subprocess", spare=value)  # type: ignore[arg-type]
 
 
@@ -313,7 +312,7 @@ def test_a_killed_test_process_leaves_no_spare_and_no_child_behind() -> None:
             assert not select.select(watched, [], [], 0)[0], "something exited too early"
             parent.kill()
             parent.wait(5)
-            for pidfd, pid in zip(watched, (spare, *children)):
+            for pidfd, pid in zip(watched, (spare, *children), strict=True):
                 assert select.select([pidfd], [], [], 5.0)[0], f"{pid} outlived the killed parent"
         finally:
             for pidfd in watched:
@@ -371,4 +370,3 @@ def test_warm_starts_the_spare_without_waiting(monkeypatch: pytest.MonkeyPatch) 
     with TestServer(mode="subprocess") as srv:
         assert _spare._current is spare  # claimed, not replaced
         assert parent_of(child_pid(srv)) != os.getpid()
-
