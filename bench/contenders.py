@@ -4,7 +4,8 @@ Each contender answers every path and method with a configurable body and
 counts the requests it handled, so the bench can drive them all the same way:
 
 ``thread``        tserver, ``mode="thread"``
-``subprocess``    tserver, ``mode="subprocess"``
+``subprocess``    tserver, ``mode="subprocess"``: the warm spare forks its child
+``subprocess-cold`` the same with ``spare=False``: a fresh interpreter per child
 ``tornado``       a bare Tornado app, one wildcard ``RequestHandler``, IOLoop in a
                   thread: the ceiling for tserver's shape
 ``tornado-child`` the same bare app in a child Python process that reports its
@@ -68,9 +69,9 @@ class Contender:
 class TServer(Contender):
     records = True
 
-    def __init__(self, mode: str, **kwargs: Any) -> None:
+    def __init__(self, mode: str, name: str = "", **kwargs: Any) -> None:
         super().__init__()
-        self.name = mode
+        self.name = name or mode
         self.mode = mode
         self.kwargs = kwargs
         self.srv: Any = None
@@ -350,6 +351,8 @@ def make(name: str) -> Contender:
     """The contender called *name*."""
     if name in ("thread", "subprocess"):
         return TServer(name)
+    if name == "subprocess-cold":
+        return TServer("subprocess", name, spare=False)
     return {
         "tornado": BareTornado,
         "tornado-child": TornadoChild,

@@ -160,10 +160,26 @@ def build_targets(d: dict[str, Any], mib: int) -> list[Target]:
         ),
         ("thread start+stop <= 1 ms", startstop.get("thread"), 1e-3, 1, "s"),
         (
-            "subprocess start <= 1.1x tornado child",
-            paired(d, "startstop.start", "subprocess", "tornado-child"),
+            "subprocess-cold start <= 1.1x tornado child",
+            paired(d, "startstop.start", "subprocess-cold", "tornado-child"),
             1.1,
             1,
+            "x",
+        ),
+        (
+            "subprocess start, spare ready <= 5 ms",
+            d.get("startstop.start", {}).get("subprocess"),
+            5e-3,
+            1,
+            "s",
+        ),
+        (
+            f"{d.get('cycles.count', 500)} subprocess cycles >= 10x faster than cold",
+            ratio(
+                d.get("cycles", {}).get("subprocess-cold"), d.get("cycles", {}).get("subprocess")
+            ),
+            10,
+            0,
             "x",
         ),
     ]

@@ -48,6 +48,7 @@ from report import (
 
 SECTIONS = [
     "startstop",
+    "cycles",
     "fresh",
     "keepalive",
     "newconn",
@@ -57,7 +58,15 @@ SECTIONS = [
     "wait",
     "rss",
 ]
-ALL = ["thread", "subprocess", "tornado", "tornado-child", "httpserver", "stdlib"]
+ALL = [
+    "thread",
+    "subprocess",
+    "subprocess-cold",
+    "tornado",
+    "tornado-child",
+    "httpserver",
+    "stdlib",
+]
 SERVING = ["thread", "subprocess", "tornado", "httpserver", "stdlib"]
 MIB = 1024 * 1024
 #: Rounds and sample counts of the full run, --quick and --tiny (the smoke test).
@@ -65,6 +74,7 @@ SIZES: dict[str, dict[str, Any]] = {
     "full": {
         "rounds": 3,
         "startstop": 1.0,
+        "cycles": 500,
         "fresh": 2,
         "keepalive": 400,
         "newconn": 200,
@@ -78,6 +88,7 @@ SIZES: dict[str, dict[str, Any]] = {
     "quick": {
         "rounds": 2,
         "startstop": 0.5,
+        "cycles": 100,
         "fresh": 1,
         "keepalive": 150,
         "newconn": 60,
@@ -91,6 +102,7 @@ SIZES: dict[str, dict[str, Any]] = {
     "tiny": {
         "rounds": 1,
         "startstop": 0.1,
+        "cycles": 2,
         "fresh": 1,
         "keepalive": 5,
         "newconn": 3,
@@ -178,7 +190,13 @@ class Bench:
 
     def startstop(self) -> None:
         names = self.pick(ALL)
-        reps = {"thread": 30, "tornado": 30, "subprocess": 10, "tornado-child": 10}
+        reps = {
+            "thread": 30,
+            "tornado": 30,
+            "subprocess": 30,
+            "subprocess-cold": 10,
+            "tornado-child": 10,
+        }
         scale = self.size["startstop"]
         raw = self.interleave(
             names,
@@ -195,6 +213,22 @@ class Bench:
         table.notes.append(
             "tornado-child: the bare app in `python -c`, started once it printed its port"
         )
+        table.notes.append(
+            "subprocess: the child forked by the warm spare, ready after one untimed start; "
+            "subprocess-cold: spare=False, a fresh interpreter per child"
+        )
+        self.tables.append(table)
+
+    def cycles(self) -> None:
+        names = self.pick(["thread", "subprocess", "subprocess-cold"])
+        count = self.size["cycles"]
+        raw = self.interleave(names, lambda n: measures.cycles(n, count), rounds=1)
+        values = {n: median(raw[n]) for n in names}
+        self.data["cycles"] = values
+        self.data["cycles.count"] = count
+        table = Table(f"{count} consecutive start/stop cycles, one process", names)
+        table.add("total", {n: f"{v:.2f} s" for n, v in values.items()})
+        table.add("per cycle", {n: fmt_time(v / count) for n, v in values.items()})
         self.tables.append(table)
 
     def fresh(self) -> None:

@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 RUN = Path(__file__).resolve().parents[1] / "bench" / "run.py"
-SECTIONS = "startstop,keepalive,newconn,wrk,transfer,control,wait,rss"
-CONTENDERS = ["thread", "subprocess", "tornado"]
+SECTIONS = "startstop,cycles,keepalive,newconn,wrk,transfer,control,wait,rss"
+CONTENDERS = ["thread", "subprocess", "subprocess-cold", "tornado"]
+SERVING = ["thread", "subprocess", "tornado"]  # subprocess-cold only starts and stops
 
 
 def run_bench(*args: str) -> subprocess.CompletedProcess[str]:
@@ -72,14 +73,23 @@ def test_tiny_run_prints_every_table_and_target(tmp_path: Path) -> None:
 
     report = json.loads(out_file.read_text())
     data = report["data"]
-    assert set(data["startstop.start+stop"]) == {"thread", "subprocess", "tornado"}
+    assert set(data["startstop.start+stop"]) == {
+        "thread",
+        "subprocess",
+        "subprocess-cold",
+        "tornado",
+    }
+    assert set(data["cycles"]) == {"thread", "subprocess", "subprocess-cold"}
+    assert data["cycles.count"] == 2
     assert all(v > 0 for v in data["startstop.start+stop"].values())
     assert set(data["control"]) == {"thread", "thread floor", "subprocess", "socketpair floor"}
     assert data["rss"]["thread"]["requests"] == 300
     by_label = {t["target"]: t["status"] for t in report["targets"]}
     assert by_label["thread start+stop <= 1 ms"] in {"PASS", "MISS"}
+    assert by_label["subprocess start, spare ready <= 5 ms"] in {"PASS", "MISS"}
+    assert by_label["2 subprocess cycles >= 10x faster than cold"] in {"PASS", "MISS"}
     if shutil.which("wrk") is not None:
-        for name in CONTENDERS:
+        for name in SERVING:
             for run in data["wrk.raw"][name]:
                 assert run["wrk_completed"] > 0, run
                 assert run["socket_errors"] == 0, run

@@ -91,6 +91,7 @@ RANK: dict[str, float] = {
     # row 5, transports
     "_backend_thread": 5,
     "_channel": 4.8,
+    "_spare": 4.85,
     "_childproc": 4.9,
     "_backend_subprocess": 5,
     "_child": 5,
@@ -155,6 +156,7 @@ NO_TORNADO = (
     "_channel",
     "_backend_subprocess",
     "_childproc",
+    "_spare",
 )
 
 #: Only the checking layer uses hamcrest (and `_formatting`, lazily, to

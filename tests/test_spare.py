@@ -359,14 +359,3 @@ def test_a_spare_socket_is_no_descriptor_of_ours_between_servers() -> None:
         srv.set_response("data", b"x")
         assert fetch("http.client", srv.url).body == b"x"
     assert set(os.listdir("/proc/self/fd")) == fds  # the handle on the child was closed
-
-
-def test_warm_starts_the_spare_without_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PYTHONTSERVERTEST", "warm")  # a spare of this test's own
-    _spare.warm()
-    spare = _spare._current
-    assert spare is not None
-    assert spare.fingerprint == _spare._fingerprint()
-    with TestServer(mode="subprocess") as srv:
-        assert _spare._current is spare  # claimed, not replaced
-        assert parent_of(child_pid(srv)) != os.getpid()

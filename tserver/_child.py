@@ -509,10 +509,10 @@ def spare(token: str, parent: int) -> int:
 class _Spare:
     """The spare's loop: claims from the parent, exits of the children it forked.
 
-    A claim is one connection carrying ``fork`` + the pickled environment and
-    working directory of the parent, with the new child's socketpair end,
-    the stderr it writes to and, when the parent has one, its stdout
-    (``SCM_RIGHTS``).  The forked process takes them on and runs `main` as a
+    A claim is one connection carrying ``fork`` + the parent's working
+    directory and environment (NUL-separated ``NAME=value`` bytes), with the
+    new child's socketpair end, the stderr it writes to and, when the parent
+    has one, its stdout (``SCM_RIGHTS``).  The forked process takes them on and runs `main` as a
     fresh child would.  The spare answers with the child's pid and keeps the
     connection as the handle on the child: it writes the exit status there
     once it has reaped the child, and kills the child on ``kill``.
@@ -621,9 +621,12 @@ class _Spare:
 
 def _forked_server(fds: list[int], world: bytes) -> int:  # pragma: no cover (in the child)
     """In a child the spare forked: take on the claim's world, stderr and stdout; run `main`."""
-    environ, cwd = pickle.loads(world)
-    os.environ.clear()
-    os.environ.update(environ)
+    cwd, *variables = world.split(b"\0")
+    os.environb.clear()
+    for variable in variables:
+        name, equals, value = variable.partition(b"=")
+        if equals:
+            os.environb[name] = value
     os.chdir(cwd)
     channel_fd, stderr_fd, *stdout_fd = fds
     os.dup2(stderr_fd, 2)
@@ -647,6 +650,7 @@ def main(argv: list[str] | None = None) -> int:
     me = os.getpid()
     os.register_at_fork(after_in_child=lambda: _forked_copy(fd, me))
     channel = socket.socket(fileno=fd)
+    channel.setblocking(True)  # a parent under gevent hands over a non-blocking socket
     try:
         seq, config, decoder, early = _read_start(channel)
         sys.path[:] = list(config.sys_path)

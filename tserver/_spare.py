@@ -41,7 +41,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
-import pickle
 import secrets
 import select
 import socket
@@ -60,8 +59,6 @@ __all__ = [
     "claim",
     "enabled",
     "forked_pids",
-    "retire",
-    "warm",
 ]
 
 #: The environment variable that turns the spare off for the whole process.
@@ -169,7 +166,10 @@ class Spare:
         with contextlib.suppress(OSError):
             os.fstat(1)
             fds.append(1)  # our stdout, when we have one (a fresh child inherits it)
-        world = pickle.dumps((child_env(), os.getcwd()))
+        world = b"\0".join(
+            [os.getcwdb()]
+            + [os.fsencode(k) + b"=" + os.fsencode(v) for k, v in child_env().items()]
+        )
         conn = _connect(self.address, timeout)
         try:
             socket.send_fds(conn, [b"fork" + world], fds)
@@ -191,8 +191,7 @@ class Spare:
         if self.proc.poll() is None:  # still importing: stop it there
             self.proc.kill()
             self.proc.wait()
-            return
-        with contextlib.suppress(SpareGone, OSError):
+        with contextlib.suppress(SpareGone, OSError):  # it may have detached just before
             conn = _connect(self.address, 1.0)
             with conn:
                 conn.send(b"retire")
@@ -292,22 +291,6 @@ def claim(channel: socket.socket, stderr_fd: int, timeout: float) -> ForkedChild
         with _lock:
             spare.retire()  # dead or stuck: the next claim starts another
         return None
-
-
-def warm() -> None:
-    """Start the spare now, in the background (it imports while the caller goes on)."""
-    if enabled() and os.getpid() == _owner:
-        with contextlib.suppress(OSError):
-            _spare()
-
-
-def retire() -> None:
-    """Let go of the current spare (it exits once its children have); the next claim starts one."""
-    global _current
-    with _lock:
-        current, _current = _current, None
-        if current is not None:
-            current.retire()
 
 
 def forked_pids() -> set[int]:
