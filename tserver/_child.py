@@ -566,18 +566,21 @@ class _Spare:
         assert self.listener is not None
         claim, _ = self.listener.accept()
         peer = struct.unpack("3i", claim.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
+        if peer[0] != self.parent:  # refused before reading a byte of it
+            claim.close()
+            return
         try:
             message, fds, _flags, _address = socket.recv_fds(claim, self.CLAIM_BYTES, 3)
         except OSError:  # pragma: no cover - the claim hung up at once
             message, fds = b"", []
-        if peer[0] == self.parent and message == b"retire":
+        if message == b"retire":
             self.selector.unregister(self.listener)
             self.listener.close()
             self.listener = None
-        elif peer[0] == self.parent and message.startswith(b"fork") and len(fds) >= 2:
+        elif message.startswith(b"fork") and len(fds) >= 2:
             self.fork(claim, fds, message[4:])
             return
-        for fd in fds:  # refused: not our parent's, or not a request we know
+        for fd in fds:  # not a request we know
             os.close(fd)
         claim.close()
 
