@@ -13,6 +13,7 @@ import json
 import os
 import select
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -61,6 +62,31 @@ def spares_of(pid: int) -> set[int]:
     return found
 
 
+def token_of(spare: int) -> str:
+    return cmdline(spare)[4]
+
+
+def current_token() -> str:
+    current = _spare._current
+    assert current is not None
+    return current.address.decode().rsplit("-", 1)[1]
+
+
+def assert_retired(spare: int, token: str) -> None:
+    """*spare* forks no more, and exits once the servers it forked have (other tests' too)."""
+    assert token != current_token()
+    address = f"\0tserver-spare-{os.getpid()}-{token}".encode()
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    with probe, pytest.raises(ConnectionRefusedError):  # its listener is closed
+        probe.connect(address)
+    try:
+        forked = Path(f"/proc/{spare}/task/{spare}/children").read_text().split()
+    except FileNotFoundError:  # gone already
+        forked = []
+    if not forked:  # a session fixture's server may still need it to collect its status
+        assert wait_for_exit(spare), "the retired spare did not exit"
+
+
 def world(srv: TestServer) -> dict[str, Any]:
     srv.set_response("callback", child_callbacks.report_world)
     answer: dict[str, Any] = json.loads(fetch("http.client", srv.url).body)
@@ -92,7 +118,7 @@ def test_consecutive_servers_are_forked_by_one_spare() -> None:
         second.set_response("data", b"two")
         assert fetch("http.client", first.url).body == b"one"
         assert fetch("http.client", second.url).body == b"two"
-    assert spares_of(os.getpid()) == {spare}  # it stays for the next claim
+    assert token_of(spare) == current_token()  # it stays for the next claim
 
 
 def test_a_claimed_child_inherits_what_a_fresh_child_inherits(
@@ -104,8 +130,12 @@ def test_a_claimed_child_inherits_what_a_fresh_child_inherits(
     with TestServer(mode="subprocess") as claimed:
         assert parent_of(child_pid(claimed)) != os.getpid()
         seen = world(claimed)
+    # stdin /dev/null, the stdout we have now, a stderr file of its own
+    assert seen["fds"][:2] == expected["fds"][:2] == ["/dev/null", os.readlink("/proc/self/fd/1")]
+    assert seen["fds"][2].endswith("(deleted)")
+    assert expected["fds"][2].endswith("(deleted)")
+    del seen["fds"], expected["fds"]
     assert seen == expected
-    assert seen["fds"][1] == os.readlink("/proc/self/fd/1")  # the stdout we have now
 
 
 def test_a_claimed_child_writes_to_our_stdout(capfd: pytest.CaptureFixture[str]) -> None:
@@ -195,18 +225,20 @@ def test_a_variable_that_acts_at_interpreter_start_gets_a_new_spare(
 ) -> None:
     with TestServer(mode="subprocess") as before:
         old = parent_of(child_pid(before))
+        old_token = token_of(old)
     monkeypatch.setenv(name, "C" if name == "LC_ALL" else "0" if name != "TZ" else "UTC")
     with TestServer(mode="subprocess") as after:
         new = parent_of(child_pid(after))
         assert world(after)["env"][name] == os.environ[name]
     assert new not in (old, os.getpid())
-    assert wait_for_exit(old), "the retired spare did not exit"
-    assert spares_of(os.getpid()) == {new}  # never more than one per process
+    assert token_of(new) == current_token()
+    assert_retired(old, old_token)
 
 
 def test_a_spare_a_live_child_still_needs_waits_for_it(monkeypatch: pytest.MonkeyPatch) -> None:
     with TestServer(mode="subprocess") as kept:
         old = parent_of(child_pid(kept))
+        old_token = token_of(old)
         monkeypatch.setenv("PYTHONTSERVERTEST", "a new spare")
         with TestServer(mode="subprocess") as other:
             assert parent_of(child_pid(other)) != old
@@ -214,7 +246,7 @@ def test_a_spare_a_live_child_still_needs_waits_for_it(monkeypatch: pytest.Monke
         assert old in spares_of(os.getpid())
         kept.set_response("data", b"still served")
         assert fetch("http.client", kept.url).body == b"still served"
-    assert wait_for_exit(old), "the retired spare did not exit after its last child"
+    assert_retired(old, old_token)
 
 
 # -- switching it off -----------------------------------------------------------------------
