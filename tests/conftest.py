@@ -7,14 +7,17 @@ file descriptor, a thread or a child process behind, and (through the
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import threading
 import unittest
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from helpers.cli import Cli
+from helpers.processes import wait_for_exit
 
 from tserver import TestServer, _spare
 
@@ -108,6 +111,27 @@ def leak_guard(request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture)
         problems.append(f"leaked child processes: {sorted(new_children)}")
     if problems:
         pytest.fail("; ".join(problems), pytrace=False)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish() -> None:
+    """Let this process's warm spare go, and wait for it to exit.
+
+    It saves its coverage data as it exits: now, before the coverage of the
+    run is combined, rather than when this process has ended.
+    """
+    spare = _spare._current
+    if spare is None or spare.proc.poll() is None:
+        return
+    token = spare.address.rsplit(b"-", 1)[1]
+    pids = []
+    for entry in os.listdir("/proc"):
+        with contextlib.suppress(OSError):
+            if entry.isdigit() and token in Path(f"/proc/{entry}/cmdline").read_bytes():
+                pids.append(int(entry))
+    spare.retire()
+    for pid in pids:
+        wait_for_exit(pid)
 
 
 @pytest.fixture(params=MODES)

@@ -383,8 +383,9 @@ def test_claims_from_many_threads_each_get_a_child_of_their_own() -> None:
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(one, range(8)))
     assert [body for _, body in results] == [b"%d" % i for i in range(8)]
-    assert len({pid for pid, _ in results}) == 8
-    assert _spare.forked_pids() == set()
+    children = {pid for pid, _ in results}
+    assert len(children) == 8
+    assert not children & _spare.forked_pids()  # each one collected
 
 
 def test_a_spare_socket_is_no_descriptor_of_ours_between_servers() -> None:
@@ -395,3 +396,86 @@ def test_a_spare_socket_is_no_descriptor_of_ours_between_servers() -> None:
         srv.set_response("data", b"x")
         assert fetch("http.client", srv.url).body == b"x"
     assert set(os.listdir("/proc/self/fd")) == fds  # the handle on the child was closed
+
+
+# -- the parent side's error paths ------------------------------------------------------------
+
+
+def _spare_with(proc: subprocess.Popen[bytes], address: bytes = b"\0tserver-nothing") -> Any:
+    """A `_spare.Spare` around *proc* and *address*, as if it had started them."""
+    spare: Any = _spare.Spare.__new__(_spare.Spare)
+    spare.proc, spare.address, spare.retired = proc, address, False
+    spare.fingerprint = _spare._fingerprint()
+    return spare
+
+
+def test_a_spare_that_could_not_start_is_gone() -> None:
+    proc = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    with pytest.raises(_spare.SpareGone, match="could not start .exit status 3."):
+        _spare_with(proc).ready(10)
+
+
+def test_a_spare_not_ready_in_time_is_gone() -> None:
+    proc = subprocess.Popen([sys.executable, "-c", "input()"], stdin=subprocess.PIPE)
+    try:
+        with pytest.raises(_spare.SpareGone, match="not ready within"):
+            _spare_with(proc).ready(0.01)
+    finally:
+        proc.kill()
+        proc.wait()
+        assert proc.stdin is not None
+        proc.stdin.close()
+
+
+def test_a_claim_nobody_answers_properly_is_gone() -> None:
+    import threading
+
+    done = subprocess.Popen([sys.executable, "-c", "pass"])
+    done.wait()
+    address = b"\0tserver-test-%d" % os.getpid()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as listener:
+        listener.bind(address)
+        listener.listen()
+
+        def answer() -> None:
+            conn, _ = listener.accept()
+            with conn:
+                _, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
+                for fd in fds:
+                    os.close(fd)
+                conn.send(b"no")
+
+        helper = threading.Thread(target=answer)
+        helper.start()
+        ours, theirs = socket.socketpair()
+        with ours, theirs, open(os.devnull, "wb") as stderr:
+            with pytest.raises(_spare.SpareGone, match="did not fork .b'no'."):
+                _spare_with(done, address).fork(theirs, stderr.fileno(), 10)
+        helper.join()
+    ours, theirs = socket.socketpair()
+    with ours, theirs, open(os.devnull, "wb") as stderr:  # nobody listens there any more
+        with pytest.raises(_spare.SpareGone, match="cannot reach the spare"):
+            _spare_with(done, address).fork(theirs, stderr.fileno(), 10)
+
+
+def test_a_spare_retired_while_it_imports_is_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
+    spare = _spare.Spare()  # not the current one: this test's own
+    assert spare.proc.poll() is None  # importing takes a tenth of a second
+    spare.retire()
+    assert spare.proc.returncode is not None
+    assert not spare.usable
+
+
+def test_exiting_while_the_spare_imports_stops_it() -> None:
+    script = (
+        "from tserver import _spare\nspare = _spare._spare()\nprint(spare.proc.pid, flush=True)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-W", "error::ResourceWarning", "-X", "dev", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert result.stdout.strip().isdigit()
+    assert "still running" not in result.stderr, result.stderr

@@ -500,8 +500,8 @@ def spare(token: str, parent: int) -> int:
     watch = os.pidfd_open(parent)  # readable once the parent has exited
     if os.getppid() != parent:  # pragma: no cover - it died before we watched it
         return 1
-    if os.fork() != 0:
-        os._exit(0)  # the parent's Popen reaps this first process: the spare is ready
+    if os.fork() != 0:  # the parent's Popen reaps this first process: the spare is ready
+        os._exit(_exit_status(0))
     _rehearse()
     gc.freeze()  # what importing made is shared with every forked child, unscanned
     return _Spare(listener, watch, parent).run()
