@@ -7,13 +7,11 @@ file descriptor, a thread or a child process behind, and (through the
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import os
 import threading
 import unittest
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from helpers.cli import Cli
@@ -121,17 +119,10 @@ def pytest_sessionfinish() -> None:
     run is combined, rather than when this process has ended.
     """
     spare = _spare._current
-    if spare is None or spare.proc.poll() is None:
+    if spare is None or spare.pid is None:
         return
-    token = spare.address.rsplit(b"-", 1)[1]
-    pids = []
-    for entry in os.listdir("/proc"):
-        with contextlib.suppress(OSError):
-            if entry.isdigit() and token in Path(f"/proc/{entry}/cmdline").read_bytes():
-                pids.append(int(entry))
     spare.retire()
-    for pid in pids:
-        wait_for_exit(pid)
+    wait_for_exit(spare.pid)
 
 
 @pytest.fixture(params=MODES)

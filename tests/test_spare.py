@@ -1,9 +1,10 @@
 """The warm spare of subprocess mode (`tserver._spare`).
 
-A subprocess-mode child is forked by a spare process that is already past
-its imports.  These tests check that such a child cannot be told apart from
-a fresh one, that the spare follows the world it must match (environment,
-working directory, ``sys.path``), that only this process can use it, and
+After the first subprocess-mode start of a process, each child is forked by
+a spare process that is already past its imports.  These tests check that
+such a child cannot be told apart from a fresh one, that the spare follows
+the world it must match, that only this process can use it (and that it
+only talks to its real spare), that it fails over to a fresh child, and
 that nothing outlives a test process, even a killed one.
 """
 
@@ -62,6 +63,11 @@ def spares_of(pid: int) -> set[int]:
     return found
 
 
+def primed() -> None:
+    """Make sure a usable spare exists: the next start is forked by it."""
+    TestServer(mode="subprocess").start().stop()
+
+
 def token_of(spare: int) -> str:
     return cmdline(spare)[4]
 
@@ -95,8 +101,10 @@ def world(srv: TestServer) -> dict[str, Any]:
 
 @pytest.fixture
 def sub() -> Iterator[TestServer]:
+    primed()
     srv = TestServer(mode="subprocess").start()
     try:
+        assert parent_of(child_pid(srv)) != os.getpid()  # forked by the spare
         yield srv
     finally:
         srv.stop()  # not check(): these tests kill the child
@@ -105,7 +113,19 @@ def sub() -> Iterator[TestServer]:
 # -- a claimed child is a subprocess-mode child ---------------------------------------------
 
 
+def test_the_first_start_is_fresh_and_starts_the_spare(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTHONTSERVERTEST", "first")  # no spare matches this world yet
+    with TestServer(mode="subprocess") as first:
+        assert parent_of(child_pid(first)) == os.getpid()  # as it always was
+        assert _spare._current is not None
+        spare = _spare._current
+    with TestServer(mode="subprocess") as second:
+        assert parent_of(child_pid(second)) == spare.pid
+    assert _spare._current is spare
+
+
 def test_consecutive_servers_are_forked_by_one_spare() -> None:
+    primed()
     with TestServer(mode="subprocess") as first, TestServer(mode="subprocess") as second:
         one, two = child_pid(first), child_pid(second)
         assert one != two
@@ -121,15 +141,22 @@ def test_consecutive_servers_are_forked_by_one_spare() -> None:
     assert token_of(spare) == current_token()  # it stays for the next claim
 
 
-def test_a_claimed_child_inherits_what_a_fresh_child_inherits(
-    capfd: pytest.CaptureFixture[str],
-) -> None:
-    with TestServer(mode="subprocess", spare=False) as fresh:
-        assert parent_of(child_pid(fresh)) == os.getpid()
-        expected = world(fresh)
-    with TestServer(mode="subprocess") as claimed:
-        assert parent_of(child_pid(claimed)) != os.getpid()
-        seen = world(claimed)
+def test_a_claimed_child_inherits_what_a_fresh_child_inherits() -> None:
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR2])
+    old_umask = os.umask(0o027)
+    try:
+        with TestServer(mode="subprocess", spare=False) as fresh:
+            assert parent_of(child_pid(fresh)) == os.getpid()
+            expected = world(fresh)
+        primed()
+        with TestServer(mode="subprocess") as claimed:
+            assert parent_of(child_pid(claimed)) != os.getpid()
+            seen = world(claimed)
+    finally:
+        os.umask(old_umask)
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+    assert seen["status"]["Umask"] == "0027"
+    assert int(seen["status"]["SigBlk"], 16) & (1 << (signal.SIGUSR2 - 1))
     # stdin /dev/null, the stdout we have now, a stderr file of its own
     assert seen["fds"][:2] == expected["fds"][:2] == ["/dev/null", os.readlink("/proc/self/fd/1")]
     assert seen["fds"][2].endswith("(deleted)")
@@ -139,6 +166,7 @@ def test_a_claimed_child_inherits_what_a_fresh_child_inherits(
 
 
 def test_a_claimed_child_writes_to_our_stdout(capfd: pytest.CaptureFixture[str]) -> None:
+    primed()
     with TestServer(mode="subprocess") as srv:
         assert parent_of(child_pid(srv)) != os.getpid()
         srv.set_response("callback", child_callbacks.say_on_stdout)
@@ -180,27 +208,48 @@ def test_kill_through_the_handle_reaches_the_child(sub: TestServer) -> None:
 def test_the_environment_as_it_is_now_reaches_a_claimed_child(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    primed()
     with TestServer(mode="subprocess") as before:
         spare = parent_of(child_pid(before))
         assert "TSERVER_TEST_SPARE" not in world(before)["env"]
     monkeypatch.setenv("TSERVER_TEST_SPARE", "changed")
+    monkeypatch.setenv("TSERVER_TEST_BIG", "x" * 300_000)  # more than a socket message holds
     monkeypatch.delenv("HOME", raising=False)
     with TestServer(mode="subprocess") as after:
         assert parent_of(child_pid(after)) == spare  # the same spare
         env = world(after)["env"]
     assert env["TSERVER_TEST_SPARE"] == "changed"
+    assert env["TSERVER_TEST_BIG"] == "x" * 300_000
     assert "HOME" not in env
 
 
 def test_the_working_directory_as_it_is_now_reaches_a_claimed_child(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    primed()
     with TestServer(mode="subprocess") as before:
         spare = parent_of(child_pid(before))
     monkeypatch.chdir(tmp_path)
     with TestServer(mode="subprocess") as after:
         assert parent_of(child_pid(after)) == spare
         assert world(after)["cwd"] == str(tmp_path)
+
+
+def test_a_removed_working_directory_gets_a_fresh_child(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    primed()
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    with TestServer(mode="subprocess") as srv:  # as it would without a spare
+        assert parent_of(child_pid(srv)) == os.getpid()
+        srv.set_response("data", b"served")
+        assert fetch("http.client", srv.url).body == b"served"
+    monkeypatch.chdir(tmp_path)
+    with TestServer(mode="subprocess") as srv:  # and the spare was not blamed
+        assert parent_of(child_pid(srv)) != os.getpid()
 
 
 def test_sys_path_as_it_is_now_reaches_a_claimed_child(
@@ -212,6 +261,7 @@ def test_sys_path_as_it_is_now_reaches_a_claimed_child(
     monkeypatch.syspath_prepend(str(tmp_path))
     import spare_probe  # type: ignore[import-not-found]
 
+    primed()
     with TestServer(mode="subprocess") as srv:
         assert parent_of(child_pid(srv)) != os.getpid()
         assert world(srv)["sys.path"][0] == str(tmp_path)
@@ -219,23 +269,41 @@ def test_sys_path_as_it_is_now_reaches_a_claimed_child(
         assert fetch("http.client", srv.url).body == b"imported from the new path"
 
 
-@pytest.mark.parametrize("name", ["PYTHONHASHSEED", "TZ", "LC_ALL"])
-def test_a_variable_that_acts_at_interpreter_start_gets_a_new_spare(
-    monkeypatch: pytest.MonkeyPatch, name: str
+@pytest.mark.parametrize("change", ["PYTHONHASHSEED", "TZ", "LC_ALL", "RLIMIT_MEMLOCK"])
+def test_what_acts_at_interpreter_start_gets_a_new_spare(
+    monkeypatch: pytest.MonkeyPatch, change: str
 ) -> None:
+    import resource
+
+    primed()
     with TestServer(mode="subprocess") as before:
         old = parent_of(child_pid(before))
         old_token = token_of(old)
-    monkeypatch.setenv(name, "C" if name == "LC_ALL" else "0" if name != "TZ" else "UTC")
-    with TestServer(mode="subprocess") as after:
-        new = parent_of(child_pid(after))
-        assert world(after)["env"][name] == os.environ[name]
+    locked = resource.getrlimit(resource.RLIMIT_MEMLOCK)
+    lowered = (locked[1] if locked[1] != resource.RLIM_INFINITY else 1 << 30) - 4096
+    try:
+        if change == "RLIMIT_MEMLOCK":
+            resource.setrlimit(resource.RLIMIT_MEMLOCK, (lowered, locked[1]))
+        else:
+            monkeypatch.setenv(change, {"TZ": "UTC", "LC_ALL": "C"}.get(change, "0"))
+        with TestServer(mode="subprocess") as fresh:  # this one fresh, a new spare started
+            assert parent_of(child_pid(fresh)) == os.getpid()
+        with TestServer(mode="subprocess") as after:
+            new = parent_of(child_pid(after))
+            seen = world(after)
+    finally:
+        resource.setrlimit(resource.RLIMIT_MEMLOCK, locked)
     assert new not in (old, os.getpid())
     assert token_of(new) == current_token()
+    if change == "RLIMIT_MEMLOCK":
+        assert seen["limits"]["RLIMIT_MEMLOCK"] == [lowered, locked[1]]
+    else:
+        assert seen["env"][change] == os.environ[change]
     assert_retired(old, old_token)
 
 
 def test_a_spare_a_live_child_still_needs_waits_for_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    primed()
     with TestServer(mode="subprocess") as kept:
         old = parent_of(child_pid(kept))
         old_token = token_of(old)
@@ -253,11 +321,13 @@ def test_a_spare_a_live_child_still_needs_waits_for_it(monkeypatch: pytest.Monke
 
 
 def test_spare_false_starts_a_fresh_child() -> None:
+    primed()
     with TestServer(mode="subprocess", spare=False) as srv:
         assert parent_of(child_pid(srv)) == os.getpid()
 
 
 def test_the_environment_switch_turns_the_spare_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    primed()
     monkeypatch.setenv("TSERVER_SPARE", "0")
     assert not _spare.enabled()
     with TestServer(mode="subprocess") as srv:
@@ -270,10 +340,11 @@ def test_spare_must_be_a_bool(value: object) -> None:
         TestServer(mode="subprocess", spare=value)  # type: ignore[arg-type]
 
 
-# -- when the spare is gone or misused ------------------------------------------------------
+# -- when the spare is gone, stuck or misused -----------------------------------------------
 
 
 def test_a_dead_spare_costs_one_fresh_child_then_is_replaced() -> None:
+    primed()
     with TestServer(mode="subprocess") as srv:
         spare = parent_of(child_pid(srv))
     os.kill(spare, signal.SIGKILL)
@@ -282,9 +353,63 @@ def test_a_dead_spare_costs_one_fresh_child_then_is_replaced() -> None:
         assert parent_of(child_pid(srv)) == os.getpid()  # started fresh
         srv.set_response("data", b"served")
         assert fetch("http.client", srv.url).body == b"served"
+    primed()
     with TestServer(mode="subprocess") as srv:
         replacement = parent_of(child_pid(srv))
         assert replacement not in (spare, os.getpid())
+
+
+def test_a_child_outlives_its_killed_spare_under_our_control(sub: TestServer) -> None:
+    pid = child_pid(sub)
+    spare = parent_of(pid)
+    os.kill(spare, signal.SIGKILL)
+    assert wait_for_exit(spare)
+    sub.set_response("data", b"still served")
+    assert fetch("http.client", sub.url).body == b"still served"
+    backend: Any = sub._backend
+    backend._child.kill()  # through its pidfd: no spare needed
+    assert wait_for_exit(pid)
+    with pytest.raises(ServerDiedError) as caught:
+        sub.reset()
+    assert caught.value.returncode is None  # its parent, who knew it, is gone
+    assert "nobody could collect" in str(caught.value)
+
+
+def test_a_stalled_spare_costs_a_fresh_child_on_a_channel_of_its_own() -> None:
+    primed()
+    spare = _spare._current
+    assert spare is not None
+    pid = spare.ready(10)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        srv = TestServer(mode="subprocess", startup_timeout=0.5).start()
+    finally:
+        os.kill(pid, signal.SIGCONT)  # it now forks the claim it got late
+    try:
+        assert parent_of(child_pid(srv)) == os.getpid()
+        for body in (b"one", b"two", b"three"):  # nobody else reads this server's commands
+            srv.set_response("data", body)
+            assert fetch("http.client", srv.url).body == body
+    finally:
+        srv.stop()
+    srv.check()
+
+
+def test_a_spare_whose_address_was_taken_over_is_not_trusted() -> None:
+    primed()
+    spare = _spare._current
+    assert spare is not None
+    pid = spare.ready(10)
+    os.kill(pid, signal.SIGKILL)
+    assert wait_for_exit(pid)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as impostor:
+        impostor.bind(spare.address)  # the name is free again: anyone could take it
+        impostor.listen()
+        with TestServer(mode="subprocess") as srv:
+            assert parent_of(child_pid(srv)) == os.getpid()  # fresh: nothing was sent
+        claim, _ = impostor.accept()  # the claim connected, saw who listens, and left
+        with claim:
+            assert claim.recv(1 << 20) == b""  # nothing was sent: no environment, no fds
 
 
 def test_another_process_cannot_use_our_spare(sub: TestServer) -> None:
@@ -297,7 +422,7 @@ def test_another_process_cannot_use_our_spare(sub: TestServer) -> None:
         "c.settimeout(10)\n"
         "c.connect(bytes.fromhex(sys.argv[1]))\n"
         "try:\n"
-        "    socket.send_fds(c, [b'fork'], [b.fileno(), 2])\n"
+        "    socket.send_fds(c, [b'fork'], [b.fileno(), 2, 2])\n"
         "    print(repr(c.recv(64)))\n"
         "except OSError as exc:\n"
         "    print('refused', type(exc).__name__)\n"
@@ -315,15 +440,36 @@ def test_another_process_cannot_use_our_spare(sub: TestServer) -> None:
         assert parent_of(child_pid(srv)) == spare
 
 
+def test_after_three_failed_claims_the_process_stops_using_spares(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_spare, "_failures", 0)
+    for attempt in range(3):
+        primed()
+        spare = _spare._current
+        assert spare is not None
+        pid = spare.ready(10)
+        os.kill(pid, signal.SIGKILL)
+        assert wait_for_exit(pid)
+        with TestServer(mode="subprocess") as srv:
+            assert parent_of(child_pid(srv)) == os.getpid()
+        assert _spare._failures == attempt + 1
+    with TestServer(mode="subprocess") as srv:
+        assert parent_of(child_pid(srv)) == os.getpid()
+    assert _spare._failures == 3
+    monkeypatch.setattr(_spare, "_failures", 0)  # back to normal for the next tests
+
+
 # -- nothing outlives the test process ------------------------------------------------------
 
 
-def _run_parent(*args: str) -> subprocess.Popen[bytes]:
+def _run_parent(*args: str, **popen: Any) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, str(HELPERS / "spare_parent.py"), *args],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        **popen,
     )
 
 
@@ -341,14 +487,16 @@ def test_a_killed_test_process_leaves_no_spare_and_no_child_behind() -> None:
         assert parent.stdout is not None
         line = parent.stdout.readline().split()
         assert len(line) == 4, parent.communicate()
-        spare, *children = map(int, line)
-        assert all(parent_of(pid) == spare for pid in children)
-        watched = [os.pidfd_open(pid) for pid in (spare, *children)]  # while they surely run
+        spare, first, *forked = map(int, line)
+        assert parent_of(first) == parent.pid  # the first one fresh
+        assert all(parent_of(pid) == spare for pid in forked)
+        everyone = (spare, first, *forked)
+        watched = [os.pidfd_open(pid) for pid in everyone]  # while they surely run
         try:
             assert not select.select(watched, [], [], 0)[0], "something exited too early"
             parent.kill()
             parent.wait(5)
-            for pidfd, pid in zip(watched, (spare, *children), strict=True):
+            for pidfd, pid in zip(watched, everyone, strict=True):
                 assert select.select([pidfd], [], [], 5.0)[0], f"{pid} outlived the killed parent"
         finally:
             for pidfd in watched:
@@ -358,18 +506,45 @@ def test_a_killed_test_process_leaves_no_spare_and_no_child_behind() -> None:
 
 
 def test_a_process_forked_off_the_test_process_starts_a_spare_of_its_own() -> None:
-    parent = _run_parent("1", "fork")
+    parent = _run_parent("2", "fork")
     try:
         assert parent.stdout is not None
         spare = int(parent.stdout.readline().split()[0])
         label, copy_spare = parent.stdout.readline().split()
         assert label == b"copy"
         assert int(copy_spare) != spare
+        assert parent_of(int(copy_spare)) != parent.pid  # a spare, not the copy's own child
         parent.stdin.close()  # type: ignore[union-attr]
         assert parent.wait(10) == 0
         assert wait_for_exit(spare)
+        assert wait_for_exit(int(copy_spare))
     finally:
         _finish(parent)
+
+
+def test_a_parent_without_stdout_has_children_without_stdout() -> None:
+    script = (
+        "import sys\n"
+        "sys.path.insert(0, sys.argv[1])\n"
+        "from helpers import child_callbacks\n"
+        "from helpers.clients import fetch\n"
+        "from tserver import TestServer\n"
+        "TestServer(mode='subprocess').start().stop()\n"
+        "with TestServer(mode='subprocess') as srv:\n"
+        "    srv.set_response('callback', child_callbacks.say_on_stdout)\n"
+        "    for _ in range(3):\n"
+        "        assert fetch('http.client', srv.url).body == b'said'\n"
+        "sys.stderr.write('done\\n')\n"
+    )
+    result = subprocess.run(
+        ["sh", "-c", 'exec "$0" -c "$1" "$2" 1>&-', sys.executable, script, str(HELPERS.parent)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.endswith("done\n"), result.stderr
 
 
 def test_claims_from_many_threads_each_get_a_child_of_their_own() -> None:
@@ -380,6 +555,7 @@ def test_claims_from_many_threads_each_get_a_child_of_their_own() -> None:
             srv.set_response("data", b"%d" % i)
             return child_pid(srv), fetch("http.client", srv.url).body
 
+    primed()
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(one, range(8)))
     assert [body for _, body in results] == [b"%d" % i for i in range(8)]
@@ -389,10 +565,10 @@ def test_claims_from_many_threads_each_get_a_child_of_their_own() -> None:
 
 
 def test_a_spare_socket_is_no_descriptor_of_ours_between_servers() -> None:
-    with TestServer(mode="subprocess"):
-        pass
+    primed()
     fds = set(os.listdir("/proc/self/fd"))
     with TestServer(mode="subprocess") as srv:
+        assert parent_of(child_pid(srv)) != os.getpid()
         srv.set_response("data", b"x")
         assert fetch("http.client", srv.url).body == b"x"
     assert set(os.listdir("/proc/self/fd")) == fds  # the handle on the child was closed
@@ -403,20 +579,25 @@ def test_a_spare_socket_is_no_descriptor_of_ours_between_servers() -> None:
 
 def _spare_with(proc: subprocess.Popen[bytes], address: bytes = b"\0tserver-nothing") -> Any:
     """A `_spare.Spare` around *proc* and *address*, as if it had started them."""
+    import threading
+
     spare: Any = _spare.Spare.__new__(_spare.Spare)
-    spare.proc, spare.address, spare.retired = proc, address, False
+    spare.proc, spare.address, spare.retired, spare.pid = proc, address, False, None
     spare.fingerprint = _spare._fingerprint()
+    spare._lock = threading.Lock()
     return spare
 
 
 def test_a_spare_that_could_not_start_is_gone() -> None:
-    proc = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
-    with pytest.raises(_spare.SpareGone, match="could not start .exit status 3."):
+    proc = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"], stdout=subprocess.PIPE)
+    with pytest.raises(_spare.SpareGone, match=r"could not start \(exit status 3\)"):
         _spare_with(proc).ready(10)
 
 
 def test_a_spare_not_ready_in_time_is_gone() -> None:
-    proc = subprocess.Popen([sys.executable, "-c", "input()"], stdin=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "input()"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
     try:
         with pytest.raises(_spare.SpareGone, match="not ready within"):
             _spare_with(proc).ready(0.01)
@@ -427,11 +608,10 @@ def test_a_spare_not_ready_in_time_is_gone() -> None:
         proc.stdin.close()
 
 
-def test_a_claim_nobody_answers_properly_is_gone() -> None:
+def test_a_claim_answered_wrongly_is_gone() -> None:
     import threading
 
-    done = subprocess.Popen([sys.executable, "-c", "pass"])
-    done.wait()
+    done = subprocess.Popen([sys.executable, "-c", "print(1)"], stdout=subprocess.PIPE)
     address = b"\0tserver-test-%d" % os.getpid()
     with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as listener:
         listener.bind(address)
@@ -440,25 +620,34 @@ def test_a_claim_nobody_answers_properly_is_gone() -> None:
         def answer() -> None:
             conn, _ = listener.accept()
             with conn:
-                _, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
+                _, fds, _, _ = socket.recv_fds(conn, 64, 4)
                 for fd in fds:
                     os.close(fd)
                 conn.send(b"no")
 
         helper = threading.Thread(target=answer)
         helper.start()
+        spare = _spare_with(done, address)
+        assert spare.ready(10) == 1  # what the process printed
+        spare.pid = os.getpid()  # but this process listens: its SO_PEERCRED
         ours, theirs = socket.socketpair()
+        world = os.memfd_create("test")
         with ours, theirs, open(os.devnull, "wb") as stderr:
-            with pytest.raises(_spare.SpareGone, match="did not fork .b'no'."):
-                _spare_with(done, address).fork(theirs, stderr.fileno(), 10)
-        helper.join()
-    ours, theirs = socket.socketpair()
+            with pytest.raises(_spare.SpareGone, match=r"did not fork \(b'no'\)"):
+                spare.fork(theirs, stderr.fileno(), world, 10)
+            helper.join()
+            spare.pid = 1  # anyone but the listener
+            with pytest.raises(_spare.SpareGone, match="address is held by pid"):
+                spare.fork(theirs, stderr.fileno(), world, 10)
+        os.close(world)
     with ours, theirs, open(os.devnull, "wb") as stderr:  # nobody listens there any more
+        world = os.memfd_create("test")
         with pytest.raises(_spare.SpareGone, match="cannot reach the spare"):
-            _spare_with(done, address).fork(theirs, stderr.fileno(), 10)
+            spare.fork(theirs, stderr.fileno(), world, 10)
+        os.close(world)
 
 
-def test_a_spare_retired_while_it_imports_is_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_spare_retired_while_it_imports_is_stopped() -> None:
     spare = _spare.Spare()  # not the current one: this test's own
     assert spare.proc.poll() is None  # importing takes a tenth of a second
     spare.retire()
@@ -468,7 +657,10 @@ def test_a_spare_retired_while_it_imports_is_stopped(monkeypatch: pytest.MonkeyP
 
 def test_exiting_while_the_spare_imports_stops_it() -> None:
     script = (
-        "from tserver import _spare\nspare = _spare._spare()\nprint(spare.proc.pid, flush=True)\n"
+        "from tserver import _spare\n"
+        "spare = _spare.Spare()\n"
+        "_spare._current = spare\n"
+        "print(spare.proc.pid, flush=True)\n"
     )
     result = subprocess.run(
         [sys.executable, "-W", "error::ResourceWarning", "-X", "dev", "-c", script],
@@ -479,3 +671,4 @@ def test_exiting_while_the_spare_imports_stops_it() -> None:
     )
     assert result.stdout.strip().isdigit()
     assert "still running" not in result.stderr, result.stderr
+    assert "ResourceWarning" not in result.stderr, result.stderr

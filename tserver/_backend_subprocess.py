@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import socket
 import sys
 import threading
 import warnings
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from . import _spare
 from ._backend import LocalBackend
 from ._channel import Channel, ChannelEOF, ChannelTimeout
 from ._childproc import ChildProcess
@@ -94,17 +94,8 @@ class SubprocessBackend:
 
     def start(self) -> int:
         """Spawn the child, send it the configuration, return its port once bound."""
-        ours, theirs = socket.socketpair()
-        try:
-            self._child = ChildProcess(
-                theirs, spare=self._config.spare, timeout=self._config.startup_timeout
-            )
-        except BaseException:
-            ours.close()
-            raise
-        finally:
-            theirs.close()
-        self._channel = Channel(ours)
+        self._child = ChildProcess(spare=self._config.spare, timeout=self._config.startup_timeout)
+        self._channel = Channel(self._child.channel)
         cfg = self._config
         tls = cfg.tls
         try:
@@ -185,6 +176,7 @@ class SubprocessBackend:
             channel.close()
         if child is not None:
             child.release_stderr()
+        _spare.settle(timeout)  # one being started beside this child: it detaches now
         self._final = LocalBackend(self._recorder, died=self.died)
         self._stopped.set()
         return self._final

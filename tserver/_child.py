@@ -33,6 +33,7 @@ import collections
 import contextlib
 import os
 import pickle
+import select
 import signal
 import socket
 import struct
@@ -486,24 +487,30 @@ def _forked_copy(channel_fd: int, parent: int) -> None:
 def spare(token: str, parent: int) -> int:
     r"""Run as the warm spare of *parent* (`tserver._spare`); returns the exit status.
 
-    Everything a server child imports is imported by now.  The spare listens
-    on ``\0tserver-spare-PARENT-TOKEN``, then forks itself off: this first
-    process exits 0 (the parent knows the spare is ready), and the spare is
-    nobody's child but init's.  It exits at once when *parent* does.
+    Everything a server child imports is imported by now.  This first
+    process binds ``\0tserver-spare-PARENT-TOKEN`` and forks the spare off,
+    then exits: the spare is nobody's child but init's.  The spare does a
+    child's first-time work once (`_rehearse`), listens, and writes its pid
+    on its stdout (a pipe the parent reads): it is ready.  It exits at once
+    when *parent* does.
     """
     import tornado.platform.asyncio  # noqa: F401 - what a server child imports as it starts
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     listener.bind(f"\0tserver-spare-{parent}-{token}".encode())
-    listener.listen(64)
     watch = os.pidfd_open(parent)  # readable once the parent has exited
     if os.getppid() != parent:  # pragma: no cover - it died before we watched it
         return 1
-    if os.fork() != 0:  # the parent's Popen reaps this first process: the spare is ready
+    if os.fork() != 0:  # the parent's Popen reaps this first process
         os._exit(_exit_status(0))
     _rehearse()
     gc.freeze()  # what importing made is shared with every forked child, unscanned
+    listener.listen(64)  # SO_PEERCRED of a claim's connection names this process
+    os.write(1, b"%d\n" % os.getpid())
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)  # the parent's pipe ends here
+    os.close(devnull)
     return _Spare(listener, watch, parent).run()
 
 
@@ -525,18 +532,19 @@ def _rehearse() -> None:
 class _Spare:
     """The spare's loop: claims from the parent, exits of the children it forked.
 
-    A claim is one connection carrying ``fork`` + the parent's working
-    directory and environment (NUL-separated ``NAME=value`` bytes), with the
-    new child's socketpair end, the stderr it writes to and, when the parent
-    has one, its stdout (``SCM_RIGHTS``).  The forked process takes them on and runs `main` as a
-    fresh child would.  The spare answers with the child's pid and keeps the
-    connection as the handle on the child: it writes the exit status there
-    once it has reaped the child, and kills the child on ``kill``.
+    A claim is one connection from the parent (``SO_PEERCRED``) carrying
+    ``fork`` and, by ``SCM_RIGHTS``, the new child's socketpair end, the
+    stderr it writes to, a memfd describing the parent's world (see
+    `_take_on`) and, when the parent has one, its stdout.
+
+    The spare keeps one child forked ahead (``waiting``), blocked on a
+    socketpair of its own: a claim hands it the descriptors, and it takes
+    them on and runs `main` as a fresh child would.  The spare answers with
+    its pid and a pidfd of it, keeps the connection as the handle on the
+    child (it writes the exit status there once it has reaped the child),
+    and only then forks the next waiting child, off the claim's path.
     ``retire`` ends the forking; the spare then exits with its last child.
     """
-
-    #: The largest claim (the parent's environment travels in it).
-    CLAIM_BYTES = 1 << 20
 
     def __init__(self, listener: socket.socket, watch: int, parent: int) -> None:
         import selectors
@@ -547,20 +555,27 @@ class _Spare:
         self.selector = selectors.DefaultSelector()
         self.selector.register(listener, selectors.EVENT_READ, "accept")
         self.selector.register(watch, selectors.EVENT_READ, "parent")
-        #: pid: (the claim's connection, or None once the parent let go; its pidfd)
+        #: pid: (the claim's connection, or None: not claimed or let go; its pidfd)
         self.children: dict[int, tuple[socket.socket | None, int]] = {}
+        #: The child forked ahead: its pid and our end of its socketpair.
+        self.waiting: tuple[int, socket.socket] | None = None
+        self.fork_ahead()
 
     def run(self) -> int:
         while self.listener is not None or self.children:
             for key, _events in self.selector.select():
                 what = key.data
-                if what == "parent":
+                if what == "parent" or self.parent_gone():
                     return 0  # our children live on until their own socketpairs close
                 if what == "accept":
                     self.accept()
                 elif what[1] in self.children:
                     (self.exited if what[0] == "exit" else self.asked)(what[1])
         return 0
+
+    def parent_gone(self) -> bool:
+        """Whether the parent has exited (so its pid may name another process now)."""
+        return bool(select.select([self.watch], [], [], 0)[0])
 
     def accept(self) -> None:
         assert self.listener is not None
@@ -570,39 +585,76 @@ class _Spare:
             claim.close()
             return
         try:
-            message, fds, _flags, _address = socket.recv_fds(claim, self.CLAIM_BYTES, 3)
+            message, fds, _flags, _address = socket.recv_fds(claim, 64, 4)
         except OSError:  # pragma: no cover - the claim hung up at once
             message, fds = b"", []
         if message == b"retire":
             self.selector.unregister(self.listener)
             self.listener.close()
             self.listener = None
-        elif message.startswith(b"fork") and len(fds) >= 2:
-            self.fork(claim, fds, message[4:])
+            if self.waiting is not None:
+                self.waiting[1].close()  # it sees EOF and exits; reaped as any child
+                self.waiting = None
+        elif message == b"fork" and len(fds) >= 3:
+            self.hand_over(claim, fds)
             return
         for fd in fds:  # not a request we know
             os.close(fd)
         claim.close()
 
-    def fork(self, claim: socket.socket, fds: list[int], world: bytes) -> None:
+    def fork_ahead(self) -> None:
+        """Fork the next child now: it waits on a socketpair for a claim's descriptors."""
         import selectors
 
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         pid = os.fork()
         if pid == 0:  # pragma: no cover (measured in the child's own data file)
-            self.drop_everything(claim)
-            os._exit(_forked_server(fds, world))
+            ours.close()
+            self.drop_everything()
+            os._exit(_waiting_server(theirs))
+        theirs.close()
+        pidfd = os.pidfd_open(pid)
+        self.children[pid] = (None, pidfd)
+        self.selector.register(pidfd, selectors.EVENT_READ, ("exit", pid))
+        self.waiting = (pid, ours)
+
+    def hand_over(self, claim: socket.socket, fds: list[int]) -> None:
+        """Give the claim's descriptors to the waiting child; answer; fork the next one."""
+        import selectors
+
+        for _attempt in range(2):  # a waiting child that died is replaced once
+            if self.waiting is None:
+                self.fork_ahead()
+            assert self.waiting is not None
+            pid, pair = self.waiting
+            self.waiting = None
+            try:
+                socket.send_fds(pair, [b"go"], fds)
+                break
+            except OSError:  # pragma: no cover - it was killed while it waited
+                continue
+            finally:
+                pair.close()
+        else:  # pragma: no cover
+            pid = 0
         for fd in fds:
             os.close(fd)
-        pidfd = os.pidfd_open(pid)
+        if pid == 0:  # pragma: no cover
+            claim.close()
+            return
+        _, pidfd = self.children[pid]
         self.children[pid] = (claim, pidfd)
-        self.selector.register(pidfd, selectors.EVENT_READ, ("exit", pid))
         self.selector.register(claim, selectors.EVENT_READ, ("claim", pid))
         with contextlib.suppress(OSError):
-            claim.send(b"%d" % pid)
+            socket.send_fds(claim, [b"%d" % pid], [pidfd])
+        self.fork_ahead()
 
     def exited(self, pid: int) -> None:
         _, status = os.waitpid(pid, 0)
         claim, pidfd = self.children.pop(pid)
+        if self.waiting is not None and self.waiting[0] == pid:  # pragma: no cover - killed
+            self.waiting[1].close()
+            self.waiting = None
         self.selector.unregister(pidfd)
         os.close(pidfd)
         if claim is not None:
@@ -612,50 +664,80 @@ class _Spare:
             claim.close()
 
     def asked(self, pid: int) -> None:
+        """The parent closed its handle on *pid* (nothing else is asked): reap it quietly."""
         claim, pidfd = self.children[pid]
         assert claim is not None
-        try:
-            request = claim.recv(64)
-        except OSError:  # pragma: no cover - a reset of a local socketpair
-            request = b""
-        if request == b"kill":
-            os.kill(pid, signal.SIGKILL)  # not reaped yet: the pid is still its own
-        elif not request:  # the parent let go of the handle: reap it quietly
-            self.selector.unregister(claim)
-            claim.close()
-            self.children[pid] = (None, pidfd)
+        with contextlib.suppress(OSError):
+            if claim.recv(64):
+                return  # pragma: no cover - the parent sends nothing after the claim
+        self.selector.unregister(claim)
+        claim.close()
+        self.children[pid] = (None, pidfd)
 
-    def drop_everything(self, claim: socket.socket) -> None:  # pragma: no cover (in the child)
+    def drop_everything(self) -> None:  # pragma: no cover (in the child)
         """In a forked child: close what is the spare's (by its objects, so none closes twice)."""
         for held, pidfd in self.children.values():
             if held is not None:
                 held.close()
             os.close(pidfd)
+        if self.waiting is not None:
+            self.waiting[1].close()
         self.selector.close()
         if self.listener is not None:
             self.listener.close()
-        claim.close()
         os.close(self.watch)
 
 
-def _forked_server(fds: list[int], world: bytes) -> int:  # pragma: no cover (in the child)
-    """In a child the spare forked: take on the claim's world, stderr and stdout; run `main`."""
-    cwd, *variables = world.split(b"\0")
-    os.environb.clear()
-    for variable in variables:
-        name, equals, value = variable.partition(b"=")
-        if equals:
-            os.environb[name] = value
-    os.chdir(cwd)
-    channel_fd, stderr_fd, *stdout_fd = fds
+def _waiting_server(pair: socket.socket) -> int:  # pragma: no cover (in the child)
+    """In a child the spare forked ahead: wait for a claim's descriptors, then serve.
+
+    EOF (the spare retired or died) ends it.
+    """
+    try:
+        message, fds, _flags, _address = socket.recv_fds(pair, 64, 4)
+    except OSError:
+        message, fds = b"", []
+    pair.close()
+    if message != b"go" or len(fds) < 3:
+        return 0
+    return _forked_server(fds)
+
+
+def _forked_server(fds: list[int]) -> int:  # pragma: no cover (in the child)
+    """In a child the spare forked: take on the claim's stderr, world and stdout; run `main`."""
+    channel_fd, stderr_fd, world_fd, *stdout_fd = fds
     os.dup2(stderr_fd, 2)
     os.close(stderr_fd)
     if stdout_fd:
         os.dup2(stdout_fd[0], 1)
         os.close(stdout_fd[0])
-    else:
-        os.close(1)
+    else:  # the parent has no stdout: neither has a fresh child
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)  # fd 1 stays taken, as no socket of ours may become it
+        os.close(devnull)
+        sys.stdout = None
+    with open(world_fd, "rb") as world:
+        _take_on(world.read())
     return _exit_status(main([str(channel_fd)]))
+
+
+def _take_on(world: bytes) -> None:  # pragma: no cover (in the child)
+    """Take on the parent's world: working directory, umask, signal mask, environment.
+
+    *world* is NUL-separated: the directory, the umask in octal (empty if
+    unknown), the blocked signal numbers (comma-separated), then
+    ``NAME=value`` for each environment variable.
+    """
+    cwd, umask, blocked, *variables = world.split(b"\0")
+    os.chdir(cwd)
+    if umask:
+        os.umask(int(umask, 8))
+    signal.pthread_sigmask(signal.SIG_SETMASK, [int(s) for s in blocked.split(b",") if s])
+    os.environb.clear()
+    for variable in variables:
+        name, equals, value = variable.partition(b"=")
+        if equals:
+            os.environb[name] = value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -695,9 +777,10 @@ def _exit_status(status: int) -> int:
     import atexit
 
     atexit._run_exitfuncs()
-    with contextlib.suppress(OSError, ValueError):  # pragma: no cover (data saved above)
-        sys.stdout.flush()
-        sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):  # pragma: no cover (data saved above)
+        if stream is not None:  # None: the parent had no stdout
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
     return status  # pragma: no cover
 
 

@@ -45,18 +45,30 @@ class ChildProcess:
     ``died`` is set by the first `reap` and never changes after.
     """
 
-    def __init__(
-        self, channel: socket.socket, *, spare: bool = True, timeout: float = 10.0
-    ) -> None:
+    def __init__(self, *, spare: bool = True, timeout: float = 10.0) -> None:
         self._stderr: IO[bytes] | None = tempfile.TemporaryFile(prefix="tserver-child-stderr-")
         self._lock = threading.Lock()  # the stderr file, and building `died`
         self.died: ServerDiedError | None = None
+        ours, theirs = socket.socketpair()
         try:
-            forked = _spare.claim(channel, self._stderr.fileno(), timeout) if spare else None
-            self.proc: _spare.Process = forked or _spawn(channel, self._stderr)
+            forked = _spare.claim(theirs, self._stderr.fileno(), timeout) if spare else None
+            if forked is None and spare:  # a claim the spare got late must find this pair gone
+                ours.close()
+                theirs.close()
+                ours, theirs = socket.socketpair()
+            self.proc: _spare.Process = forked or _spawn(theirs, self._stderr)
         except OSError as exc:
+            ours.close()
             self.release_stderr()
             raise ServerStartError(f"cannot start the server child process: {exc}") from exc
+        except BaseException:
+            ours.close()
+            self.release_stderr()
+            raise
+        finally:
+            theirs.close()
+        #: Our end of the socketpair (the child holds the other).
+        self.channel = ours
 
     def kill(self) -> None:
         """Send SIGKILL (reaped by `wait` or `reap`)."""

@@ -143,10 +143,16 @@ def report_world(request: Request) -> bytes:
     """What a child process inherits from its parent's world, as JSON.
 
     The environment, the working directory, ``sys.path``, the executable,
-    the SIGINT disposition, and the descriptors 0-2 (as what they point at).
+    the SIGINT disposition, the descriptors 0-2 (as what they point at), the
+    umask, blocked and ignored signals (of the main thread, which serves),
+    the resource limits and the niceness.
     """
     import json
+    import resource
     import signal
+
+    with open("/proc/self/status") as f:
+        status = dict(line.split(":", 1) for line in f if ":" in line)
 
     def target(fd: int) -> str:
         try:
@@ -162,6 +168,13 @@ def report_world(request: Request) -> bytes:
             "executable": sys.executable,
             "sigint": str(signal.getsignal(signal.SIGINT)),
             "fds": [target(fd) for fd in (0, 1, 2)],
+            "status": {k: status[k].strip() for k in ("Umask", "SigBlk", "SigIgn")},
+            "limits": {
+                name: resource.getrlimit(getattr(resource, name))
+                for name in dir(resource)
+                if name.startswith("RLIMIT_")
+            },
+            "nice": os.getpriority(os.PRIO_PROCESS, 0),
         }
     ).encode()
 

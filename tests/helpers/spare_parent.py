@@ -1,12 +1,13 @@
 """A parent process for the spare's lifetime tests: start subprocess servers, then block.
 
 Run as ``python spare_parent.py N [fork]``.  It starts N subprocess-mode
-servers one after another (the first starts the warm spare, the others are
-forked by it), keeps them running, and prints one line: the pid of the
-spare, then the pids of the servers' children.  With ``fork`` it then forks
-(before any thread runs in it); the copy starts a server of its own and
-prints the spare that forked it, then the parent blocks reading stdin until
-the test kills it or closes stdin.
+servers one after another (the first one's child is fresh and starts the
+warm spare, the others are forked by it), keeps them running, and prints
+one line: the pid of the spare, then the pids of the servers' children.
+With ``fork`` it then forks (no thread runs in it); the copy starts two
+servers of its own and prints ``copy`` and the parent of the second one's
+child.  Then the parent blocks reading stdin until the test kills it or
+closes stdin.
 """
 
 from __future__ import annotations
@@ -31,9 +32,10 @@ def main() -> None:
     if sys.argv[2:] == ["fork"]:
         copy = os.fork()
         if copy == 0:
+            TestServer(mode="subprocess").start().stop()
             with TestServer(mode="subprocess") as srv:
                 print("copy", parent_of(srv._backend.pid), flush=True)  # type: ignore[union-attr]
-            os._exit(0)
+            os._exit(0)  # not the parent's exit handlers: its servers are not ours
         os.waitpid(copy, 0)
     sys.stdin.buffer.read()  # blocks until the test kills us or closes stdin
     for srv in servers:
