@@ -382,7 +382,8 @@ def test_a_stalled_spare_costs_a_fresh_child_on_a_channel_of_its_own() -> None:
     pid = spare.ready(10)
     os.kill(pid, signal.SIGSTOP)
     try:
-        srv = TestServer(mode="subprocess", startup_timeout=0.5).start()
+        # the claim waits half of it for the stopped spare, then a fresh child starts
+        srv = TestServer(mode="subprocess", startup_timeout=4.0).start()
     finally:
         os.kill(pid, signal.SIGCONT)  # it now forks the claim it got late
     try:

@@ -51,7 +51,8 @@ class ChildProcess:
         self.died: ServerDiedError | None = None
         ours, theirs = socket.socketpair()
         try:
-            forked = _spare.claim(theirs, self._stderr.fileno(), timeout) if spare else None
+            # half the start's time at most: a fresh child must still fit in the rest
+            forked = _spare.claim(theirs, self._stderr.fileno(), timeout / 2) if spare else None
             if forked is None and spare:  # a claim the spare got late must find this pair gone
                 ours.close()
                 theirs.close()
