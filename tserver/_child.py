@@ -504,6 +504,11 @@ def spare(token: str, parent: int) -> int:
         return 1
     if os.fork() != 0:  # the parent's Popen reaps this first process
         os._exit(_exit_status(0))
+    return _serve_as_spare(listener, watch, parent)  # a new frame: coverage.py follows it
+
+
+def _serve_as_spare(listener: socket.socket, watch: int, parent: int) -> int:
+    """The spare, detached: rehearse, listen, say so with our pid, serve claims."""
     _rehearse()
     gc.freeze()  # what importing made is shared with every forked child, unscanned
     listener.listen(64)  # SO_PEERCRED of a claim's connection names this process
