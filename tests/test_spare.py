@@ -68,6 +68,13 @@ def primed() -> None:
     TestServer(mode="subprocess").start().stop()
 
 
+def spare_now() -> int:
+    """The pid of the spare that forks the next child (primed first)."""
+    primed()
+    with TestServer(mode="subprocess") as srv:
+        return parent_of(child_pid(srv))
+
+
 def token_of(spare: int) -> str:
     return cmdline(spare)[4]
 
@@ -226,9 +233,7 @@ def test_the_environment_as_it_is_now_reaches_a_claimed_child(
 def test_the_working_directory_as_it_is_now_reaches_a_claimed_child(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    primed()
-    with TestServer(mode="subprocess") as before:
-        spare = parent_of(child_pid(before))
+    spare = spare_now()
     monkeypatch.chdir(tmp_path)
     with TestServer(mode="subprocess") as after:
         assert parent_of(child_pid(after)) == spare
@@ -275,10 +280,8 @@ def test_what_acts_at_interpreter_start_gets_a_new_spare(
 ) -> None:
     import resource
 
-    primed()
-    with TestServer(mode="subprocess") as before:
-        old = parent_of(child_pid(before))
-        old_token = token_of(old)
+    old = spare_now()
+    old_token = token_of(old)
     locked = resource.getrlimit(resource.RLIMIT_MEMLOCK)
     lowered = (locked[1] if locked[1] != resource.RLIM_INFINITY else 1 << 30) - 4096
     try:
@@ -344,9 +347,7 @@ def test_spare_must_be_a_bool(value: object) -> None:
 
 
 def test_a_dead_spare_costs_one_fresh_child_then_is_replaced() -> None:
-    primed()
-    with TestServer(mode="subprocess") as srv:
-        spare = parent_of(child_pid(srv))
+    spare = spare_now()
     os.kill(spare, signal.SIGKILL)
     assert wait_for_exit(spare)
     with TestServer(mode="subprocess") as srv:
