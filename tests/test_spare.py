@@ -75,6 +75,14 @@ def spare_now() -> int:
         return parent_of(child_pid(srv))
 
 
+def ready_spare() -> tuple[Any, int]:
+    """The current spare (primed first) and its pid."""
+    primed()
+    spare = _spare._current
+    assert spare is not None
+    return spare, spare.ready(10)
+
+
 def token_of(spare: int) -> str:
     return cmdline(spare)[4]
 
@@ -377,10 +385,7 @@ def test_a_child_outlives_its_killed_spare_under_our_control(sub: TestServer) ->
 
 
 def test_a_stalled_spare_costs_a_fresh_child_on_a_channel_of_its_own() -> None:
-    primed()
-    spare = _spare._current
-    assert spare is not None
-    pid = spare.ready(10)
+    spare, pid = ready_spare()
     os.kill(pid, signal.SIGSTOP)
     try:
         # the claim waits half of it for the stopped spare, then a fresh child starts
@@ -398,10 +403,7 @@ def test_a_stalled_spare_costs_a_fresh_child_on_a_channel_of_its_own() -> None:
 
 
 def test_a_spare_whose_address_was_taken_over_is_not_trusted() -> None:
-    primed()
-    spare = _spare._current
-    assert spare is not None
-    pid = spare.ready(10)
+    spare, pid = ready_spare()
     os.kill(pid, signal.SIGKILL)
     assert wait_for_exit(pid)
     with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as impostor:
@@ -447,10 +449,7 @@ def test_after_three_failed_claims_the_process_stops_using_spares(
 ) -> None:
     monkeypatch.setattr(_spare, "_failures", 0)
     for attempt in range(3):
-        primed()
-        spare = _spare._current
-        assert spare is not None
-        pid = spare.ready(10)
+        _, pid = ready_spare()
         os.kill(pid, signal.SIGKILL)
         assert wait_for_exit(pid)
         with TestServer(mode="subprocess") as srv:
