@@ -385,7 +385,7 @@ def test_a_child_outlives_its_killed_spare_under_our_control(sub: TestServer) ->
 
 
 def test_a_stalled_spare_costs_a_fresh_child_on_a_channel_of_its_own() -> None:
-    spare, pid = ready_spare()
+    _, pid = ready_spare()
     os.kill(pid, signal.SIGSTOP)
     try:
         # the claim waits half of it for the stopped spare, then a fresh child starts
