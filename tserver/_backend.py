@@ -62,12 +62,14 @@ class ServeConfig:
     ``CONNECT`` tunnels, with ``tunnels`` (a `~tserver._tls.TunnelCerts`)
     issuing their certificates; ``proxy_auth`` is the ``(user, password)``
     proxied requests must present.  ``ssl``: the server itself speaks
-    HTTPS with ``tls`` (``ssl=True``).
+    HTTPS with ``tls`` (``ssl=True``).  ``http2`` serves HTTP/2 beside
+    HTTP/1.1 (`~tserver._h2serve`).
     """
 
     __slots__ = (
         "address",
         "history_limit",
+        "http2",
         "max_body_size",
         "port",
         "proxy",
@@ -95,6 +97,7 @@ class ServeConfig:
         proxy_auth: tuple[str, str] | None = None,
         tunnels: Any = None,
         ssl: bool = False,
+        http2: bool = False,
     ) -> None:
         self.address = address
         self.port = port
@@ -108,6 +111,7 @@ class ServeConfig:
         self.proxy_auth = proxy_auth
         self.tunnels = tunnels
         self.ssl = ssl
+        self.http2 = http2
 
 
 class Backend(Protocol):
