@@ -17,6 +17,7 @@ from io import BytesIO
 from typing import Any
 
 import pytest
+from helpers.child_callbacks import echo_path
 
 from tserver import Raw, Response, TestServer
 
@@ -104,6 +105,13 @@ class H2Client:
         self.flush()
         if body is not None:
             self.upload(stream_id, body)
+        return stream_id
+
+    def send_head(self, fields: list[tuple[str, str]], *, end: bool = True) -> int:
+        """Open a stream with exactly *fields* (pseudo-headers included)."""
+        stream_id: int = self.conn.get_next_available_stream_id()
+        self.conn.send_headers(stream_id, fields, end_stream=end)
+        self.flush()
         return stream_id
 
     def upload(self, stream_id: int, body: bytes) -> None:
@@ -324,7 +332,7 @@ def test_held_stream_does_not_block_the_others(h2srv: TestServer) -> None:
         client.until(lambda: held in client.ended)
         assert bytes(client.bodies[held]) == b"late"
     assert [r.path for r in h2srv.history] == ["/held", "/fast"]
-    assert [e.completed for e in h2srv.exchanges] == [True, True]
+    assert [e.status for e in h2srv.exchanges] == [200, 200]
 
 
 def test_stalled_stream_does_not_block_the_others(h2srv: TestServer) -> None:
@@ -400,6 +408,157 @@ def test_raw_is_refused_over_http2(h2srv: TestServer) -> None:
         client.until(lambda: stream_id in client.resets)
     with pytest.raises(AssertionError, match=r"Raw\(\.\.\.\) cannot be sent over HTTP/2"):
         h2srv.check()
+
+
+def test_close_after_sends_the_answer_then_goaway(h2srv: TestServer) -> None:
+    h2srv.add_response(Response(b"last words", fault="close_after"), path="/bye")
+    with H2Client(h2srv) as client:
+        stream_id = client.request("GET", "/bye")
+        with pytest.raises(ConnectionError):
+            client.until(lambda: False)
+        assert bytes(client.bodies[stream_id]) == b"last words"
+        assert stream_id in client.ended
+        assert client.terminated is not None
+    assert h2srv.exchanges[0].completed
+
+
+def test_client_reset_ends_the_holding(h2srv: TestServer) -> None:
+    h2srv.add_response(Response(hold=True), path="/held")
+    with H2Client(h2srv) as client:
+        held = client.request("GET", "/held")
+        handle = h2srv.wait_held()
+        client.conn.reset_stream(held)
+        client.flush()
+        after = client.request("GET", "/after")  # answered after the reset was read
+        client.until(lambda: after in client.ended)
+        assert h2srv.held == []
+        assert handle.release() is False
+
+
+def test_held_body_is_sent_as_it_is_pushed(h2srv: TestServer) -> None:
+    h2srv.add_response(Response(b"end", hold="body"), path="/drip")
+    with H2Client(h2srv) as client:
+        stream_id = client.request("GET", "/drip")
+        held = h2srv.wait_held()
+        client.until(lambda: stream_id in client.heads)
+        assert held.send(b"first ")
+        client.until(lambda: bytes(client.bodies.get(stream_id, b"")) == b"first ")
+        assert held.release()
+        client.until(lambda: stream_id in client.ended)
+        assert bytes(client.bodies[stream_id]) == b"first end"
+
+
+def test_declared_body_over_the_limit_gets_413(mode: str) -> None:
+    with TestServer(mode=mode, http2=True, max_body_size=1000) as srv, H2Client(srv) as client:
+        fields = [
+            (":method", "POST"),
+            (":scheme", "http"),
+            (":path", "/up"),
+            (":authority", client.authority),
+            ("content-length", "5000"),
+        ]
+        stream_id = client.send_head(fields, end=False)
+        client.until(lambda: stream_id in client.ended)
+        assert client.heads[stream_id][b":status"] == b"413"
+        unsized = client.request("POST", "/up", end=False)
+        client.conn.send_data(unsized, b"x" * 5000)
+        client.flush()
+        client.until(lambda: unsized in client.resets)
+        assert client.resets[unsized] == h2_errors.ErrorCodes.REFUSED_STREAM
+
+
+def test_streams_that_are_not_served(h2srv: TestServer) -> None:
+    with H2Client(h2srv) as client:
+        connect = client.send_head([(":method", "CONNECT"), (":authority", "example.test:443")])
+        client.until(lambda: connect in client.resets)
+        bad_host = client.send_head(
+            [
+                (":method", "GET"),
+                (":scheme", client.scheme),
+                (":path", "/"),
+                (":authority", "no such host"),
+            ]
+        )
+        client.until(lambda: bad_host in client.resets)
+        assert client.resets[bad_host] == h2_errors.ErrorCodes.PROTOCOL_ERROR
+        fine = client.request("GET", "/fine")
+        client.until(lambda: fine in client.ended)
+    assert [r.path for r in h2srv.history] == ["/fine"]
+
+
+def test_a_client_that_breaks_the_protocol_gets_goaway(h2srv: TestServer) -> None:
+    with H2Client(h2srv) as client:
+        client.sock.sendall(b"\x00\x00\x01\x04\x00\x00\x00\x00\x00\x00")  # SETTINGS of 1 byte
+        with pytest.raises(ConnectionError):
+            client.until(lambda: False)
+        assert client.terminated is not None
+        assert client.terminated.error_code == h2_errors.ErrorCodes.FRAME_SIZE_ERROR
+    assert h2srv.history == []
+
+
+def test_stop_with_streams_in_progress(mode: str) -> None:
+    srv = TestServer(mode=mode, http2=True).start()
+    try:
+        srv.add_response(Response(hold=True), path="/held")
+        srv.add_response(Response(b"y" * 1024 * 1024), path="/big")
+        with H2Client(srv) as client:
+            client.request("GET", "/held")
+            srv.wait_held()
+            stalled = client.request("GET", "/big")
+            client.slow.add(stalled)
+            client.until(lambda: len(client.bodies.get(stalled, b"")) >= 65535)
+            srv.stop()
+            with pytest.raises((ConnectionError, OSError)):
+                client.until(lambda: False)
+    finally:
+        srv.stop()
+    assert [e.completed for e in srv.exchanges] == [False, False]
+
+
+def test_reset_and_close_connections(h2srv: TestServer) -> None:
+    h2srv.add_response(Response(hold=True), path="/held")
+    with H2Client(h2srv) as client:
+        client.request("GET", "/held")
+        h2srv.wait_held()
+        h2srv.reset()  # a held exchange's connection is closed
+        with pytest.raises(ConnectionError):
+            client.until(lambda: False)
+    with H2Client(h2srv) as client:
+        first = client.request("GET", "/idle")
+        client.until(lambda: first in client.ended)
+        assert h2srv.close_connections() == 1
+        with pytest.raises(ConnectionError):
+            client.until(lambda: False)
+
+
+def test_byte_level_answers_are_refused(h2srv: TestServer) -> None:
+    h2srv.add_response(Response(b"x", violation="content-length-twice"), path="/violation")
+    h2srv.add_response(Response(b"x", fault="truncate"), path="/truncate")
+    with H2Client(h2srv) as client:
+        violation = client.request("GET", "/violation")
+        truncate = client.request("GET", "/truncate")
+        client.until(lambda: {violation, truncate} <= set(client.resets))
+    with pytest.raises(AssertionError, match="cannot be sent over HTTP/2") as failed:
+        h2srv.check()
+    assert "violation='content-length-twice'" in str(failed.value)
+    assert "fault='truncate'" in str(failed.value)
+
+
+def test_a_header_h2_refuses_resets_the_stream(h2srv: TestServer) -> None:
+    h2srv.add_response(Response(b"x", headers={"TE": "gzip"}), path="/te")
+    with H2Client(h2srv) as client:
+        stream_id = client.request("GET", "/te")
+        client.until(lambda: stream_id in client.resets)
+        assert client.resets[stream_id] == h2_errors.ErrorCodes.INTERNAL_ERROR
+
+
+def test_callback_and_read_rate(h2srv: TestServer) -> None:
+    h2srv.add_response(Response(read_rate=1_000_000, callback=echo_path))
+    with H2Client(h2srv) as client:
+        stream_id = client.request("POST", "/cb", b"abc" * 1000)
+        client.until(lambda: stream_id in client.ended)
+        assert bytes(client.bodies[stream_id]) == b"callback:/cb"
+    assert h2srv.request.data == b"abc" * 1000
 
 
 def test_http2_must_be_a_bool() -> None:

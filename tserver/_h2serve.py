@@ -57,6 +57,8 @@ if TYPE_CHECKING:
 __all__ = [
     "CONNECTION_SPECIFIC",
     "H2_EXTRA_HINT",
+    "INTERNAL_ERROR",
+    "NO_ERROR",
     "PREFACE",
     "H2Session",
     "H2Stream",
@@ -277,6 +279,8 @@ class H2Stream(httputil.HTTPConnection):
             return
         self.gone = True
         error = StreamClosedError()
+        if not self.ended and self.error is None:  # the answer did not go out whole
+            self.error = error
         while self.pending:
             future = self.pending.popleft()[1]
             if future is not None:

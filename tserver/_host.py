@@ -47,7 +47,7 @@ from ._commands import (
     Reset,
 )
 from ._errors import ServerStateError
-from ._h2serve import PREFACE, H2Session, H2Stream
+from ._h2serve import NO_ERROR, PREFACE, H2Session, H2Stream
 from ._handler import make_app
 from ._head import absolute_target
 from ._holding import HeldBook
@@ -120,7 +120,8 @@ class Conn:
     it open).  ``record`` is what the recorder keeps of the connection.
     ``fields`` is the decoded header list of an HTTP/2 request (pseudo-header
     fields first), whose ``stream`` is its `~tserver._h2serve.H2Stream`;
-    `None` over HTTP/1.
+    `None` over HTTP/1.  ``h2`` is the `~tserver._h2serve.H2Session` of a
+    connection that speaks HTTP/2 (`None` for its streams and over HTTP/1).
 
     A connection that carries a ``CONNECT`` tunnel has two streams: the
     client's (``outer``) and the end of a socket pair that the host serves
@@ -136,6 +137,7 @@ class Conn:
         "busy",
         "chunks",
         "fields",
+        "h2",
         "head",
         "outer",
         "pipes",
@@ -162,6 +164,7 @@ class Conn:
         self.absolute: tuple[str, str] | None = None
         self.chunks: list[int] | None = None
         self.fields: tuple[tuple[str, str], ...] | None = None
+        self.h2: H2Session | None = None
         self.busy = False
         self.tunnel = tunnel
         self.outer = outer
@@ -651,6 +654,7 @@ class Host:
             max_body_size=self.config.max_body_size,
             protocol="https" if isinstance(stream, SSLIOStream) else "http",
         )
+        conn.h2 = session
         self.track(asyncio.ensure_future(session.run()))
 
     def opened(self, stream: IOStream, address: Any) -> Conn:
@@ -674,12 +678,19 @@ class Host:
         Idle: no request being answered, nothing left to write, and nothing
         read of a next request (a head that has begun to arrive, a pipelined
         request waiting its turn).  Tornado says what its buffer holds only
-        through a private field, read here with a default.
+        through a private field, read here with a default.  An HTTP/2
+        connection is idle when none of its streams is open; it gets a
+        ``GOAWAY`` before the close, so that a request the client sent
+        meanwhile is known to be unprocessed (and safe to retry).
         """
         closed = 0
         for conn in list(self._conns.values()):
             stream = conn.stream
             if conn.busy or stream.writing() or stream.closed():
+                continue
+            if conn.h2 is not None:  # no stream open: GOAWAY says none was cut short
+                conn.h2.goaway(NO_ERROR)
+                closed += 1
                 continue
             if _buffered(stream) or (conn.outer is not None and _in_relay(conn)):
                 continue
