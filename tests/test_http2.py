@@ -422,6 +422,21 @@ def test_close_after_sends_the_answer_then_goaway(h2srv: TestServer) -> None:
     assert h2srv.exchanges[0].completed
 
 
+def test_a_client_goaway_ends_the_connection(h2srv: TestServer) -> None:
+    h2srv.add_response(Response(b"never sent", hold=True), path="/held")
+    with H2Client(h2srv) as client:
+        client.request("GET", "/held")
+        handle = h2srv.wait_held()
+        # GOAWAY (last stream 0, NO_ERROR), written by hand: h2's client state
+        # machine would refuse every frame after its own
+        client.sock.sendall(b"\x00\x00\x08\x07\x00\x00\x00\x00\x00" + bytes(8))
+        with pytest.raises(ConnectionError):
+            client.until(lambda: False)
+    assert handle.release() is False
+    assert h2srv.held == []
+    h2srv.check()
+
+
 def test_client_reset_ends_the_holding(h2srv: TestServer) -> None:
     h2srv.add_response(Response(hold=True), path="/held")
     with H2Client(h2srv) as client:
@@ -550,6 +565,8 @@ def test_a_header_h2_refuses_resets_the_stream(h2srv: TestServer) -> None:
         stream_id = client.request("GET", "/te")
         client.until(lambda: stream_id in client.resets)
         assert client.resets[stream_id] == h2_errors.ErrorCodes.INTERNAL_ERROR
+    with pytest.raises(AssertionError, match="HTTP/2 refused the answer's header fields"):
+        h2srv.check()
 
 
 def test_callback_and_read_rate(h2srv: TestServer) -> None:
@@ -559,6 +576,54 @@ def test_callback_and_read_rate(h2srv: TestServer) -> None:
         client.until(lambda: stream_id in client.ended)
         assert bytes(client.bodies[stream_id]) == b"callback:/cb"
     assert h2srv.request.data == b"abc" * 1000
+
+
+def test_upgrade_h2c_is_answered_in_http1(h2srv: TestServer) -> None:
+    with httpx.Client(verify=h2srv.client_ssl_context() if h2srv.ca_path else True) as client:
+        response = client.get(
+            h2srv.get_url("/up"),
+            headers={
+                "Connection": "Upgrade, HTTP2-Settings",
+                "Upgrade": "h2c",
+                "HTTP2-Settings": "AAMAAABkAARAAAAAAAIAAAAA",
+            },
+        )
+    assert response.http_version == "HTTP/1.1"
+    assert response.status_code == 200
+    assert h2srv.request.version == "HTTP/1.1"
+
+
+def test_a_preface_sent_in_pieces(mode: str) -> None:
+    from tserver._h2serve import PREFACE
+
+    with TestServer(mode=mode, http2=True) as srv:
+        srv.set_response("data", b"pieces")
+        conn = h2_connection.H2Connection(
+            config=h2_config.H2Configuration(client_side=True, header_encoding=None)
+        )
+        conn.initiate_connection()
+        conn.send_headers(
+            1,
+            [(":method", "GET"), (":scheme", "http"), (":path", "/p"), (":authority", "x")],
+            end_stream=True,
+        )
+        opening = conn.data_to_send()
+        assert opening.startswith(PREFACE)
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.sendall(opening[:5])  # the start of the preface alone
+            sock.sendall(opening[5:])
+            body = b""
+            while True:
+                data = sock.recv(1 << 16)
+                assert data, "the server closed before answering"
+                events = conn.receive_data(data)
+                sock.sendall(conn.data_to_send())
+                body += b"".join(e.data for e in events if isinstance(e, h2_events.DataReceived))
+                if any(isinstance(e, h2_events.StreamEnded) for e in events):
+                    break
+        assert body == b"pieces"
+        assert srv.request.version == "HTTP/2"
 
 
 def test_http2_must_be_a_bool() -> None:
@@ -587,3 +652,16 @@ def test_inline_mode() -> None:
     result = unittest.TestResult()
     Case("test_h2c").run(result)
     assert result.wasSuccessful(), result.errors + result.failures
+
+
+def test_http2_without_h2_says_which_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+
+    def find_spec(name: str, package: str | None = None) -> Any:
+        return None if name == "h2" else real(name, package)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    with pytest.raises(ImportError, match=r"pip install 'tserver\[http2\]'"):
+        TestServer(http2=True)

@@ -191,8 +191,12 @@ class H2Stream(httputil.HTTPConnection):
             return self._lost_future()
         try:
             self.session.h2.send_headers(self.stream_id, fields)
-        except Exception as exc:  # a field h2 refuses, a stream closed meanwhile
+        except Exception as exc:  # a field h2 refuses (RFC 9113 §8.2)
             self.error = exc
+            self.session.report(
+                f"tserver: HTTP/2 refused the answer's header fields, and the stream "
+                f"was reset: {exc}"
+            )
             self.reset(INTERNAL_ERROR)
             return self._lost_future()
         if chunk:
@@ -236,7 +240,7 @@ class H2Stream(httputil.HTTPConnection):
 
     def writing(self) -> bool:
         """Whether part of the answer still waits: in this stream's queue, or the socket's."""
-        if self.pending or (self.end_pending and not self.ended):
+        if self.pending or (self.end_pending and not self.ended) or self.session.flushing:
             return True
         return self.session.stream.writing()
 
@@ -354,6 +358,7 @@ class H2Session:
         application's ``start_request``).
     :param opened: the host's record of a new request stream.
     :param closed: called once the connection has ended.
+    :param report: keeps an error of the test's for ``check()`` (its text).
     """
 
     def __init__(
@@ -364,6 +369,7 @@ class H2Session:
         start: Callable[[H2Stream], httputil.HTTPMessageDelegate],
         opened: Callable[[H2Stream], Conn],
         closed: Callable[[], None],
+        report: Callable[[str], None],
         track: Callable[[asyncio.Task[Any]], None],
         max_body_size: int,
         protocol: str,
@@ -379,9 +385,12 @@ class H2Session:
         )
         self.streams: dict[int, H2Stream] = {}
         self._sending: dict[H2Stream, None] = {}  # streams with body or an end to send, in turn
+        self._settling: list[asyncio.Future[None]] = []  # settled by the next write
+        self.flushing = False  # a write is planned for the loop's next turn
         self._start = start
         self._opened = opened
         self._closed = closed
+        self.report = report
         self._track = track
         self._max_body_size = max_body_size
 
@@ -440,6 +449,8 @@ class H2Session:
             if item is not None:
                 item.lost()
         elif isinstance(event, events.ConnectionTerminated):
+            # h2 takes no frame to send after the client's GOAWAY: the streams
+            # in progress end here, unanswered
             self.stream.close()
 
     def _request(self, stream_id: int, raw: list[tuple[bytes, bytes]]) -> None:
@@ -531,17 +542,30 @@ class H2Session:
         self.flush_out(written)
 
     def flush_out(self, futures: list[asyncio.Future[None]] | None = None) -> None:
-        """Write what h2 has framed; settle *futures* once the socket has it."""
+        """Write what h2 has framed, soon; settle *futures* once the socket has it.
+
+        The write waits for the loop's next turn, so that the frames of the
+        streams answered in one turn leave in one write.
+        """
+        if futures:
+            self._settling.extend(futures)
+        if not self.flushing:
+            self.flushing = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self.flushing = False
+        futures, self._settling = self._settling, []
         data = self.h2.data_to_send()
         if not data or self.stream.closed():
             error = StreamClosedError() if self.stream.closed() else None
-            for future in futures or ():
+            for future in futures:
                 _done(future, error)
             return
         try:
             sent = self.stream.write(data)
         except StreamClosedError as exc:
-            for future in futures or ():
+            for future in futures:
                 _done(future, exc)
             return
         if futures:
@@ -556,7 +580,11 @@ class H2Session:
             sent.add_done_callback(_seen)
 
     def goaway(self, code: int | None, last_stream_id: int | None = None) -> None:
-        """Send ``GOAWAY`` (unless h2 queued one: *code* `None`), then close the connection."""
+        """Send ``GOAWAY`` with *code*, then close the connection.
+
+        *code* `None` sends none of ours: h2 has queued one (the client broke
+        the protocol); what is queued goes first.
+        """
         if self.stream.closed():
             return
         if code is not None:

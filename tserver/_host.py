@@ -43,6 +43,7 @@ from ._commands import (
     CloseConnections,
     GetConnections,
     GetHeld,
+    HandlerError,
     PushMessage,
     Reset,
 )
@@ -650,6 +651,9 @@ class Host:
             start=lambda item: app.start_request(session, item),
             opened=opened,
             closed=lambda: self.closed(conn),
+            report=lambda text: self.recorder.add_error(
+                HandlerError("HTTP2Refused", text, text, None)
+            ),
             track=self.track,
             max_body_size=self.config.max_body_size,
             protocol="https" if isinstance(stream, SSLIOStream) else "http",
