@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from helpers.child_callbacks import echo_path
 
-from tserver import Raw, Response, TestServer
+from tserver import GoAway, Raw, ResetStream, Response, TestServer
 
 h2_config = pytest.importorskip("h2.config")
 h2_connection = pytest.importorskip("h2.connection")
@@ -388,6 +388,73 @@ def test_close_fault_sends_goaway(h2srv: TestServer) -> None:
         assert client.terminated is not None
         assert client.terminated.error_code == h2_errors.ErrorCodes.NO_ERROR
     h2srv.check()
+
+
+def test_goaway_after_n_streams(h2srv: TestServer) -> None:
+    h2srv.add_response(Response(b"served"), count=2)
+    h2srv.add_response(Response(fault=GoAway()))  # the third stream on
+    with H2Client(h2srv) as client:
+        first = client.request("GET", "/1")
+        client.until(lambda: first in client.ended)
+        second = client.request("GET", "/2")
+        client.until(lambda: second in client.ended)
+        client.request("GET", "/3")
+        with pytest.raises(ConnectionError):
+            client.until(lambda: False)
+        assert client.terminated is not None
+        assert client.terminated.error_code == h2_errors.ErrorCodes.NO_ERROR
+        assert client.terminated.last_stream_id == second  # the third: unprocessed
+    assert [r.path for r in h2srv.history] == ["/1", "/2", "/3"]
+    h2srv.check()
+
+
+def test_goaway_with_a_chosen_code_and_last_stream(h2srv: TestServer) -> None:
+    h2srv.add_response(Response(fault=GoAway(error_code=0xB, last_stream_id=7)))
+    with H2Client(h2srv) as client:
+        client.request("GET", "/")
+        with pytest.raises(ConnectionError):
+            client.until(lambda: False)
+        assert client.terminated is not None
+        assert client.terminated.error_code == h2_errors.ErrorCodes.ENHANCE_YOUR_CALM
+        assert client.terminated.last_stream_id == 7
+
+
+def test_reset_stream_in_the_middle_of_a_body(h2srv: TestServer) -> None:
+    body = bytes(range(256)) * 400
+    h2srv.add_response(Response(body, fault=ResetStream(error_code=0x8, after=1000)), path="/cut")
+    with H2Client(h2srv) as client:
+        cut = client.request("GET", "/cut")
+        client.until(lambda: cut in client.resets)
+        assert client.resets[cut] == h2_errors.ErrorCodes.CANCEL
+        assert client.heads[cut][b"content-length"] == str(len(body)).encode()
+        assert bytes(client.bodies[cut]) == body[:1000]
+        assert cut not in client.ended
+        fine = client.request("GET", "/fine")
+        client.until(lambda: fine in client.ended)
+    assert h2srv.exchanges[0].status == 200
+    h2srv.check()
+
+
+@pytest.mark.parametrize("fault", [GoAway(), ResetStream(after=1)])
+def test_http2_faults_are_refused_over_http1(fault: GoAway | ResetStream, mode: str) -> None:
+    with TestServer(mode=mode) as srv:
+        srv.add_response(Response(b"body", fault=fault))
+        with httpx.Client() as client, pytest.raises(httpx.RemoteProtocolError):
+            client.get(srv.get_url("/"))
+        with pytest.raises(AssertionError, match="is an HTTP/2 fault"):
+            srv.check()
+        srv.reset()
+
+
+def test_http2_fault_values_are_checked() -> None:
+    with pytest.raises(ValueError, match="error_code"):
+        GoAway(error_code=-1)
+    with pytest.raises(ValueError, match="last_stream_id"):
+        GoAway(last_stream_id=1 << 31)
+    with pytest.raises(ValueError, match="after"):
+        ResetStream(after=True)
+    assert GoAway() == GoAway(0, None)
+    assert repr(ResetStream(8, after=3)) == "ResetStream(error_code=8, after=3)"
 
 
 def test_held_fail_reset(h2srv: TestServer) -> None:

@@ -268,6 +268,13 @@ class H2Stream(httputil.HTTPConnection):
             self.lost()
             self.session.goaway(NO_ERROR)
 
+    def go_away(self, code: int, last_stream_id: int | None) -> None:
+        """``GOAWAY`` with *code* and *last_stream_id* (default: the stream before this one)."""
+        if last_stream_id is None:
+            last_stream_id = max(0, self.stream_id - 2)
+        self.lost()
+        self.session.goaway(code, last_stream_id)
+
     def reset(self, code: int = CANCEL) -> None:
         """Send ``RST_STREAM`` with *code*; the other streams go on."""
         if self.gone:

@@ -44,7 +44,7 @@ from ._head import header_lines, normalize_name
 from ._headers import MultiDict, headers_of, multidict_of
 from ._holding import peer_gone
 from ._request import Request, split_authority
-from ._response import UNSET, Raw, Response, check_chunk, check_event
+from ._response import UNSET, GoAway, Raw, ResetStream, Response, check_chunk, check_event
 from ._version import __version__
 from ._violations import HEAD_VIOLATIONS
 from ._violations import render as render_violation
@@ -960,9 +960,18 @@ class RecordingHandler(web.RequestHandler):
             if isinstance(fault, Raw) or fault == "truncate":
                 what = "Raw(...)" if isinstance(fault, Raw) else "fault='truncate'"
                 self._h2_refuse(what, self._request)
+            elif isinstance(fault, ResetStream):
+                await self._reset_stream(stream, response, fault)
+            elif isinstance(fault, GoAway):
+                self._finished = True
+                stream.go_away(fault.error_code, fault.last_stream_id)
             else:
                 self._finished = True
                 stream.fail(str(fault))
+        elif isinstance(fault, (GoAway, ResetStream)):
+            text = f"tserver: {fault!r} is an HTTP/2 fault; this request came over HTTP/1"
+            self.host.recorder.add_error(HandlerError("HTTP2Only", text, text, self._request, None))
+            _faults.close(self.detach(), reset=False, client=self._client_socket())
         elif isinstance(fault, Raw):
             await _faults.write_and_close(self.detach(), fault.data)
         elif fault == "truncate":
@@ -974,6 +983,21 @@ class RecordingHandler(web.RequestHandler):
             await _faults.write_and_close(self.detach(), data)
         else:
             _faults.close(self.detach(), reset=fault == "reset", client=self._client_socket())
+
+    async def _reset_stream(self, stream: H2Stream, response: Response, fault: ResetStream) -> None:
+        """``ResetStream``: the head (the whole body's length), *after* bytes, then the reset."""
+        self._status(response)
+        self.set_status(response.status, response.reason)
+        self._apply_headers(response)
+        body = response.wire_body()
+        self._headers["Content-Length"] = str(len(body))
+        if self.request.method != "HEAD":
+            self.write(body[: fault.after])
+        try:
+            await self.flush()
+        finally:
+            self._finished = True
+            stream.reset(fault.error_code)
 
     def log_exception(
         self,

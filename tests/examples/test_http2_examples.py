@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tserver import Response, TestServer
+from tserver import GoAway, Response, TestServer
 
 
 def test_httpx_over_http2() -> None:
@@ -35,3 +35,23 @@ def test_h2c_prior_knowledge_beside_http1() -> None:
         assert [r.version for r in srv.history] == ["HTTP/2", "HTTP/1.1"]
         # the pseudo-header fields are kept, in arrival order
         assert srv.history[0].raw_headers[0] == (":method", "GET")
+
+
+def test_goaway_after_two_streams() -> None:
+    with TestServer(http2=True) as srv:
+        srv.add_response(Response(b"ok"), count=2)
+        srv.add_response(Response(fault=GoAway()))  # the third stream: left unprocessed
+        srv.set_response("data", b"again")
+
+        with httpx.Client(http1=False, http2=True) as client:
+            assert client.get(srv.get_url("/1")).text == "ok"
+            assert client.get(srv.get_url("/2")).text == "ok"
+            # httpx retries an unprocessed stream on a new connection
+            assert client.get(srv.get_url("/3")).text == "again"
+
+        assert [(r.path, r.connection) for r in srv.history] == [
+            ("/1", 0),
+            ("/2", 0),
+            ("/3", 0),
+            ("/3", 1),
+        ]
