@@ -119,3 +119,25 @@ def test_the_websocket_echo_bench_runs() -> None:
     assert lines[3].startswith("tserver WebSocket([Echo()])")
     assert lines[4].startswith("websockets echo server")
     assert lines[5].startswith("tserver / websockets: ")
+
+
+def test_the_http2_bench_runs() -> None:
+    pytest.importorskip("hypercorn")
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(RUN.parent / "http2.py"),
+            *("--rounds", "1", "--trips", "20", "--streams", "10", "--batches", "2"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("HTTP/2 (h2c), GET with a 2-byte answer, 1 rounds: 20 one-stream")
+    assert lines[3].startswith("tserver http2=True")
+    assert lines[4].startswith("Hypercorn, minimal ASGI app")
+    assert lines[5].startswith("tserver / Hypercorn: latency ")

@@ -84,6 +84,7 @@ RANK: dict[str, float] = {
     # row 4, loop side: the handler and its helpers, then the one Host
     "_faults": 3.9,
     "_wsserve": 3.95,
+    "_h2serve": 3.97,
     "_handler": 4,
     "_listen": 4,
     "_tls": 4,

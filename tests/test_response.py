@@ -130,7 +130,8 @@ class TestResponseValidation:
     def test_unknown_fault(self) -> None:
         with pytest.raises(
             ValueError,
-            match=r"fault 'explode'; expected one of 'close', .*'close_after' or Raw",
+            match=r"fault 'explode'; expected one of 'close', .*'close_after', Raw\(b'\.\.\.'\), "
+            r"GoAway\(\.\.\.\) or ResetStream\(\.\.\.\)",
         ):
             Response(fault="explode")
 

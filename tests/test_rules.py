@@ -46,7 +46,7 @@ from tserver.matchers import has_arg, has_header
             ValueError,
             "fault 'explode'; expected one of 'close', 'reset', 'truncate', 'close_after'",
         ),
-        ({"fault": b"HTTP/1.1 200"}, ValueError, "or Raw(b'...')"),
+        ({"fault": b"HTTP/1.1 200"}, ValueError, "Raw(b'...'), GoAway(...) or ResetStream(...)"),
         ({"fault": "truncate"}, ValueError, "fault='truncate' needs a body"),
         ({"callback": "not callable"}, TypeError, "callback 'not callable' is not callable"),
     ],

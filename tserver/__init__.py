@@ -35,7 +35,9 @@ from ._records import TLSInfo as TLSInfo
 from ._request import Request as Request
 from ._request import UploadedFile as UploadedFile
 from ._response import UNSET as UNSET
+from ._response import GoAway as GoAway
 from ._response import Raw as Raw
+from ._response import ResetStream as ResetStream
 from ._response import Response as Response
 from ._version import __version__ as __version__
 from ._violations import VIOLATIONS as VIOLATIONS
@@ -56,6 +58,8 @@ __all__ = (
     "MultiDict",
     "NoRequestError",
     "Raw",
+    "ResetStream",
+    "GoAway",
     "Request",
     "Response",
     "ServerDiedError",

@@ -6,6 +6,7 @@ the caller's line, whatever the mode.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import pickle
 import re
@@ -181,6 +182,16 @@ def check_proxy(proxy: object, proxy_auth: object) -> tuple[str, str] | None:
     if not proxy:
         raise ValueError("TestServer: proxy_auth needs proxy=True")
     return (user, password)
+
+
+def check_http2(http2: object) -> bool:
+    """``http2=`` a bool; `True` needs the ``h2`` package (the ``tserver[http2]`` extra)."""
+    check_bool("http2", http2)
+    if http2 and importlib.util.find_spec("h2") is None:
+        raise ImportError(
+            "TestServer: http2=True needs the 'h2' package: pip install 'tserver[http2]'"
+        )
+    return http2
 
 
 def check_server_args(

@@ -62,13 +62,15 @@ class ServeConfig:
     ``CONNECT`` tunnels, with ``tunnels`` (a `~tserver._tls.TunnelCerts`)
     issuing their certificates; ``proxy_auth`` is the ``(user, password)``
     proxied requests must present.  ``ssl``: the server itself speaks
-    HTTPS with ``tls`` (``ssl=True``).  ``spare``: a
-    subprocess-mode child may be forked by the warm spare (`tserver._spare`).
+    HTTPS with ``tls`` (``ssl=True``).  ``http2`` serves HTTP/2 beside
+    HTTP/1.1 (`~tserver._h2serve`).  ``spare``: a subprocess-mode child may
+    be forked by the warm spare (`tserver._spare`).
     """
 
     __slots__ = (
         "address",
         "history_limit",
+        "http2",
         "max_body_size",
         "port",
         "proxy",
@@ -97,6 +99,7 @@ class ServeConfig:
         proxy_auth: tuple[str, str] | None = None,
         tunnels: Any = None,
         ssl: bool = False,
+        http2: bool = False,
         spare: bool = True,
     ) -> None:
         self.address = address
@@ -111,6 +114,7 @@ class ServeConfig:
         self.proxy_auth = proxy_auth
         self.tunnels = tunnels
         self.ssl = ssl
+        self.http2 = http2
         self.spare = spare
 
 

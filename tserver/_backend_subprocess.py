@@ -115,6 +115,7 @@ class SubprocessBackend:
                 proxy=cfg.proxy,
                 proxy_auth=cfg.proxy_auth,
                 tls_ca_key=None if tls is None or not cfg.proxy else tls.ca_key_pem,
+                http2=cfg.http2,
             )
             reply = self._channel.request(encode_payload(start), cfg.startup_timeout)
         except ChannelEOF:

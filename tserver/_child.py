@@ -164,6 +164,7 @@ class Child:
             proxy=config.proxy,
             proxy_auth=config.proxy_auth,
             tunnels=tunnels,
+            http2=config.http2,
         )
         recorder = Recorder(strict=config.strict, history_limit=config.history_limit)
         self.host = Host(recorder, serve, ssl_context)

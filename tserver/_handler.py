@@ -38,12 +38,13 @@ from . import _faults
 from ._commands import HandlerError
 from ._encoding import Compressor
 from ._events import EVENT_STREAM, Event
+from ._h2serve import INTERNAL_ERROR, H2Stream, request_fields
 from ._har import STREAM_CAP, answer_from_wire
 from ._head import header_lines, normalize_name
 from ._headers import MultiDict, headers_of, multidict_of
 from ._holding import peer_gone
 from ._request import Request, split_authority
-from ._response import UNSET, Raw, Response, check_chunk, check_event
+from ._response import UNSET, GoAway, Raw, ResetStream, Response, check_chunk, check_event
 from ._version import __version__
 from ._violations import HEAD_VIOLATIONS
 from ._violations import render as render_violation
@@ -235,6 +236,10 @@ class RecordingHandler(web.RequestHandler):
         limit = self.host.config.max_body_size
         if declared is not None and declared > limit:
             answer = f"tserver: body of {declared} bytes is over max_body_size={limit}\n"
+            if self._h2 is not None:  # a frame per stream: the answer, then the stream's end
+                self.set_status(413)
+                self.set_header("Content-Type", "text/plain; charset=utf-8")
+                return self.finish(answer)
             return _faults.refuse_body(
                 self.detach(),
                 _faults.plain_response(413, answer.encode(), SERVER_HEADER),
@@ -255,7 +260,7 @@ class RecordingHandler(web.RequestHandler):
             if planned is not None:
                 if waits and planned.expect == "refuse":
                     return self._refuse(declared)
-                if planned.violation in HEAD_VIOLATIONS:
+                if planned.violation in HEAD_VIOLATIONS and self._h2 is None:
                     return self._answer_early()
                 if waits and planned.expect == "withhold":
                     # Tornado answers 100 when its headers ask; the record
@@ -267,6 +272,21 @@ class RecordingHandler(web.RequestHandler):
         # token (PROPFIND, PURGE, ...) to one coroutine, restored there.
         self.request.method = _DISPATCH
         return None
+
+    @property
+    def _h2(self) -> H2Stream | None:
+        """The HTTP/2 stream this request came on, or `None` over HTTP/1."""
+        connection = self.request.connection
+        return connection if isinstance(connection, H2Stream) else None
+
+    def _h2_refuse(self, what: str, request: Request | None) -> None:
+        """A byte-level answer HTTP/2 cannot carry: kept as an error, the stream reset."""
+        stream = self._h2
+        assert stream is not None
+        text = f"tserver: {what} cannot be sent over HTTP/2 (the stream was reset)"
+        self.host.recorder.add_error(HandlerError("HTTP2Unsupported", text, text, request, None))
+        self._finished = True
+        stream.reset(INTERNAL_ERROR)
 
     def _proxy_step(self, auth: tuple[str, str] | None) -> Awaitable[None] | None:
         """``proxy=True``: check a proxied request's credentials; take a ``CONNECT``'s stream.
@@ -423,6 +443,9 @@ class RecordingHandler(web.RequestHandler):
     async def _violate(self, response: Response) -> None:
         """Write *response* broken as its ``violation`` says, then close the connection."""
         assert response.violation is not None
+        if self._h2 is not None:
+            self._h2_refuse(f"violation={response.violation!r}", self._request)
+            return
         headers = self._head_of(response)
         body = response.wire_body()
         no_content = self.request.method == "HEAD" or self._should_not_send_content(response.status)
@@ -444,9 +467,10 @@ class RecordingHandler(web.RequestHandler):
         waits in its own, and its writes block.
         """
         connection: Any = self.request.connection
-        params = copy.copy(connection.params)
-        params.chunk_size = max(1, min(_DRIP_MAX, int(rate / _DRIPS_PER_SECOND)))
-        connection.params = params
+        if self._h2 is None:  # over HTTP/2 the DATA frames come as the client framed them
+            params = copy.copy(connection.params)
+            params.chunk_size = max(1, min(_DRIP_MAX, int(rate / _DRIPS_PER_SECOND)))
+            connection.params = params
         sock = None if self._conn is None else self._conn.stream.socket
         if sock is not None:
             with contextlib.suppress(OSError):
@@ -500,8 +524,12 @@ class RecordingHandler(web.RequestHandler):
         conn = self._conn  # found by prepare()
         tls = chunk_sizes = absolute = tunnel = None
         if conn is not None:
-            head = conn.head.lstrip(b"\r\n")
-            headers, raw_headers = _headers_of(head)
+            if conn.fields is not None:  # HTTP/2: the decoded field list
+                head, raw_headers = b"", conn.fields
+                headers = headers_of(request_fields(conn.fields))
+            else:
+                head = conn.head.lstrip(b"\r\n")
+                headers, raw_headers = _headers_of(head)
             target = conn.target
             absolute, tunnel = conn.absolute, conn.tunnel
             record = conn.record
@@ -686,6 +714,11 @@ class RecordingHandler(web.RequestHandler):
     def _abort(self, fault: str) -> None:
         """Close the held connection now (``Held.fail``, a reset), whatever is being written."""
         if self._finished:
+            return
+        stream = self._h2
+        if stream is not None:
+            self._finished = True
+            stream.fail(fault)
             return
         _faults.close(self.detach(), reset=fault == "reset", client=self._client_socket())
 
@@ -922,7 +955,24 @@ class RecordingHandler(web.RequestHandler):
             exchange.response, exchange.finished_at = response, time.time()
             if self._fresh:
                 exchange.settle()
-        if isinstance(fault, Raw):
+        stream = self._h2
+        if stream is not None:  # faults as frames
+            if isinstance(fault, Raw) or fault == "truncate":
+                what = "Raw(...)" if isinstance(fault, Raw) else "fault='truncate'"
+                self._h2_refuse(what, self._request)
+            elif isinstance(fault, ResetStream):
+                await self._reset_stream(stream, response, fault)
+            elif isinstance(fault, GoAway):
+                self._finished = True
+                stream.go_away(fault.error_code, fault.last_stream_id)
+            else:
+                self._finished = True
+                stream.fail(str(fault))
+        elif isinstance(fault, (GoAway, ResetStream)):
+            text = f"tserver: {fault!r} is an HTTP/2 fault; this request came over HTTP/1"
+            self.host.recorder.add_error(HandlerError("HTTP2Only", text, text, self._request, None))
+            _faults.close(self.detach(), reset=False, client=self._client_socket())
+        elif isinstance(fault, Raw):
             await _faults.write_and_close(self.detach(), fault.data)
         elif fault == "truncate":
             self._status(response)  # a status line does go out
@@ -933,6 +983,21 @@ class RecordingHandler(web.RequestHandler):
             await _faults.write_and_close(self.detach(), data)
         else:
             _faults.close(self.detach(), reset=fault == "reset", client=self._client_socket())
+
+    async def _reset_stream(self, stream: H2Stream, response: Response, fault: ResetStream) -> None:
+        """``ResetStream``: the head (the whole body's length), *after* bytes, then the reset."""
+        self._status(response)
+        self.set_status(response.status, response.reason)
+        self._apply_headers(response)
+        body = response.wire_body()
+        self._headers["Content-Length"] = str(len(body))
+        if self.request.method != "HEAD":
+            self.write(body[: fault.after])
+        try:
+            await self.flush()
+        finally:
+            self._finished = True
+            stream.reset(fault.error_code)
 
     def log_exception(
         self,

@@ -43,16 +43,18 @@ from ._commands import (
     CloseConnections,
     GetConnections,
     GetHeld,
+    HandlerError,
     PushMessage,
     Reset,
 )
 from ._errors import ServerStateError
+from ._h2serve import NO_ERROR, PREFACE, H2Session, H2Stream
 from ._handler import make_app
 from ._head import absolute_target
 from ._holding import HeldBook
 from ._records import TLSInfo
 from ._request import split_authority
-from ._tls import record_sni, sni_of
+from ._tls import offer_h2, record_sni, sni_of
 from ._waiting import Pending
 
 if TYPE_CHECKING:
@@ -82,6 +84,10 @@ _BACKOFF_FIRST, _BACKOFF_MAX = 0.01, 0.5
 _ACCEPT_BATCH = 128
 #: How long a call hopped onto the loop (closing connections) may take.
 _LOOP_CALL_TIMEOUT = 10.0
+#: ``http2=True`` on a plain port: the pause between two peeks at a
+#: connection whose first bytes are the start of the HTTP/2 preface and no
+#: more (its sender split it), and how many such pauses before HTTP/1 serves it.
+_SNIFF_PAUSE, _SNIFF_TRIES = 0.005, 200
 
 
 def raise_fd_limit() -> None:
@@ -113,6 +119,10 @@ class Conn:
     (``GET http://api.example.test/v1``, as to a proxy), else `None`.
     ``busy``: a request is read or answered now (`Host.close_idle` leaves
     it open).  ``record`` is what the recorder keeps of the connection.
+    ``fields`` is the decoded header list of an HTTP/2 request (pseudo-header
+    fields first), whose ``stream`` is its `~tserver._h2serve.H2Stream`;
+    `None` over HTTP/1.  ``h2`` is the `~tserver._h2serve.H2Session` of a
+    connection that speaks HTTP/2 (`None` for its streams and over HTTP/1).
 
     A connection that carries a ``CONNECT`` tunnel has two streams: the
     client's (``outer``) and the end of a socket pair that the host serves
@@ -127,6 +137,8 @@ class Conn:
         "address",
         "busy",
         "chunks",
+        "fields",
+        "h2",
         "head",
         "outer",
         "pipes",
@@ -152,6 +164,8 @@ class Conn:
         self.target = ""
         self.absolute: tuple[str, str] | None = None
         self.chunks: list[int] | None = None
+        self.fields: tuple[tuple[str, str], ...] | None = None
+        self.h2: H2Session | None = None
         self.busy = False
         self.tunnel = tunnel
         self.outer = outer
@@ -375,6 +389,8 @@ class Host:
         self.ssl_context = ssl_context
         if ssl_context is not None:
             record_sni(ssl_context)
+            if config.http2:
+                offer_h2(ssl_context)
         self.server: HostServer | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.loop_thread: int | None = None
@@ -474,12 +490,16 @@ class Host:
         self._accepted += 1
         if self._accepted % 256 == 0:  # forget connections that closed meanwhile
             self._conns = {k: c for k, c in self._conns.items() if not c.stream.closed()}
-        if self.ssl_context is None:
+        if self.ssl_context is None and not self.config.http2:
             self.build_server().handle_stream(IOStream(connection), address)
             return
         # listed and numbered now, when accepted: the handshake may take long, or fail
         ip, port = _peer(address)
         record = self.recorder.open_connection(ip, port)
+        if self.ssl_context is None:  # http2=True: HTTP/2 by prior knowledge, or HTTP/1
+            self._handshakes.add(connection)
+            self.track(asyncio.ensure_future(self._sniff(connection, address, record)))
+            return
         try:
             tls = self.ssl_context.wrap_socket(
                 connection, server_side=True, do_handshake_on_connect=False
@@ -578,8 +598,68 @@ class Host:
         finally:
             self._handshakes.discard(sock)
         record.tls = tls_info(sock)
+        if self.config.http2 and sock.selected_alpn_protocol() == "h2":
+            self.serve_h2(SSLIOStream(sock), address, arrival)
+            return
         self._arriving[sock] = arrival
         self.build_server().handle_stream(SSLIOStream(sock), address)
+
+    async def _sniff(self, sock: socket.socket, address: Any, record: ConnRecord) -> None:
+        """Serve HTTP/2 if the connection opens with the preface, else HTTP/1 (``http2=True``).
+
+        The first bytes are peeked at, not read: HTTP/1 reads them again.
+        """
+        loop = asyncio.get_running_loop()
+        first = b""
+        try:
+            sock.setblocking(False)
+            for _ in range(_SNIFF_TRIES):
+                await _ready(loop, sock, write=False)
+                first = sock.recv(len(PREFACE), socket.MSG_PEEK)
+                if len(first) == len(PREFACE) or not PREFACE.startswith(first) or not first:
+                    break
+                await asyncio.sleep(_SNIFF_PAUSE)  # the preface's rest is on its way
+        except OSError:  # reset: HTTP/1 finds it closed, and notes it
+            pass
+        except BaseException:  # cancelled by shutdown
+            sock.close()
+            self.recorder.close_connection(record)
+            raise
+        finally:
+            self._handshakes.discard(sock)
+        arrival: Arrival = (record, None, None, ())
+        if first == PREFACE:
+            self.serve_h2(IOStream(sock), address, arrival)
+            return
+        self._arriving[sock] = arrival
+        self.build_server().handle_stream(IOStream(sock), address)
+
+    def serve_h2(self, stream: IOStream, address: Any, arrival: Arrival) -> None:
+        """Serve HTTP/2 on *stream* (`._h2serve`): each stream a request of the same handler."""
+        record = arrival[0]
+        record.protocol = "HTTP/2"
+        conn = Conn(stream, address, *arrival)
+        self._conns[stream] = conn
+        app = cast("httputil.HTTPServerConnectionDelegate", self.build_server().request_callback)
+
+        def opened(item: H2Stream) -> Conn:
+            return Conn(cast("IOStream", item), address, record)
+
+        session = H2Session(
+            stream,
+            conn,
+            start=lambda item: app.start_request(session, item),
+            opened=opened,
+            closed=lambda: self.closed(conn),
+            report=lambda text: self.recorder.add_error(
+                HandlerError("HTTP2Refused", text, text, None)
+            ),
+            track=self.track,
+            max_body_size=self.config.max_body_size,
+            protocol="https" if isinstance(stream, SSLIOStream) else "http",
+        )
+        conn.h2 = session
+        self.track(asyncio.ensure_future(session.run()))
 
     def opened(self, stream: IOStream, address: Any) -> Conn:
         """Start tracking a connection that now speaks HTTP (after its TLS handshake)."""
@@ -602,12 +682,19 @@ class Host:
         Idle: no request being answered, nothing left to write, and nothing
         read of a next request (a head that has begun to arrive, a pipelined
         request waiting its turn).  Tornado says what its buffer holds only
-        through a private field, read here with a default.
+        through a private field, read here with a default.  An HTTP/2
+        connection is idle when none of its streams is open; it gets a
+        ``GOAWAY`` before the close, so that a request the client sent
+        meanwhile is known to be unprocessed (and safe to retry).
         """
         closed = 0
         for conn in list(self._conns.values()):
             stream = conn.stream
             if conn.busy or stream.writing() or stream.closed():
+                continue
+            if conn.h2 is not None:  # no stream open: GOAWAY says none was cut short
+                conn.h2.goaway(NO_ERROR)
+                closed += 1
                 continue
             if _buffered(stream) or (conn.outer is not None and _in_relay(conn)):
                 continue
@@ -645,7 +732,9 @@ class Host:
         self.websockets.clear()
 
     def conn_of(self, stream: object) -> Conn | None:
-        """The connection of *stream*, if this host tracks it."""
+        """The connection of *stream*, if this host tracks it (an HTTP/2 stream's own)."""
+        if isinstance(stream, H2Stream):
+            return stream.conn
         return self._conns.get(stream)
 
     def track(self, task: asyncio.Task[Any]) -> None:

@@ -38,10 +38,12 @@ if TYPE_CHECKING:
 __all__ = [
     "FAULTS",
     "FIELD_CHECKS",
+    "GoAway",
     "RESPONSE_KEYS",
     "UNSET",
     "Overlay",
     "Raw",
+    "ResetStream",
     "Response",
     "check_chunk",
     "check_event",
@@ -271,10 +273,14 @@ def _check_hold(where: str, hold: object) -> bool | str:
 
 
 def _check_fault(where: str, fault: object) -> object:
-    if fault is not None and not isinstance(fault, Raw) and fault not in FAULTS:
+    if (
+        fault is not None
+        and not isinstance(fault, (Raw, GoAway, ResetStream))
+        and fault not in FAULTS
+    ):
         raise ValueError(
             f"{where}: fault {fault!r}; expected one of 'close', 'reset', 'truncate', "
-            "'close_after' or Raw(b'...')"
+            "'close_after', Raw(b'...'), GoAway(...) or ResetStream(...)"
         )
     return fault
 
@@ -426,6 +432,66 @@ class Raw(Frozen):
         return self._fields_repr()
 
 
+def _check_code(where: str, name: str, value: object, limit: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < limit:
+        raise ValueError(f"{where}: {name} {value!r} must be an int from 0 to {limit - 1}")
+
+
+@frozen_value()
+class GoAway(Frozen):
+    """An HTTP/2 fault: a ``GOAWAY`` frame, then the connection is closed.
+
+    ``error_code`` is the frame's error code (``0``, ``NO_ERROR``, by
+    default; RFC 9113 §7).  ``last_stream_id`` is the last stream the frame
+    says the server processed: by default the stream before the one this
+    fault answers, so that stream and every later one are left unprocessed
+    (a client may retry them).  Put after a rule with ``count=N``, it is a
+    ``GOAWAY`` after *N* streams.  Over HTTP/1.1 it is refused: the
+    connection is closed and `TestServer.check` says why.
+    """
+
+    error_code: int = 0
+    last_stream_id: int | None = None
+
+    def __init__(self, error_code: int = 0, last_stream_id: int | None = None) -> None:
+        assign(self, error_code=error_code, last_stream_id=last_stream_id)
+        self.__post_init__()
+
+    def __post_init__(self) -> None:
+        _check_code("GoAway", "error_code", self.error_code, 1 << 32)
+        if self.last_stream_id is not None:
+            _check_code("GoAway", "last_stream_id", self.last_stream_id, 1 << 31)
+
+    def __repr__(self) -> str:
+        return self._fields_repr()
+
+
+@frozen_value()
+class ResetStream(Frozen):
+    """An HTTP/2 fault: the head and the first *after* bytes of the body, then ``RST_STREAM``.
+
+    ``error_code`` is the frame's error code (``2``, ``INTERNAL_ERROR``, by
+    default; RFC 9113 §7).  The head declares the whole body's
+    ``content-length``, so a client sees a body cut short.  The other
+    streams of the connection go on.  Over HTTP/1.1 it is refused: the
+    connection is closed and `TestServer.check` says why.
+    """
+
+    error_code: int = 2
+    after: int = 0
+
+    def __init__(self, error_code: int = 2, after: int = 0) -> None:
+        assign(self, error_code=error_code, after=after)
+        self.__post_init__()
+
+    def __post_init__(self) -> None:
+        _check_code("ResetStream", "error_code", self.error_code, 1 << 32)
+        _check_code("ResetStream", "after", self.after, 1 << 62)
+
+    def __repr__(self) -> str:
+        return self._fields_repr()
+
+
 @frozen_value()
 class Response(Frozen):
     """One answer: an immutable, picklable description of a response.
@@ -444,7 +510,8 @@ class Response(Frozen):
     ``fault`` is ``"close"``, ``"reset"``, ``"truncate"``, ``"close_after"``
     (the whole response, as a keep-alive answer, then the connection is
     closed, its FIN sent with the last bytes: a client that sends its next
-    request on that connection fails, every time) or a `Raw`;
+    request on that connection fails, every time), a `Raw`, or one of the
+    HTTP/2 faults `GoAway` and `ResetStream`;
     ``reason`` replaces the status line's reason phrase.  ``encoding``
     (``"gzip"``, ``"deflate"``, ``"br"``, ``"zstd"``) compresses the body,
     each chunk flushed when it streams, and sets ``Content-Encoding``
@@ -486,7 +553,7 @@ class Response(Frozen):
     callback: Callback | None = None
     chunks: Iterable[bytes] | None = None
     chunk_sleep: float = 0.0
-    fault: str | Raw | None = None
+    fault: str | Raw | GoAway | ResetStream | None = None
     reason: str | None = None
     hold: bool | str = False
     events: Iterable[Event] | None = None
@@ -513,7 +580,7 @@ class Response(Frozen):
         callback: Callback | None = None,
         chunks: Iterable[bytes | str] | None = None,
         chunk_sleep: float = 0.0,
-        fault: str | Raw | None = None,
+        fault: str | Raw | GoAway | ResetStream | None = None,
         reason: str | None = None,
         hold: bool | str = False,
         events: Iterable[Event] | None = None,

@@ -102,6 +102,9 @@ class TestServer:
     :param proxy_auth: ``(user, password)``: proxied requests and
         ``CONNECT`` requests without matching ``Proxy-Authorization: Basic``
         credentials get ``407`` (needs ``proxy=True``).
+    :param http2: also serve HTTP/2 on the same port: by ALPN (``h2``)
+        with ``ssl=True``, by prior knowledge on a plain port (needs the
+        ``tserver[http2]`` extra).
     :param spare: in subprocess mode, let the warm spare fork the child in a
         few milliseconds instead of starting a fresh interpreter (~100 ms);
         ``False`` always starts a fresh one, as does the environment
@@ -139,11 +142,13 @@ class TestServer:
         client_cert: str | None = None,
         proxy: bool = False,
         proxy_auth: tuple[str, str] | None = None,
+        http2: bool = False,
         spare: bool = True,
     ) -> None:
         transport = self._transports.get(mode) if isinstance(mode, str) else None
         self._proxy_auth = _args.check_proxy(proxy, proxy_auth)
         self._proxy = proxy
+        self._http2 = _args.check_http2(http2)
         _args.check_client_cert(client_cert, ssl, proxy)
         self._client_cert = client_cert
         self._spare = _args.check_bool("spare", spare)
@@ -254,6 +259,7 @@ class TestServer:
             proxy_auth=self._proxy_auth,
             tunnels=tunnels,
             ssl=self._ssl is True,
+            http2=self._http2,
             spare=self._spare,
         )
 

@@ -34,6 +34,7 @@ __all__ = [
     "HTTPS_EXTRA_HINT",
     "TlsFiles",
     "TunnelCerts",
+    "offer_h2",
     "record_sni",
     "server_context_from_pem",
     "sni_of",
@@ -67,6 +68,11 @@ def record_sni(context: ssl.SSLContext) -> None:
     context.tserver_notes_sni = True  # type: ignore[attr-defined]
 
 
+def offer_h2(context: ssl.SSLContext) -> None:
+    """Offer HTTP/2 over ALPN on *context* (``http2=True``): ``h2``, then ``http/1.1``."""
+    context.set_alpn_protocols(["h2", "http/1.1"])
+
+
 def sni_of(sock: object) -> str | None:
     """The server name the client of *sock* sent (see `record_sni`), or `None`."""
     name = getattr(sock, "tserver_sni", None)
@@ -97,8 +103,9 @@ def server_context_from_pem(
     :param client_ca_pem: the CA that signs client certificates, PEM.
     :param client_cert: ``"optional"`` or ``"required"`` asks clients for a
         certificate signed by *client_ca_pem*; `None` asks for none.
-    :returns: a context that offers only HTTP/1.1 over ALPN (Tornado speaks
-        nothing else) and notes the server name each client sends.
+    :returns: a context that offers only HTTP/1.1 over ALPN (`offer_h2`
+        adds ``h2`` for ``http2=True``) and notes the server name each
+        client sends.
     """
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     if client_cert is not None and client_ca_pem is not None:

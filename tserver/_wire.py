@@ -115,6 +115,7 @@ class StartChild(Frozen):
     proxy: bool = False
     proxy_auth: tuple[str, str] | None = None
     tls_ca_key: bytes | None = None
+    http2: bool = False
 
 
 _TYPES: tuple[type[Frozen], ...] = (

@@ -28,7 +28,7 @@ __all__ = ["AsyncTestServerTestCase"]
 __unittest = True  # hide this module's frames from unittest tracebacks
 
 #: The `TestServer` options `get_server_options` may return.
-SERVER_OPTIONS = ("strict", "history_limit", "max_body_size")
+SERVER_OPTIONS = ("strict", "history_limit", "max_body_size", "http2")
 
 
 class AsyncTestServerTestCase(AsyncHTTPTestCase):
@@ -74,7 +74,8 @@ class AsyncTestServerTestCase(AsyncHTTPTestCase):
     def get_server_options(self) -> dict[str, Any]:
         """May be overridden to return `TestServer` keyword arguments.
 
-        Accepted: ``strict``, ``history_limit`` and ``max_body_size``; the
+        Accepted: ``strict``, ``history_limit``, ``max_body_size`` and
+        ``http2`` (h2c by prior knowledge beside HTTP/1.1); the
         address, port and mode are fixed by the test case.  The default is
         ``{}``.
         """
