@@ -186,12 +186,12 @@ def check_proxy(proxy: object, proxy_auth: object) -> tuple[str, str] | None:
 
 def check_http2(http2: object) -> bool:
     """``http2=`` a bool; `True` needs the ``h2`` package (the ``tserver[http2]`` extra)."""
-    check_bool("http2", http2)
-    if http2 and importlib.util.find_spec("h2") is None:
+    wanted = check_bool("http2", http2)
+    if wanted and importlib.util.find_spec("h2") is None:
         raise ImportError(
             "TestServer: http2=True needs the 'h2' package: pip install 'tserver[http2]'"
         )
-    return http2
+    return wanted
 
 
 def check_server_args(
