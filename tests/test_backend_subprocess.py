@@ -77,6 +77,7 @@ def parent_of(pid: int) -> int:
 
 @pytest.mark.parametrize("spare", [False, True], ids=["fresh", "from-spare"])
 def test_child_is_a_separate_python_process_started_with_dash_m(spare: bool) -> None:
+    TestServer(mode="subprocess").start().stop()  # the first start of a process is fresh
     with TestServer(mode="subprocess", spare=spare) as srv:
         pid = child_pid(srv)
         assert pid != os.getpid()

@@ -159,6 +159,7 @@ def test_consecutive_servers_are_forked_by_one_spare() -> None:
 def test_a_claimed_child_inherits_what_a_fresh_child_inherits() -> None:
     old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR2])
     old_umask = os.umask(0o027)
+    old_hup = signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
         with TestServer(mode="subprocess", spare=False) as fresh:
             assert parent_of(child_pid(fresh)) == os.getpid()
@@ -168,10 +169,12 @@ def test_a_claimed_child_inherits_what_a_fresh_child_inherits() -> None:
             assert parent_of(child_pid(claimed)) != os.getpid()
             seen = world(claimed)
     finally:
+        signal.signal(signal.SIGHUP, old_hup)
         os.umask(old_umask)
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
     assert seen["status"]["Umask"] == "0027"
     assert int(seen["status"]["SigBlk"], 16) & (1 << (signal.SIGUSR2 - 1))
+    assert int(seen["status"]["SigIgn"], 16) & (1 << (signal.SIGHUP - 1))
     # stdin /dev/null, the stdout we have now, a stderr file of its own
     assert seen["fds"][:2] == expected["fds"][:2] == ["/dev/null", os.readlink("/proc/self/fd/1")]
     assert seen["fds"][2].endswith("(deleted)")
@@ -248,7 +251,7 @@ def test_the_working_directory_as_it_is_now_reaches_a_claimed_child(
         assert world(after)["cwd"] == str(tmp_path)
 
 
-def test_a_removed_working_directory_gets_a_fresh_child(
+def test_a_removed_working_directory_is_the_claimed_childs_too(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     primed()
@@ -256,13 +259,13 @@ def test_a_removed_working_directory_gets_a_fresh_child(
     gone.mkdir()
     monkeypatch.chdir(gone)
     gone.rmdir()
-    with TestServer(mode="subprocess") as srv:  # as it would without a spare
-        assert parent_of(child_pid(srv)) == os.getpid()
+    with TestServer(mode="subprocess") as srv:  # as a fresh child would, it is in there
+        pid = child_pid(srv)
+        assert parent_of(pid) != os.getpid()
+        assert os.readlink(f"/proc/{pid}/cwd") == os.readlink("/proc/self/cwd")
+        assert os.readlink(f"/proc/{pid}/cwd").endswith("(deleted)")
         srv.set_response("data", b"served")
         assert fetch("http.client", srv.url).body == b"served"
-    monkeypatch.chdir(tmp_path)
-    with TestServer(mode="subprocess") as srv:  # and the spare was not blamed
-        assert parent_of(child_pid(srv)) != os.getpid()
 
 
 def test_sys_path_as_it_is_now_reaches_a_claimed_child(
@@ -389,7 +392,7 @@ def test_a_stalled_spare_costs_a_fresh_child_on_a_channel_of_its_own() -> None:
     os.kill(pid, signal.SIGSTOP)
     try:
         # the claim waits half of it for the stopped spare, then a fresh child starts
-        srv = TestServer(mode="subprocess", startup_timeout=4.0).start()
+        srv = TestServer(mode="subprocess", startup_timeout=6.0).start()
     finally:
         os.kill(pid, signal.SIGCONT)  # it now forks the claim it got late
     try:
@@ -447,18 +450,49 @@ def test_another_process_cannot_use_our_spare(sub: TestServer) -> None:
 def test_after_three_failed_claims_the_process_stops_using_spares(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(_spare, "_failures", 0)
+    monkeypatch.setattr(_spare, "_failures", 0)  # put back (to 0) after the test
+    _, pid = ready_spare()
     for attempt in range(3):
-        _, pid = ready_spare()
         os.kill(pid, signal.SIGKILL)
         assert wait_for_exit(pid)
-        with TestServer(mode="subprocess") as srv:
+        with TestServer(mode="subprocess") as srv:  # its claim fails: a fresh child
             assert parent_of(child_pid(srv)) == os.getpid()
         assert _spare._failures == attempt + 1
+        if _spare._current is not None:  # the spare started after it, for the next claim
+            pid = _spare._current.ready(10)
+    assert _spare._current is None  # no new spare after the third failure
     with TestServer(mode="subprocess") as srv:
         assert parent_of(child_pid(srv)) == os.getpid()
+    assert _spare._current is None
     assert _spare._failures == 3
-    monkeypatch.setattr(_spare, "_failures", 0)  # back to normal for the next tests
+
+
+def test_a_world_that_keeps_changing_stops_starting_spares(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_spare, "_unused", 0)  # put back (to 0) after the test
+    primed()
+    for turn in range(4):  # each start sees another world: no spare ever serves
+        monkeypatch.setenv("PYTHONTSERVERTEST", f"turn {turn}")
+        with TestServer(mode="subprocess") as srv:
+            assert parent_of(child_pid(srv)) == os.getpid()
+    assert _spare._unused == 3
+    assert _spare._current is None  # the fourth start started none
+
+
+def test_a_waiting_child_that_was_killed_is_replaced_cleanly() -> None:
+    _, pid = ready_spare()
+    waiting = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    assert len(waiting) == 1  # the child forked ahead of the next claim
+    os.kill(int(waiting[0]), signal.SIGKILL)
+    assert wait_for_exit(int(waiting[0]))
+    with TestServer(mode="subprocess") as srv:
+        child = child_pid(srv)
+        assert parent_of(child) == pid
+        held = [os.readlink(f"/proc/{child}/fd/{fd}") for fd in os.listdir(f"/proc/{child}/fd")]
+        assert not [target for target in held if "tserver-claim" in target]
+        srv.set_response("data", b"served")
+        assert fetch("http.client", srv.url).body == b"served"
 
 
 # -- nothing outlives the test process ------------------------------------------------------
@@ -546,6 +580,7 @@ def test_a_parent_without_stdout_has_children_without_stdout() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stderr.endswith("done\n"), result.stderr
+    assert "on the child's stdout" not in result.stderr  # printed nowhere, as a fresh child
 
 
 def test_claims_from_many_threads_each_get_a_child_of_their_own() -> None:
@@ -584,6 +619,7 @@ def _spare_with(proc: subprocess.Popen[bytes], address: bytes = b"\0tserver-noth
 
     spare: Any = _spare.Spare.__new__(_spare.Spare)
     spare.proc, spare.address, spare.retired, spare.pid = proc, address, False, None
+    spare.claims = 0
     spare.fingerprint = _spare._fingerprint()
     spare._lock = threading.Lock()
     return spare
@@ -632,7 +668,7 @@ def test_a_claim_answered_wrongly_is_gone() -> None:
         assert spare.ready(10) == 1  # what the process printed
         spare.pid = os.getpid()  # but this process listens: its SO_PEERCRED
         ours, theirs = socket.socketpair()
-        world = os.memfd_create("test")
+        world = (os.memfd_create("test"), os.open(".", os.O_PATH))
         with ours, theirs, open(os.devnull, "wb") as stderr:
             with pytest.raises(_spare.SpareGone, match=r"did not fork \(b'no'\)"):
                 spare.fork(theirs, stderr.fileno(), world, 10)
@@ -640,12 +676,14 @@ def test_a_claim_answered_wrongly_is_gone() -> None:
             spare.pid = 1  # anyone but the listener
             with pytest.raises(_spare.SpareGone, match="address is held by pid"):
                 spare.fork(theirs, stderr.fileno(), world, 10)
-        os.close(world)
+        for fd in world:
+            os.close(fd)
     with ours, theirs, open(os.devnull, "wb") as stderr:  # nobody listens there any more
-        world = os.memfd_create("test")
+        world = (os.memfd_create("test"), os.open(".", os.O_PATH))
         with pytest.raises(_spare.SpareGone, match="cannot reach the spare"):
             spare.fork(theirs, stderr.fileno(), world, 10)
-        os.close(world)
+        for fd in world:
+            os.close(fd)
 
 
 def test_a_spare_retired_while_it_imports_is_stopped() -> None:

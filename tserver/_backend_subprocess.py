@@ -24,6 +24,7 @@ import contextlib
 import itertools
 import sys
 import threading
+import time
 import warnings
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -93,10 +94,15 @@ class SubprocessBackend:
     # -- lifecycle ------------------------------------------------------------
 
     def start(self) -> int:
-        """Spawn the child, send it the configuration, return its port once bound."""
-        self._child = ChildProcess(spare=self._config.spare, timeout=self._config.startup_timeout)
-        self._channel = Channel(self._child.channel)
+        """Spawn the child, send it the configuration, return its port once bound.
+
+        ``startup_timeout`` bounds the whole start: a claim on the warm spare
+        that failed leaves the fresh child only what remains of it.
+        """
         cfg = self._config
+        deadline = time.monotonic() + cfg.startup_timeout
+        self._child = ChildProcess(spare=cfg.spare, timeout=cfg.startup_timeout)
+        self._channel = Channel(self._child.channel)
         tls = cfg.tls
         try:
             start = StartChild(
@@ -117,7 +123,8 @@ class SubprocessBackend:
                 tls_ca_key=None if tls is None or not cfg.proxy else tls.ca_key_pem,
                 http2=cfg.http2,
             )
-            reply = self._channel.request(encode_payload(start), cfg.startup_timeout)
+            remaining = max(0.001, deadline - time.monotonic())
+            reply = self._channel.request(encode_payload(start), remaining)
         except ChannelEOF:
             died = self._child.reap()
             self.stop(1.0)
@@ -139,6 +146,8 @@ class SubprocessBackend:
                 raise ServerStartError(str(reply.error)) from None
             raise ServerStartError(f"the server child process failed to start: {reply.error!r}")
         assert isinstance(reply, Ok)
+        if cfg.spare:
+            _spare.prepare()  # the spare imports while the test goes on
         return int(reply.value)
 
     def stop(self, timeout: float) -> LocalBackend:
@@ -177,7 +186,7 @@ class SubprocessBackend:
             channel.close()
         if child is not None:
             child.release_stderr()
-        _spare.settle(timeout)  # one being started beside this child: it detaches now
+        _spare.settle()  # one being started after this child: it detaches now
         self._final = LocalBackend(self._recorder, died=self.died)
         self._stopped.set()
         return self._final

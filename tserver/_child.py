@@ -71,7 +71,7 @@ from ._wire import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterator, Sequence
 
     from ._waiting import Pending
 
@@ -513,11 +513,11 @@ def _serve_as_spare(listener: socket.socket, watch: int, parent: int) -> int:
     _rehearse()
     gc.freeze()  # what importing made is shared with every forked child, unscanned
     listener.listen(64)  # SO_PEERCRED of a claim's connection names this process
-    os.write(1, b"%d\n" % os.getpid())
+    announce = os.dup(1)  # the parent's pipe: our pid on it says we are ready
     devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)  # the parent's pipe ends here
+    os.dup2(devnull, 1)
     os.close(devnull)
-    return _Spare(listener, watch, parent).run()
+    return _Spare(listener, watch, parent, announce).run()
 
 
 def _rehearse() -> None:
@@ -552,7 +552,7 @@ class _Spare:
     ``retire`` ends the forking; the spare then exits with its last child.
     """
 
-    def __init__(self, listener: socket.socket, watch: int, parent: int) -> None:
+    def __init__(self, listener: socket.socket, watch: int, parent: int, announce: int) -> None:
         import selectors
 
         self.listener: socket.socket | None = listener
@@ -565,7 +565,11 @@ class _Spare:
         self.children: dict[int, tuple[socket.socket | None, int]] = {}
         #: The child forked ahead: its pid and our end of its socketpair.
         self.waiting: tuple[int, socket.socket] | None = None
+        self.announce: int | None = announce
         self.fork_ahead()
+        os.write(announce, b"%d\n" % os.getpid())  # ready, a child forked ahead included
+        os.close(announce)
+        self.announce = None
 
     def run(self) -> int:
         while self.listener is not None or self.children:
@@ -591,7 +595,7 @@ class _Spare:
             claim.close()
             return
         try:
-            message, fds, _flags, _address = socket.recv_fds(claim, 64, 4)
+            message, fds, _flags, _address = socket.recv_fds(claim, 64, 5, socket.MSG_CMSG_CLOEXEC)
         except OSError:  # pragma: no cover - the claim hung up at once
             message, fds = b"", []
         if message == b"retire":
@@ -601,15 +605,19 @@ class _Spare:
             if self.waiting is not None:
                 self.waiting[1].close()  # it sees EOF and exits; reaped as any child
                 self.waiting = None
-        elif message == b"fork" and len(fds) >= 3:
+        elif message == b"fork" and len(fds) >= 4:
             self.hand_over(claim, fds)
             return
         for fd in fds:  # not a request we know
             os.close(fd)
         claim.close()
 
-    def fork_ahead(self) -> None:
-        """Fork the next child now: it waits on a socketpair for a claim's descriptors."""
+    def fork_ahead(self, claim: socket.socket | None = None, fds: Sequence[int] = ()) -> None:
+        """Fork the next child now: it waits on a socketpair for a claim's descriptors.
+
+        *claim* and *fds*, a claim under way that is not this child's, are
+        closed in it.
+        """
         import selectors
 
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -617,6 +625,10 @@ class _Spare:
         if pid == 0:  # pragma: no cover (measured in the child's own data file)
             ours.close()
             self.drop_everything()
+            if claim is not None:
+                claim.close()
+            for fd in fds:
+                os.close(fd)
             os._exit(_waiting_server(theirs))
         theirs.close()
         pidfd = os.pidfd_open(pid)
@@ -630,7 +642,7 @@ class _Spare:
 
         for _attempt in range(2):  # a waiting child that died is replaced once
             if self.waiting is None:
-                self.fork_ahead()
+                self.fork_ahead(claim, fds)
             assert self.waiting is not None
             pid, pair = self.waiting
             self.waiting = None
@@ -658,9 +670,11 @@ class _Spare:
     def exited(self, pid: int) -> None:
         _, status = os.waitpid(pid, 0)
         claim, pidfd = self.children.pop(pid)
-        if self.waiting is not None and self.waiting[0] == pid:  # pragma: no cover - killed
+        if self.waiting is not None and self.waiting[0] == pid:  # it was killed as it waited
             self.waiting[1].close()
             self.waiting = None
+            if self.listener is not None:
+                self.fork_ahead()
         self.selector.unregister(pidfd)
         os.close(pidfd)
         if claim is not None:
@@ -688,6 +702,8 @@ class _Spare:
             os.close(pidfd)
         if self.waiting is not None:
             self.waiting[1].close()
+        if self.announce is not None:
+            os.close(self.announce)
         self.selector.close()
         if self.listener is not None:
             self.listener.close()
@@ -700,18 +716,18 @@ def _waiting_server(pair: socket.socket) -> int:  # pragma: no cover (in the chi
     EOF (the spare retired or died) ends it.
     """
     try:
-        message, fds, _flags, _address = socket.recv_fds(pair, 64, 4)
+        message, fds, _flags, _address = socket.recv_fds(pair, 64, 5, socket.MSG_CMSG_CLOEXEC)
     except OSError:
         message, fds = b"", []
     pair.close()
-    if message != b"go" or len(fds) < 3:
+    if message != b"go" or len(fds) < 4:
         return 0
     return _forked_server(fds)
 
 
 def _forked_server(fds: list[int]) -> int:  # pragma: no cover (in the child)
     """In a child the spare forked: take on the claim's stderr, world and stdout; run `main`."""
-    channel_fd, stderr_fd, world_fd, *stdout_fd = fds
+    channel_fd, stderr_fd, world_fd, here_fd, *stdout_fd = fds
     os.dup2(stderr_fd, 2)
     os.close(stderr_fd)
     if stdout_fd:
@@ -723,22 +739,27 @@ def _forked_server(fds: list[int]) -> int:  # pragma: no cover (in the child)
         os.close(devnull)
         sys.stdout = None
     with open(world_fd, "rb") as world:
-        _take_on(world.read())
+        _take_on(world.read(), here_fd)
+    os.close(here_fd)
     return _exit_status(main([str(channel_fd)]))
 
 
-def _take_on(world: bytes) -> None:  # pragma: no cover (in the child)
-    """Take on the parent's world: working directory, umask, signal mask, environment.
+def _take_on(world: bytes, here: int) -> None:  # pragma: no cover (in the child)
+    """Take on the parent's world: its directory *here*, umask, signals, environment.
 
-    *world* is NUL-separated: the directory, the umask in octal (empty if
-    unknown), the blocked signal numbers (comma-separated), then
+    *world* is NUL-separated: the umask in octal (empty if unknown), the
+    blocked signal numbers and the ignored ones (each comma-separated), then
     ``NAME=value`` for each environment variable.
     """
-    cwd, umask, blocked, *variables = world.split(b"\0")
-    os.chdir(cwd)
+    umask, blocked, ignored, *variables = world.split(b"\0")
+    os.fchdir(here)
     if umask:
         os.umask(int(umask, 8))
-    signal.pthread_sigmask(signal.SIG_SETMASK, [int(s) for s in blocked.split(b",") if s])
+    signal.pthread_sigmask(signal.SIG_SETMASK, [int(n) for n in blocked.split(b",") if n])
+    for number in ignored.split(b","):
+        if number:  # ignored stays ignored across exec: a fresh child would ignore it too
+            with contextlib.suppress(OSError, ValueError):
+                signal.signal(int(number), signal.SIG_IGN)
     os.environb.clear()
     for variable in variables:
         name, equals, value = variable.partition(b"=")

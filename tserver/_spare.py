@@ -63,7 +63,7 @@ import sys
 import threading
 import time
 import weakref
-from typing import Protocol
+from typing import IO, Protocol
 
 __all__ = [
     "ENV_SWITCH",
@@ -163,17 +163,26 @@ def _umask() -> bytes:
     return b""
 
 
-def _world() -> int:
-    """A memfd holding what the child takes on: working directory, umask, signal mask, env.
+def _world() -> tuple[int, int]:
+    """What the child takes on: a memfd describing it, and an ``O_PATH`` fd of our directory.
 
-    NUL-separated: the directory, the umask (octal), the blocked signal
-    numbers (comma-separated), then ``NAME=value`` for each variable.
+    The memfd holds, NUL-separated: the umask (octal, empty if unknown), the
+    blocked signal numbers and the ignored ones (each comma-separated), then
+    ``NAME=value`` for each environment variable.  The directory travels as
+    a descriptor so that the child enters the very one we are in, even if it
+    was renamed or removed meanwhile.
     """
-    blocked = b",".join(b"%d" % sig for sig in signal.pthread_sigmask(signal.SIG_BLOCK, []))
-    parts = [os.getcwdb(), _umask(), blocked]
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    ignored = [n for n in signal.valid_signals() if signal.getsignal(n) == signal.SIG_IGN]
+    parts = [_umask(), b",".join(b"%d" % n for n in blocked), b",".join(b"%d" % n for n in ignored)]
     parts += [os.fsencode(k) + b"=" + os.fsencode(v) for k, v in child_env().items()]
     data = b"\0".join(parts)
-    fd = os.memfd_create("tserver-claim", os.MFD_CLOEXEC)
+    here = os.open(".", os.O_PATH | os.O_CLOEXEC)
+    try:
+        fd = os.memfd_create("tserver-claim", os.MFD_CLOEXEC)
+    except BaseException:
+        os.close(here)
+        raise
     try:
         view = memoryview(data)
         while view:
@@ -181,8 +190,9 @@ def _world() -> int:
         os.lseek(fd, 0, os.SEEK_SET)
     except BaseException:
         os.close(fd)
+        os.close(here)
         raise
-    return fd
+    return fd, here
 
 
 class Spare:
@@ -205,18 +215,25 @@ class Spare:
         )
         self.pid: int | None = None
         self.retired = False
+        #: Children it forked for us (a spare retired unused counts against spares).
+        self.claims = 0
         self._lock = threading.Lock()  # reading the pid
 
     def ready(self, timeout: float) -> int:
         """The spare's pid once it listens (`SpareGone` if it cannot, or not in *timeout* s)."""
-        with self._lock:
+        if not self._lock.acquire(timeout=max(0.0, timeout)):
+            raise SpareGone(f"the spare was not ready within {timeout:g}s")
+        try:
             if self.pid is None:
-                self.pid = self._read_pid(timeout)
+                out = self.proc.stdout
+                if self.retired or out is None or out.closed:
+                    raise SpareGone("the spare never became ready")
+                self.pid = self._read_pid(out, timeout)
             return self.pid
+        finally:
+            self._lock.release()
 
-    def _read_pid(self, timeout: float) -> int:
-        out = self.proc.stdout
-        assert out is not None
+    def _read_pid(self, out: IO[bytes], timeout: float) -> int:
         try:
             if not select.select([out], [], [], timeout)[0]:
                 raise SpareGone(f"the spare was not ready within {timeout:g}s")
@@ -231,24 +248,24 @@ class Spare:
         return int(line)
 
     def fork(
-        self, channel: socket.socket, stderr_fd: int, world: int, timeout: float
+        self, channel: socket.socket, stderr_fd: int, world: tuple[int, int], timeout: float
     ) -> ForkedChild:
         """Have the spare fork a server child on *channel* writing to *stderr_fd*.
 
-        *world* is the memfd of `_world`; *timeout* bounds the whole claim.
+        *world* is what `_world` returns; *timeout* bounds the whole claim.
         """
         deadline = time.monotonic() + timeout
         pid = self.ready(timeout)
         try:
-            fds = [channel.fileno(), stderr_fd, world]
+            fds = [channel.fileno(), stderr_fd, *world]
             with contextlib.suppress(OSError):
-                os.fstat(1)
-                fds.append(1)  # our stdout, when we have one (a fresh child inherits it)
+                if os.get_inheritable(1):  # our stdout, as a fresh child would inherit it
+                    fds.append(1)
             conn = _connect(self.address, max(0.001, deadline - time.monotonic()))
             try:
                 _check_peer(conn, pid)
                 socket.send_fds(conn, [b"fork"], fds)
-                reply, got, _flags, _address = socket.recv_fds(conn, 64, 1)
+                reply, got, _flags, _address = socket.recv_fds(conn, 64, 1, socket.MSG_CMSG_CLOEXEC)
             except BaseException:
                 conn.close()
                 raise
@@ -260,6 +277,7 @@ class Spare:
             conn.close()
             raise SpareGone(f"the spare did not fork ({reply!r})")
         conn.settimeout(None)
+        self.claims += 1
         return ForkedChild(int(reply), got[0], conn)
 
     def retire(self) -> None:
@@ -269,14 +287,21 @@ class Spare:
             self.proc.kill()
             self.proc.wait()
         with self._lock:  # after a `ready` under way (it ends within its timeout)
-            if self.proc.stdout is not None:
-                self.proc.stdout.close()
-            if self.pid is None:
-                return  # it never said it listens: it cannot have forked anything
+            out = self.proc.stdout
+            if self.pid is None and out is not None and not out.closed:
+                with contextlib.suppress(OSError, ValueError):  # it detached just before?
+                    if select.select([out], [], [], 0)[0]:
+                        line = out.readline()
+                        self.pid = int(line) if line.strip().isdigit() else None
+            if out is not None:
+                out.close()
+            pid = self.pid
+        if pid is None:
+            return  # it never said it listens: it cannot have forked anything
         with contextlib.suppress(SpareGone, OSError):  # gone already, or not ours any more
             conn = _connect(self.address, 1.0)
             with conn:
-                _check_peer(conn, self.pid)
+                _check_peer(conn, pid)
                 conn.send(b"retire")
 
     @property
@@ -351,10 +376,14 @@ class ForkedChild:
         with self._lock:
             if self._collected:
                 return self.returncode
+            watched = os.dup(self._pidfd)  # ours alone: another wait may close the pidfd
+        try:
             poller = select.poll()
-            poller.register(self._pidfd, select.POLLIN)  # readable once the child exited
-        if not poller.poll(None if timeout is None else max(0, round(timeout * 1000))):
-            raise subprocess.TimeoutExpired(f"tserver child {self._pid}", timeout or 0.0)
+            poller.register(watched, select.POLLIN)  # readable once the child exited
+            if not poller.poll(None if timeout is None else max(0, round(timeout * 1000))):
+                raise subprocess.TimeoutExpired(f"tserver child {self._pid}", timeout or 0.0)
+        finally:
+            os.close(watched)
         with self._lock:
             if not self._collected:
                 self._conn.settimeout(self.STATUS_SECONDS)
@@ -369,76 +398,103 @@ class ForkedChild:
         return self.returncode
 
 
-_lock = threading.Lock()  # _current and _failures
+_lock = threading.Lock()  # the module's state below
 _current: Spare | None = None
+#: Failed claims in a row, and spares retired in a row without serving one.
 _failures = 0
+_unused = 0
 _forked: weakref.WeakSet[ForkedChild] = weakref.WeakSet()
 _owner = os.getpid()
+#: Seconds `settle` waits for a spare being started to detach.
+SETTLE_SECONDS = 5.0
 
 
-def _usable_spare() -> Spare | None:
-    """The current spare if it can serve this claim; else start one for the next, and None."""
-    global _current
+def _in_use() -> bool:
+    """Whether this process may use a spare now."""
+    return enabled() and os.getpid() == _owner and max(_failures, _unused) < _GIVE_UP
+
+
+def _replace(new: Spare | None, *, failed: bool = False) -> None:
+    """Make *new* the current spare; retire the one it replaces (outside the lock)."""
+    global _current, _failures, _unused
     with _lock:
-        current = _current
-        if current is not None and current.usable:
-            return current
-        if current is not None:
-            current.retire()
-        _current = Spare()  # imports while a fresh child serves this claim
-        return None
+        old, _current = _current, new
+        if failed:
+            _failures += 1
+        if old is not None and old.claims == 0 and not failed:
+            _unused += 1  # the world keeps changing under the spares: stop starting them
+    if old is not None:
+        old.retire()
 
 
 def claim(channel: socket.socket, stderr_fd: int, timeout: float) -> ForkedChild | None:
     """A server child forked by the spare on *channel*, or None: start a fresh one instead.
 
     On None the caller must not use *channel* (the spare may still act on a
-    claim it received late): it starts the fresh child on a new socketpair.
+    claim it received late): it starts the fresh child on a new socketpair,
+    then calls `prepare`.
     """
-    global _failures
-    if not enabled() or os.getpid() != _owner or _failures >= _GIVE_UP:
+    global _failures, _unused
+    if not _in_use():
         return None
-    try:
-        spare = _usable_spare()
-    except OSError:
-        return None
-    if spare is None:
-        return None
+    with _lock:
+        spare = _current
+    if spare is None or not spare.usable:
+        return None  # `prepare`, once the fresh child is serving, starts one
     try:
         world = _world()
-    except OSError:  # our working directory was removed, say: a fresh child copes
+    except OSError:  # our working directory is out of reach: a fresh child copes
         return None
     try:
         child = spare.fork(channel, stderr_fd, world, timeout)
-    except SpareGone:
-        with _lock:
-            _failures += 1
-            spare.retire()  # dead, stuck or impersonated: the next claim starts another
+    except (SpareGone, OSError, ValueError):
+        if _current is spare:
+            _replace(None, failed=True)  # dead, stuck or impersonated: `prepare` starts another
         return None
     finally:
-        os.close(world)
-    _failures = 0
+        for fd in world:
+            os.close(fd)
+    with _lock:
+        _failures = _unused = 0
     return child
 
 
-def settle(timeout: float) -> None:
+def prepare() -> None:
+    """Start a spare if there is none this process's next claim could use.
+
+    Called once a server's fresh child serves: the spare imports while the
+    test goes on, not while the first child does.
+    """
+    if not _in_use():
+        return
+    with _lock:
+        current = _current
+    if current is not None and current.usable:
+        return
+    if current is not None and current.claims == 0 and _unused + 1 >= _GIVE_UP:
+        _replace(None)  # that one counts as the last unused: no more spares
+        return
+    with contextlib.suppress(OSError):
+        _replace(Spare())
+
+
+def settle() -> None:
     """Wait for a spare being started to detach, so that nothing of it is ours any more.
 
     Its first process is our child, and its stdout a pipe of ours, until it
     has forked the spare off: `stop` of a subprocess-mode server calls this,
-    so a server started and stopped leaves neither behind.
+    so a server started and stopped leaves neither behind.  A spare that
+    does not detach within `SETTLE_SECONDS` is let go.
     """
-    global _failures
     with _lock:
         spare = _current
-    if spare is None or spare.pid is not None or os.getpid() != _owner:
+    if spare is None or spare.pid is not None or spare.retired or os.getpid() != _owner:
         return
     try:
-        spare.ready(timeout)
+        spare.ready(SETTLE_SECONDS)
     except SpareGone:
-        with _lock:
-            _failures += 1
-            spare.retire()
+        if _current is spare:
+            _replace(None)
 
 
 def forked_pids() -> set[int]:
@@ -448,14 +504,14 @@ def forked_pids() -> set[int]:
 
 def _forget_after_fork() -> None:  # pragma: no cover (in a forked copy, which saves no data)
     """In a process forked off this one: the spare is not ours, only our parent may use it."""
-    global _current, _owner, _lock, _failures
+    global _current, _owner, _lock, _failures, _unused
     _lock = threading.Lock()  # another thread may have held it at the fork
     if _current is not None:
         _current.proc.returncode = 0  # not our child: nothing to reap, nothing to warn about
         if _current.proc.stdout is not None:
             _current.proc.stdout.close()
     _current = None
-    _failures = 0
+    _failures = _unused = 0
     _owner = os.getpid()
 
 
