@@ -7,6 +7,7 @@ frames: flow control both ways, concurrent streams with one held, faults.
 
 from __future__ import annotations
 
+import gc
 import shutil
 import socket
 import ssl
@@ -18,8 +19,9 @@ from typing import Any
 
 import pytest
 from helpers.child_callbacks import echo_path
+from helpers.clients import get
 
-from tserver import GoAway, Raw, ResetStream, Response, TestServer
+from tserver import Event, GoAway, Raw, ResetStream, Response, TestServer
 
 h2_config = pytest.importorskip("h2.config")
 h2_connection = pytest.importorskip("h2.connection")
@@ -576,6 +578,84 @@ def test_a_client_that_breaks_the_protocol_gets_goaway(h2srv: TestServer) -> Non
         assert client.terminated is not None
         assert client.terminated.error_code == h2_errors.ErrorCodes.FRAME_SIZE_ERROR
     assert h2srv.history == []
+    (connection,) = h2srv.connections
+    assert connection.error is not None
+    assert connection.error.startswith("HTTP/2 protocol error: ")
+
+
+def test_a_slow_reader_holds_back_its_own_stream_alone(h2srv: TestServer) -> None:
+    h2srv.add_response(Response(b"slow", read_rate=1000), path="/slowread")
+    h2srv.add_response(Response(b"fast"), path="/fast")
+    with H2Client(h2srv) as client:
+        slow = client.request("POST", "/slowread", end=False)
+        for _ in range(4):  # a minute's reading, within its window
+            client.conn.send_data(slow, b"s" * 15000)
+        client.flush()
+        fast = client.request("POST", "/fast", b"f" * 200_000)  # three windows' worth
+        client.until(lambda: fast in client.ended)
+        assert slow not in client.ended  # still being read, a kilobyte a second
+        assert bytes(client.bodies[fast]) == b"fast"
+        # the connection's window is not the slow stream's to hold
+        assert client.conn.outbound_flow_control_window > 1 << 20
+    assert [r.path for r in h2srv.history] == ["/fast"]
+
+
+def test_a_drip_slows_its_own_stream_alone(h2srv: TestServer) -> None:
+    big = b"x" * (24 << 20)
+    h2srv.add_response(Response(b"d" * 20000, rate=2000), path="/drip")  # ten seconds
+    h2srv.add_response(Response(big), path="/big", count=None)
+    with H2Client(h2srv) as client:
+        drip = client.request("GET", "/drip")
+        client.until(lambda: drip in client.heads)
+        for _ in range(2):  # during the drip, and after a second one started
+            fetched = client.request("GET", "/big")
+            client.until(lambda stream=fetched: stream in client.ended)  # type: ignore[misc]
+            assert len(client.bodies[fetched]) == len(big)
+            assert drip not in client.ended
+
+
+def test_stop_while_a_connection_is_being_sniffed(
+    mode: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tserver._h2serve import PREFACE
+
+    srv = TestServer(mode=mode, http2=True).start()
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:
+        sock.sendall(PREFACE[:8])  # a preface in pieces: the server waits for the rest
+        assert get(srv) == (200, b"")  # on a connection accepted after that one
+        assert len(srv.connections) == 2
+        srv.stop()
+        try:  # closed, not left waiting (reset: the bytes it peeked at were never read)
+            assert sock.recv(1) == b""
+        except ConnectionResetError:
+            pass
+    gc.collect()  # a task exception nobody retrieved would be logged now
+    assert "never retrieved" not in caplog.text
+    assert all(connection.closed_at is not None for connection in srv.connections)
+
+
+def test_stop_during_a_paced_upload(mode: str, caplog: pytest.LogCaptureFixture) -> None:
+    srv = TestServer(mode=mode, http2=True).start()
+    srv.add_response(Response(b"slow", read_rate=1000), path="/slowread")
+    try:
+        with H2Client(srv) as client:
+            slow = client.request("POST", "/slowread", b"s" * 5000)  # five seconds' reading
+            other = client.request("GET", "/other")  # answered once the slow one is reading
+            client.until(lambda: other in client.ended)
+            assert slow not in client.ended
+            srv.stop()
+    finally:
+        srv.stop()
+    gc.collect()
+    assert "never retrieved" not in caplog.text
+    assert "InvalidStateError" not in caplog.text
+
+
+def test_reset_stream_needs_a_whole_body() -> None:
+    with pytest.raises(ValueError, match="cannot have chunks="):
+        Response(chunks=[b"a", b"b"], fault=ResetStream(after=1))
+    with pytest.raises(ValueError, match="cannot have events="):
+        Response(events=[Event("x")], fault=ResetStream(after=1))
 
 
 def test_stop_with_streams_in_progress(mode: str) -> None:

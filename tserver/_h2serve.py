@@ -75,6 +75,10 @@ CONNECTION_SPECIFIC = frozenset(
     {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"}
 )
 _READ_CHUNK = 1 << 16
+#: The connection's receive window (the streams' own stay at the initial 64
+#: KiB): a stream whose handler reads slowly (``read_rate=``, a held body)
+#: holds back its own window only, never the other streams' uploads.
+_CONNECTION_WINDOW = 1 << 30
 #: RFC 9113 §7 error codes used here.
 NO_ERROR, PROTOCOL_ERROR, INTERNAL_ERROR, REFUSED_STREAM, CANCEL = 0x0, 0x1, 0x2, 0x7, 0x8
 
@@ -324,7 +328,7 @@ class H2Stream(httputil.HTTPConnection):
             await _settle(delegate.headers_received(start_line, headers))
             while True:
                 item = await self.inbox.get()
-                kind = item[0]
+                kind = "gone" if self.gone else item[0]  # an end queued before it went
                 if kind == "data":
                     data, flow = item[1], item[2]
                     self.body_size += len(data)
@@ -334,6 +338,9 @@ class H2Stream(httputil.HTTPConnection):
                         return
                     if data:
                         await _settle(delegate.data_received(data))
+                    if self.gone:  # reset, or the connection ended, while it was taken
+                        delegate.on_connection_close()
+                        return
                     self.session.acknowledge(self.stream_id, flow)
                 elif kind == "end":
                     self.received_all = True
@@ -410,12 +417,17 @@ class H2Session:
             # small frames (WINDOW_UPDATE, a stream's HEADERS) must not wait for Nagle
             self.stream.set_nodelay(True)
             self.h2.initiate_connection()
+            self.h2.increment_flow_control_window(
+                _CONNECTION_WINDOW - self.h2.inbound_flow_control_window
+            )
             self.flush_out()
             while not self.stream.closed():
                 data = await self.stream.read_bytes(_READ_CHUNK, partial=True)
                 try:
                     events = self.h2.receive_data(data)
-                except h2.exceptions.ProtocolError:  # h2 has queued its GOAWAY: send it, close
+                except h2.exceptions.ProtocolError as exc:  # h2 queued its GOAWAY: send, close
+                    # the client's bug, kept where a failed TLS handshake is (SPEC §9.1)
+                    self.conn.record.error = f"HTTP/2 protocol error: {exc or type(exc).__name__}"
                     self.goaway(None)
                     break
                 for event in events:

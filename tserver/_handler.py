@@ -471,7 +471,8 @@ class RecordingHandler(web.RequestHandler):
             params = copy.copy(connection.params)
             params.chunk_size = max(1, min(_DRIP_MAX, int(rate / _DRIPS_PER_SECOND)))
             connection.params = params
-        sock = None if self._conn is None else self._conn.stream.socket
+        # over HTTP/2 the socket is every stream's: the stream's own window holds it back
+        sock = None if self._conn is None or self._h2 is not None else self._conn.stream.socket
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _DRIP_BUFFER)
@@ -885,9 +886,12 @@ class RecordingHandler(web.RequestHandler):
             self._pace[1] += len(piece)
 
     def _small_send_buffer(self) -> None:
-        """Shrink the send buffer for a drip (`on_finish` puts it back)."""
+        """Shrink the send buffer for a drip (`on_finish` puts it back).
+
+        Not over HTTP/2: the socket carries every stream of the connection.
+        """
         conn = self._conn
-        sock = None if conn is None else conn.stream.socket
+        sock = None if conn is None or self._h2 is not None else conn.stream.socket
         if sock is not None:
             with contextlib.suppress(OSError):
                 self._sndbuf = sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)

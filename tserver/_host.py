@@ -619,7 +619,7 @@ class Host:
                 if len(first) == len(PREFACE) or not PREFACE.startswith(first) or not first:
                     break
                 await asyncio.sleep(_SNIFF_PAUSE)  # the preface's rest is on its way
-        except OSError:  # reset: HTTP/1 finds it closed, and notes it
+        except (OSError, ValueError):  # a reset (HTTP/1 notes it), or closed by stop()
             pass
         except BaseException:  # cancelled by shutdown
             sock.close()
@@ -627,6 +627,10 @@ class Host:
             raise
         finally:
             self._handshakes.discard(sock)
+        if self.closing or sock.fileno() == -1:  # stop() closed it while we peeked
+            sock.close()
+            self.recorder.close_connection(record)
+            return
         arrival: Arrival = (record, None, None, ())
         if first == PREFACE:
             self.serve_h2(IOStream(sock), address, arrival)

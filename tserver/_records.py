@@ -109,13 +109,15 @@ class Connection(Frozen):
     .. attribute:: protocol
 
        ``"HTTP/1.1"`` or ``"HTTP/1.0"`` (that of its last request;
-       ``"HTTP/1.1"`` before any).
+       ``"HTTP/1.1"`` before any), or ``"HTTP/2"``.
 
     .. attribute:: error
 
-       Why it never carried HTTP, or `None`: a TLS handshake that failed
-       says so here (``"TLS handshake failed: ..."``), quietly, instead of a
-       log line.
+       Why it ended without carrying HTTP, or `None`: a TLS handshake that
+       failed says so here (``"TLS handshake failed: ..."``), and so does an
+       HTTP/2 client that broke the protocol (``"HTTP/2 protocol error:
+       ..."``, the connection then ended with ``GOAWAY``), quietly, instead
+       of a log line.
     """
 
     index: int

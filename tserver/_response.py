@@ -637,6 +637,13 @@ class Response(Frozen):
             raise ValueError(
                 "Response: fault='truncate' needs a body (data= or json=) to cut in half"
             )
+        if isinstance(values["fault"], ResetStream):
+            given = [name for name in ("chunks", "events") if values[name] is not None]
+            if given:
+                raise ValueError(
+                    f"Response: fault=ResetStream(...) cuts a body given whole (data= or "
+                    f"json=) after its first bytes; it cannot have {given[0]}="
+                )
         if values["expect"] == "refuse":
             given = [
                 name
