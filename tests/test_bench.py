@@ -104,9 +104,10 @@ def test_unknown_section_is_refused() -> None:
     assert "--only: unknown section(s) ['nonsense']" in done.stderr
 
 
-def test_the_websocket_echo_bench_runs() -> None:
+def run_script(name: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``bench/NAME`` with *args*; it must succeed."""
     done = subprocess.run(
-        [sys.executable, str(RUN.parent / "ws.py"), "--rounds", "1", "--trips", "20"],
+        [sys.executable, str(RUN.parent / name), *args],
         capture_output=True,
         text=True,
         timeout=120,
@@ -114,6 +115,11 @@ def test_the_websocket_echo_bench_runs() -> None:
         stdin=subprocess.DEVNULL,
     )
     assert done.returncode == 0, done.stderr
+    return done
+
+
+def test_the_websocket_echo_bench_runs() -> None:
+    done = run_script("ws.py", "--rounds", "1", "--trips", "20")
     lines = done.stdout.splitlines()
     assert lines[0] == "WebSocket echo round trip, 64-byte text, 20 per round, 1 rounds"
     assert lines[3].startswith("tserver WebSocket([Echo()])")
@@ -123,19 +129,9 @@ def test_the_websocket_echo_bench_runs() -> None:
 
 def test_the_http2_bench_runs() -> None:
     pytest.importorskip("hypercorn")
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(RUN.parent / "http2.py"),
-            *("--rounds", "1", "--trips", "20", "--streams", "10", "--batches", "2"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        stdin=subprocess.DEVNULL,
+    done = run_script(
+        "http2.py", "--rounds", "1", "--trips", "20", "--streams", "10", "--batches", "2"
     )
-    assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].startswith("HTTP/2 (h2c), GET with a 2-byte answer, 1 rounds: 20 one-stream")
     assert lines[3].startswith("tserver http2=True")

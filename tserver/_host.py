@@ -587,13 +587,10 @@ class Host:
                 except ssl.SSLWantWriteError:
                     await _ready(loop, sock, write=True)
         except (OSError, ValueError) as exc:  # SSLError, a reset, a closed socket
-            sock.close()
-            record.error = f"TLS handshake failed: {exc}"  # the loop thread writes it alone
-            self.recorder.close_connection(record)
+            self._drop(sock, record, f"TLS handshake failed: {exc}")
             return
         except BaseException:  # cancelled by shutdown
-            sock.close()
-            self.recorder.close_connection(record)
+            self._drop(sock, record)
             raise
         finally:
             self._handshakes.discard(sock)
@@ -603,6 +600,13 @@ class Host:
             return
         self._arriving[sock] = arrival
         self.build_server().handle_stream(SSLIOStream(sock), address)
+
+    def _drop(self, sock: socket.socket, record: ConnRecord, error: str | None = None) -> None:
+        """Close a connection that never got to HTTP; its record says *error*, if any."""
+        sock.close()
+        if error is not None:
+            record.error = error  # the loop thread writes it alone
+        self.recorder.close_connection(record)
 
     async def _sniff(self, sock: socket.socket, address: Any, record: ConnRecord) -> None:
         """Serve HTTP/2 if the connection opens with the preface, else HTTP/1 (``http2=True``).
@@ -622,14 +626,12 @@ class Host:
         except (OSError, ValueError):  # a reset (HTTP/1 notes it), or closed by stop()
             pass
         except BaseException:  # cancelled by shutdown
-            sock.close()
-            self.recorder.close_connection(record)
+            self._drop(sock, record)
             raise
         finally:
             self._handshakes.discard(sock)
         if self.closing or sock.fileno() == -1:  # stop() closed it while we peeked
-            sock.close()
-            self.recorder.close_connection(record)
+            self._drop(sock, record)
             return
         arrival: Arrival = (record, None, None, ())
         if first == PREFACE:
