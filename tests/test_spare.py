@@ -407,8 +407,11 @@ def test_a_stalled_spare_costs_a_fresh_child_on_a_channel_of_its_own() -> None:
 
 def test_a_spare_whose_address_was_taken_over_is_not_trusted() -> None:
     spare, pid = ready_spare()
+    forked = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     os.kill(pid, signal.SIGKILL)
     assert wait_for_exit(pid)
+    for child in forked:  # the one forked ahead: it may not have let go of the name yet
+        assert wait_for_exit(int(child))
     with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as impostor:
         impostor.bind(spare.address)  # the name is free again: anyone could take it
         impostor.listen()
