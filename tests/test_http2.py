@@ -408,6 +408,19 @@ def test_goaway_with_a_chosen_code_and_last_stream(h2srv: TestServer) -> None:
         assert client.terminated.last_stream_id == 7
 
 
+def test_our_goaway_reaches_a_client_still_sending(h2srv: TestServer) -> None:
+    h2srv.add_response(Response(fault=GoAway(error_code=0xB)), path="/bye")
+    with H2Client(h2srv) as client:
+        client.request("GET", "/bye")
+        for _ in range(12_000):  # some 200 KB the server no longer answers
+            client.conn.ping(b"12345678")
+        client.flush()  # read to the end, not reset under it: the GOAWAY stays readable
+        with pytest.raises(ConnectionError):
+            client.until(lambda: False)
+        assert client.terminated is not None
+        assert client.terminated.error_code == 0xB
+
+
 def test_reset_stream_in_the_middle_of_a_body(h2srv: TestServer) -> None:
     body = bytes(range(256)) * 400
     h2srv.add_response(Response(body, fault=ResetStream(error_code=0x8, after=1000)), path="/cut")

@@ -38,6 +38,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import socket
+import ssl
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
@@ -79,6 +81,8 @@ _READ_CHUNK = 1 << 16
 #: KiB): a stream whose handler reads slowly (``read_rate=``, a held body)
 #: holds back its own window only, never the other streams' uploads.
 _CONNECTION_WINDOW = 1 << 30
+#: Seconds a connection that got our ``GOAWAY`` stays half-open for the client to close it.
+_LINGER_SECONDS = 1.0
 #: RFC 9113 §7 error codes used here.
 NO_ERROR, PROTOCOL_ERROR, INTERNAL_ERROR, REFUSED_STREAM, CANCEL = 0x0, 0x1, 0x2, 0x7, 0x8
 
@@ -398,6 +402,9 @@ class H2Session:
             )
         )
         self.streams: dict[int, H2Stream] = {}
+        #: Our ``GOAWAY`` is sent or on its way: what the client sends now is dropped.
+        self.going_away = False
+        self.lingering = False  # half-closed after it (`linger`)
         self._sending: dict[H2Stream, None] = {}  # streams with body or an end to send, in turn
         self._settling: list[asyncio.Future[None]] = []  # settled by the next write
         self.flushing = False  # a write is planned for the loop's next turn
@@ -423,13 +430,15 @@ class H2Session:
             self.flush_out()
             while not self.stream.closed():
                 data = await self.stream.read_bytes(_READ_CHUNK, partial=True)
+                if self.going_away:  # after our GOAWAY: read to the client's end, unheard
+                    continue
                 try:
                     events = self.h2.receive_data(data)
                 except h2.exceptions.ProtocolError as exc:  # h2 queued its GOAWAY: send, close
                     # the client's bug, kept where a failed TLS handshake is (SPEC §9.1)
                     self.conn.record.error = f"HTTP/2 protocol error: {exc or type(exc).__name__}"
                     self.goaway(None)
-                    break
+                    continue
                 for event in events:
                     self._on(event)
                 self.pump()
@@ -604,14 +613,17 @@ class H2Session:
         *code* `None` sends none of ours: h2 has queued one (the client broke
         the protocol); what is queued goes first.
         """
-        if self.stream.closed():
+        if self.stream.closed() or self.going_away:
             return
+        self.going_away = True
         if code is not None:
             with contextlib.suppress(Exception):
                 self.h2.close_connection(error_code=code, last_stream_id=last_stream_id)
+        for item in list(self.streams.values()):  # h2 sends nothing more on any of them
+            item.lost()
         data = self.h2.data_to_send()
         if not data:
-            self.stream.close()
+            self.linger()
             return
         try:
             sent = self.stream.write(data)
@@ -620,9 +632,29 @@ class H2Session:
 
         def close(done: asyncio.Future[None]) -> None:
             _seen(done)
-            self.stream.close()
+            self.linger()
 
         sent.add_done_callback(close)
+
+    def linger(self) -> None:
+        """Half-close after our ``GOAWAY``; close once the client has, or after a while.
+
+        Closing at once, with bytes of the client's unread, would reset the
+        connection, and a reset can destroy the ``GOAWAY`` still waiting in
+        the client's receive queue.  So: no more bytes from us (FIN), the
+        client's read and dropped until its own end (`run`), closed then or
+        after `_LINGER_SECONDS`.
+        """
+        if self.stream.closed() or self.lingering:
+            return
+        self.lingering = True
+        sock = self.stream.socket
+        with contextlib.suppress(OSError):
+            if isinstance(sock, ssl.SSLSocket):  # the raw socket under TLS: no more records
+                socket.socket.shutdown(sock, socket.SHUT_WR)
+            else:
+                sock.shutdown(socket.SHUT_WR)
+        asyncio.get_running_loop().call_later(_LINGER_SECONDS, self.stream.close)
 
 
 def _seen(future: asyncio.Future[None]) -> None:
