@@ -82,6 +82,24 @@ def test_localhost_is_loopback_and_serves_without_a_warning(
     assert proc.stderr.read() == ""  # no "not a loopback address" warning
 
 
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="needs Linux /proc")
+def test_a_signal_the_kernel_hands_to_the_server_thread_still_stops_serve(
+    spawn: list[subprocess.Popen[str]],
+) -> None:
+    import ctypes
+
+    proc = serve(spawn, "--address", "127.0.0.1")
+    assert proc.stdout is not None
+    serving_url(proc.stdout)  # serving: its main thread waits on its loop, nothing to wake it
+    others = [int(t) for t in os.listdir(f"/proc/{proc.pid}/task") if int(t) != proc.pid]
+    assert others  # the server's thread
+    tgkill = getattr(ctypes.CDLL(None, use_errno=True), "tgkill", None)  # glibc 2.30+
+    if tgkill is None:
+        pytest.skip("no tgkill() in this C library")
+    assert tgkill(proc.pid, others[0], signal.SIGINT) == 0  # to that thread alone
+    assert proc.wait(TIMEOUT) == 0
+
+
 def test_a_host_name_that_does_not_resolve_warns_then_exits_1_naming_it(
     spawn: list[subprocess.Popen[str]],
 ) -> None:

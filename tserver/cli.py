@@ -27,6 +27,7 @@ import ipaddress
 import json
 import os
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Callable
@@ -448,6 +449,10 @@ class _Stopper:
     A signal handler runs in the main thread between two bytecodes, so it
     only records the signal and hands the stop to the event loop with
     ``call_soon_threadsafe`` (which wakes the loop through its self-pipe).
+    The kernel may deliver the signal to another thread (the server's), and
+    then nothing would interrupt the main thread's wait for its handler to
+    run: while attached, the signal also wakes the loop through
+    `signal.set_wakeup_fd`, whichever thread it reached.
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -457,6 +462,7 @@ class _Stopper:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Future[None] | None = None
         self._previous: dict[int, Any] = {}
+        self._wakeup: tuple[socket.socket, socket.socket, int] | None = None
 
     def install(self) -> None:
         """Handle the signals (main thread only; elsewhere a no-op)."""
@@ -473,9 +479,25 @@ class _Stopper:
     def attach(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future[None]:
         """A future that a signal resolves (at once if one came already)."""
         self._loop, self._stop = loop, loop.create_future()
+        if self._previous and threading.current_thread() is threading.main_thread():
+            reader, writer = socket.socketpair()
+            reader.setblocking(False)
+            writer.setblocking(False)
+            loop.add_reader(reader, _drain, reader)  # waking up is all it is for
+            self._wakeup = (reader, writer, signal.set_wakeup_fd(writer.fileno()))
         if self.signame is not None:
             _resolve(self._stop)
         return self._stop
+
+    def detach(self) -> None:
+        """Undo what `attach` set up for waking the loop."""
+        if self._wakeup is not None and self._loop is not None:
+            reader, writer, previous = self._wakeup
+            self._wakeup = None
+            signal.set_wakeup_fd(previous)
+            self._loop.remove_reader(reader)
+            reader.close()
+            writer.close()
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.signame is None:
@@ -484,6 +506,11 @@ class _Stopper:
         if loop is not None and stop is not None:
             with contextlib.suppress(RuntimeError):  # the loop is closed already
                 loop.call_soon_threadsafe(_resolve, stop)
+
+
+def _drain(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.recv(64)
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
@@ -541,6 +568,7 @@ async def _watch(
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
+        stopper.detach()
 
 
 async def _watch_file(setup: _Setup, out: TextIO) -> None:
