@@ -133,7 +133,7 @@ def test_the_checks_that_need_no_server(server: TestServer) -> None:
         body.send(7)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="must be a Response or None"):
         whole.release(b"x")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="expected 'close', 'reset' or Raw"):
+    with pytest.raises(ValueError, match="expected 'close', 'reset', Raw"):
         whole.fail("truncate")
     assert whole.release()
     assert body.release()

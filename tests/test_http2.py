@@ -470,6 +470,37 @@ def test_held_fail_reset(h2srv: TestServer) -> None:
     assert h2srv.held == []
 
 
+@pytest.mark.parametrize("hold", [True, "body"])
+def test_held_fail_with_http2_faults(h2srv: TestServer, hold: bool | str) -> None:
+    h2srv.add_response(Response(hold=hold), path="/held", count=None)
+    with H2Client(h2srv) as client:
+        held = client.request("GET", "/held")
+        assert h2srv.wait_held().fail(ResetStream(error_code=8))  # CANCEL
+        client.until(lambda: held in client.resets)
+        assert client.resets[held] == 8
+        other = client.request("GET", "/held")
+        assert h2srv.wait_held().fail(GoAway(error_code=0xB, last_stream_id=1))
+        with pytest.raises(ConnectionError):
+            client.until(lambda: False)
+        assert client.terminated is not None
+        assert client.terminated.error_code == 0xB
+        assert client.terminated.last_stream_id == 1
+        assert other not in client.ended
+    assert [e.completed for e in h2srv.exchanges] == [False, False]  # cut short, both
+    h2srv.check()
+
+
+def test_held_fail_refuses_other_values() -> None:
+    with TestServer() as srv:
+        srv.add_response(Response(hold=True))
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            held = srv.wait_held()
+            with pytest.raises(ValueError, match=r"GoAway\(\.\.\.\) or ResetStream"):
+                held.fail("explode")
+            assert held.fail("close")
+
+
 def test_raw_is_refused_over_http2(h2srv: TestServer) -> None:
     h2srv.add_response(Response(fault=Raw(b"HTTP/1.1 200 OK\r\n\r\n")), path="/raw")
     with H2Client(h2srv) as client:

@@ -692,7 +692,13 @@ class RecordingHandler(web.RequestHandler):
                     self._keep_streamed(piece)
                     await self._send(self._compressed(piece), response.rate)
                 elif kind == "fail":
-                    await self._fault(Response(fault=value))
+                    stream = self._h2
+                    if isinstance(value, ResetStream) and stream is not None:
+                        self._note_fault(Response(fault=value))
+                        self._finished = True  # whatever went out of the head and body
+                        stream.reset(value.error_code)
+                    else:
+                        await self._fault(Response(fault=value))
                     return
                 elif response.hold == "body":  # released: the rest of the body
                     await self._stream(response, request)
@@ -952,13 +958,17 @@ class RecordingHandler(web.RequestHandler):
         for cookie in response.cookies:
             self.add_header("Set-Cookie", cookie.render())
 
-    async def _fault(self, response: Response) -> None:
-        fault = response.fault
+    def _note_fault(self, response: Response) -> None:
+        """Record *response* (a fault) as the answer, whether a status line goes out or not."""
         exchange = self._exchange
-        if exchange is not None:  # what was asked for, whether a status line goes out or not
+        if exchange is not None:
             exchange.response, exchange.finished_at = response, time.time()
             if self._fresh:
                 exchange.settle()
+
+    async def _fault(self, response: Response) -> None:
+        fault = response.fault
+        self._note_fault(response)
         stream = self._h2
         if stream is not None:  # faults as frames
             if isinstance(fault, Raw) or fault == "truncate":

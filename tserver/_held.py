@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._errors import ServerStateError
 from ._events import Event
-from ._response import Raw, Response
+from ._response import GoAway, Raw, ResetStream, Response
 
 if TYPE_CHECKING:
     from ._request import Request
@@ -159,10 +159,16 @@ class Held:
             raise TypeError(f"Held.send: data {data!r} must be bytes, str or Event")
         return self._do("send", data)
 
-    def fail(self, fault: str | Raw) -> bool:
-        """End the exchange with a fault: ``"close"``, ``"reset"`` or ``Raw(b"...")``."""
-        if not isinstance(fault, Raw) and fault not in HELD_FAULTS:
+    def fail(self, fault: str | Raw | GoAway | ResetStream) -> bool:
+        """End the exchange with a fault: ``"close"``, ``"reset"`` or ``Raw(b"...")``.
+
+        Over HTTP/2 also `GoAway` (the connection ends) or `ResetStream`
+        (this stream alone, with that error code; its ``after`` counts
+        bytes of an answer the test never gave, so nothing more is sent).
+        """
+        if not isinstance(fault, (Raw, GoAway, ResetStream)) and fault not in HELD_FAULTS:
             raise ValueError(
-                f"Held.fail: fault {fault!r}; expected 'close', 'reset' or Raw(b'...')"
+                f"Held.fail: fault {fault!r}; expected 'close', 'reset', Raw(b'...'), "
+                "GoAway(...) or ResetStream(...)"
             )
         return self._do("fail", fault)
