@@ -285,6 +285,12 @@ def test_header_rules(h2srv: TestServer) -> None:
     assert request.host == client.authority
     assert request.headers["X-One"] == "1"
     assert ":path" not in request.headers
+    # arrival order across names; the cookies joined where the first came
+    assert list(request.headers.multi_items()) == [
+        ("Host", client.authority),
+        ("Cookie", "a=1; b=2"),
+        ("X-One", "1"),
+    ]
 
 
 # -- flow control ------------------------------------------------------------------

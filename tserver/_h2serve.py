@@ -103,29 +103,33 @@ def request_fields(fields: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str]
     """The header fields of an HTTP/2 request as `~tserver.Request.headers` holds them.
 
     *fields* is the decoded list as received (pseudo-headers included).
-    The pseudo-headers are left out, names take the case HTTP/1 requests
-    get (``Content-Type``), ``Host`` comes first (from ``:authority`` when
-    no ``host`` field came) and the ``cookie`` fields are joined into one.
+    The pseudo-headers are left out and names take the case HTTP/1
+    requests get (``Content-Type``); the rest keeps arrival order (SPEC
+    §9.2).  The ``cookie`` fields are joined into one ``Cookie`` where the
+    first came (RFC 9113 §8.2.3), and without a ``host`` field ``Host``
+    comes first, from ``:authority``.
     """
     authority = None
-    host = None
     cookies: list[str] = []
     regular: list[tuple[str, str]] = []
+    cookie_at = -1
+    has_host = False
     for name, value in fields:
         if name[:1] == ":":
             if name == ":authority":
                 authority = value
         elif name == "cookie":
+            if not cookies:
+                cookie_at = len(regular)
+                regular.append(("Cookie", ""))  # filled in below
             cookies.append(value)
-        elif name == "host":
-            host = value
         else:
+            has_host = has_host or name == "host"
             regular.append((normalize_name(name), value))
-    first = host if host is not None else authority
-    if first is not None:
-        regular.insert(0, ("Host", first))
     if cookies:
-        regular.append(("Cookie", "; ".join(cookies)))
+        regular[cookie_at] = ("Cookie", "; ".join(cookies))
+    if not has_host and authority is not None:
+        regular.insert(0, ("Host", authority))
     return tuple(regular)
 
 

@@ -135,21 +135,19 @@ _AT_START = (
     "MALLOC_",
     "OPENSSL_",
 )
-#: Failed claims in a row after which this process uses no spare any more.
+#: Failed claims, or spares retired unused, in a row after which this
+#: process uses no spare any more.
 _GIVE_UP = 3
+#: The resource limits a child inherits as it starts.
+_LIMITS = tuple(getattr(resource, name) for name in dir(resource) if name.startswith("RLIMIT_"))
 
 
 def _fingerprint() -> tuple[object, ...]:
     """What a spare must share with this process to fork a child a fresh one would equal."""
-    limits = tuple(
-        resource.getrlimit(getattr(resource, name))
-        for name in dir(resource)
-        if name.startswith("RLIMIT_")
-    )
     return (
         sys.executable,
         sorted((k, v) for k, v in os.environ.items() if k.startswith(_AT_START)),
-        limits,
+        tuple(resource.getrlimit(limit) for limit in _LIMITS),
         os.getpriority(os.PRIO_PROCESS, 0),
     )
 
