@@ -26,6 +26,31 @@ def test_dir_of_the_package_lists_its_lazy_test_server() -> None:
 # -- the constructor ------------------------------------------------------------------
 
 
+def test_the_constructor_is_the_one_of_spec_2() -> None:
+    import inspect
+
+    parameters = inspect.signature(TestServer).parameters
+    contract = {  # SPEC §2, in its order; spare= (issue 22) comes after
+        "address": "127.0.0.1",
+        "port": 0,
+        "mode": "thread",
+        "ssl": False,
+        "strict": False,
+        "history_limit": None,
+        "max_body_size": 100 * 1024 * 1024,
+        "startup_timeout": 10.0,
+        "client_cert": None,
+        "proxy": False,
+        "proxy_auth": None,
+        "http2": False,
+        "spare": True,
+    }
+    assert {name: p.default for name, p in parameters.items()} == contract
+    assert list(parameters) == list(contract)
+    keyword_only = [n for n, p in parameters.items() if p.kind is p.KEYWORD_ONLY]
+    assert keyword_only == list(contract)[3:]
+
+
 @pytest.mark.parametrize("address", [1, b"127.0.0.1", ""])
 def test_address_must_be_a_non_empty_str(address: object) -> None:
     with pytest.raises(TypeError, match=r"TestServer: address .* must be a str such as"):

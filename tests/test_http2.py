@@ -188,6 +188,21 @@ def test_httpx(h2srv: TestServer) -> None:
         assert connection.tls.alpn == "h2"
 
 
+def test_events_and_the_assertions_over_http2(h2srv: TestServer) -> None:
+    h2srv.add_response(Response(events=[Event("one"), Event("two", id="2")]), path="/sse")
+    with _client(h2srv) as client:
+        response = client.get(
+            h2srv.get_url("/sse?topic=a"), headers={"accept": "text/event-stream"}
+        )
+    assert response.http_version == "HTTP/2"
+    assert response.headers["content-type"].startswith("text/event-stream")
+    assert response.text == "data: one\n\nid: 2\ndata: two\n\n"
+    h2srv.assert_request().has_method("GET").has_path("/sse").has_arg("topic", "a").has_header(
+        "Accept", "text/event-stream"
+    )
+    h2srv.assert_history().has_length(1)
+
+
 def test_http1_still_served_on_the_same_port(h2srv: TestServer) -> None:
     verify = h2srv.client_ssl_context() if h2srv.ca_path is not None else True
     with httpx.Client(verify=verify) as client:
